@@ -1,0 +1,8 @@
+"""sklearn-gd: scikit-learn estimators trained by gradient descent and backpropagation."""
+
+from ._classifier import MLPBackpropClassifier
+from ._regressor import GDRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["GDRegressor", "MLPBackpropClassifier", "__version__"]

@@ -1,0 +1,322 @@
+"""BaseGD: parameters, validation, and the fit / partial_fit / warm_start plumbing."""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._activations import ACTIVATIONS, RECTIFIERS
+from ._compat import Interval, Options, StrOptions, _check_sample_weight, _fit_context
+from ._layout import Layout
+from ._losses import get_loss
+from ._network import Network
+from ._optimizers import make_optimizer
+from ._training import dropout_rates, train_lbfgs, train_minibatch
+
+MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+
+class BaseGD(BaseEstimator):
+    """Common machinery of :class:`GDRegressor` and :class:`MLPBackpropClassifier`.
+
+    Subclasses define the target encoding (``_encode_targets``), the loss
+    (``_loss_name``), how predictions are scored in encoded space
+    (``_score_encoded``) and the initial output bias (``_initial_output_bias``).
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", *MINIBATCH_SOLVERS})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": ["array-like", Interval(Real, 0, 1, closed="left")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    # ------------------------------------------------------------------ fitted views
+    @property
+    def coefs_(self):
+        """List of per-layer weight matrices ``(fan_in, fan_out)``: views of the buffer."""
+        check_is_fitted(self)
+        return self._layout.weights(self._theta)
+
+    @property
+    def intercepts_(self):
+        """List of per-layer bias vectors: views of the parameter buffer."""
+        check_is_fitted(self)
+        return self._layout.biases(self._theta)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_theta")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ public API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``(X, y)`` for at most ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights ``s_i`` of the objective; ``None`` means ones.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _partial_fit(self, X, y, sample_weight=None, classes=None):
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    # ------------------------------------------------------------------ plumbing
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
+        self._validate_hyperparameters()
+        continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        X, y = self._validate_X_y(X, y, reset=not continuing)
+        Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
+        sw = self._validate_sample_weight(sample_weight, X)
+        if continuing:
+            self._check_continuation(Y)
+        else:
+            self._initialize(X, Y, sw)
+        if not incremental or not hasattr(self, "_opt_state"):
+            self._opt_state = self._new_optimizer_state()
+        if not incremental or not hasattr(self, "best_loss_"):
+            self._reset_run_trackers()
+        if incremental:
+            snapshot = self._snapshot()
+            try:
+                self._train(X, Y, sw, y, max_epochs=1, incremental=True)
+            except BaseException:
+                self._restore(snapshot)
+                raise
+        else:
+            self._train(X, Y, sw, y, max_epochs=self.max_iter, incremental=False)
+        return self
+
+    def _train(self, X, Y, sw, y, *, max_epochs, incremental):
+        net = self._network()
+        if self.solver == "lbfgs":
+            train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs)
+        else:
+            train_minibatch(
+                self, net, X, Y, sw,
+                max_epochs=max_epochs,
+                incremental=incremental,
+                y_stratify=self._stratify_labels(y),
+            )
+
+    def _stratify_labels(self, y):
+        return None
+
+    def _validate_hyperparameters(self):
+        sizes = self._hidden_sizes()
+        if any(s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        if np.ndim(self.dropout) == 1:
+            rates = np.asarray(self.dropout, dtype=float)
+            if len(rates) != len(sizes):
+                raise ValueError(
+                    f"dropout has {len(rates)} values but there are {len(sizes)} hidden "
+                    "layers; give one rate per hidden layer or a single float."
+                )
+            if np.any((rates < 0) | (rates >= 1)):
+                raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
+        elif np.ndim(self.dropout) != 0:
+            raise ValueError(f"dropout must be a float or a 1-D sequence, got {self.dropout!r}.")
+        if self.solver == "lbfgs" and (self._any_dropout() or self.input_noise > 0):
+            raise ValueError(
+                "solver='lbfgs' needs a deterministic objective: set dropout=0 and "
+                "input_noise=0, or use a mini-batch solver."
+            )
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if np.ndim(sizes) == 0:
+            sizes = [sizes]
+        try:
+            return [int(s) for s in sizes]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}."
+            ) from exc
+
+    def _any_dropout(self):
+        return any(p > 0 for p in dropout_rates(self.dropout, len(self._hidden_sizes())))
+
+    def _validate_X_y(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32],
+            multi_output=True,
+            y_numeric=self._y_numeric,
+        )
+        return self._as_model_input(X), y
+
+    def _as_model_input(self, X):
+        """CSR for sparse input; the model's dtype once fitted."""
+        if sp.issparse(X):
+            X = X.tocsr()
+        if self.__sklearn_is_fitted__() and X.dtype != self._theta.dtype:
+            X = X.astype(self._theta.dtype)
+        return X
+
+    def _validate_sample_weight(self, sample_weight, X):
+        sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if not sw.sum() > 0:
+            raise ValueError(
+                "sample_weight sums to zero: at least one sample needs a positive weight."
+            )
+        return sw
+
+    def _check_continuation(self, Y):
+        if Y.shape[1] != self._layout.layer_sizes[-1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs but the fitted network has "
+                f"{self._layout.layer_sizes[-1]}; call fit to start over."
+            )
+        if self._layout.layer_sizes[1:-1] != tuple(self._hidden_sizes()):
+            raise ValueError(
+                "hidden_layer_sizes changed since the network was fitted; call fit "
+                "without warm_start to start over."
+            )
+
+    def _initialize(self, X, Y, sw):
+        """Fresh weights, generator and counters."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self._rng = np.random.default_rng(seed)
+        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+        self._layout = Layout(sizes)
+        self._theta = self._initial_theta(X.dtype)
+        self._layout.biases(self._theta)[-1][...] = self._initial_output_bias(Y, sw)
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = self._out_activation_name()
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = []
+        self.validation_loss_curve_ = []
+        self.best_iteration_ = None
+        if hasattr(self, "_opt_state"):
+            del self._opt_state
+
+    def _initial_theta(self, dtype):
+        """Uniform weights with a bound suited to the activation; zero biases.
+
+        He's bound ``sqrt(6 / fan_in)`` before rectifiers; Glorot's
+        ``sqrt(6 / (fan_in + fan_out))`` otherwise (``sqrt(2 / ...)`` for the
+        logistic activation, as ``MLPClassifier``); Glorot for the output layer.
+        """
+        theta = np.zeros(self._layout.size, dtype=dtype)
+        n_layers = self._layout.n_layers
+        for layer, W in enumerate(self._layout.weights(theta)):
+            fan_in, fan_out = W.shape
+            hidden = layer < n_layers - 1
+            if hidden and self.activation in RECTIFIERS:
+                bound = np.sqrt(6.0 / fan_in)
+            elif hidden and self.activation == "logistic":
+                bound = np.sqrt(2.0 / (fan_in + fan_out))
+            else:
+                bound = np.sqrt(6.0 / (fan_in + fan_out))
+            W[...] = self._rng.uniform(-bound, bound, size=W.shape)
+        return theta
+
+    def _reset_run_trackers(self):
+        """Per-run state of the stopping rule (each ``fit`` is one run)."""
+        self._no_improvement_count = 0
+        self.best_loss_ = np.inf
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self._best_theta = None
+
+    def _new_optimizer_state(self):
+        chain = self._make_optimizer(self._layout)
+        return {
+            "solver": self.solver,
+            "chain": chain.init(self._theta),
+            "epoch": 0,
+            "samples": 0,
+            "lr_factor": 1.0,
+        }
+
+    def _make_optimizer(self, layout):
+        return make_optimizer(
+            self.solver if self.solver != "lbfgs" else "sgd",
+            momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            rho=self.rho,
+            weight_decay=self.weight_decay,
+            weight_mask=layout.weight_mask().astype(self._theta.dtype),
+        )
+
+    def _network(self):
+        return Network(self._layout, self.activation, get_loss(self._loss_name(), **self._loss_kwargs()))
+
+    def _loss_kwargs(self):
+        return {}
+
+    def _snapshot(self):
+        return copy.deepcopy(self.__dict__)
+
+    def _restore(self, snapshot):
+        self.__dict__.clear()
+        self.__dict__.update(snapshot)
+
+    # ------------------------------------------------------------------ prediction
+    def _forward(self, X):
+        """Validate ``X``; return the raw outputs ``R`` and predictions ``P`` (2-D)."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
+        )
+        X = self._as_model_input(X)
+        R, P = self._network().forward(self._theta, X)
+        return R, P

@@ -1,0 +1,170 @@
+"""Parameter and attribute documentation shared by both estimators."""
+
+OBJECTIVE = r"""
+    The objective minimised is
+
+    .. math::
+
+        J(\theta) = \frac{\sum_i s_i\, \ell_i(\theta)}{\sum_i s_i}
+                    + \frac{\alpha}{2N} \sum_l \|W_l\|_F^2
+
+    where :math:`s_i` are the sample weights (ones by default),
+    :math:`\ell_i` is sample *i*'s loss summed over its outputs,
+    :math:`N = \sum_i s_i` is the total sample weight of the data given to
+    ``fit`` (or to this ``partial_fit`` call; the training part only with
+    early stopping), and biases are not penalised. A mini-batch gradient is
+    the gradient of the same expression with the first sum restricted to the
+    batch, an estimate of :math:`\nabla J`."""
+
+SHARED_PARAMETERS = """
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', \\
+'softplus'}, default='relu'
+        Activation of the hidden layers. ``leaky_relu`` has slope 0.01 for
+        negative inputs; ``elu`` is ``exp(z) - 1`` for negative inputs;
+        ``softplus`` is ``log(1 + exp(z))``.
+
+    solver : {'adam', 'sgd', 'adamw', 'rmsprop', 'adagrad', 'lbfgs'}, default='adam'
+        Optimizer. The mini-batch solvers' update rules are written in
+        :mod:`sklearn_gd._optimizers`; ``sgd`` uses ``momentum`` and
+        ``nesterovs_momentum`` as ``MLPClassifier`` does (``momentum=0`` is
+        plain gradient descent); ``adamw`` is Adam with decoupled weight decay
+        ``weight_decay`` on the weights; ``lbfgs`` minimises the full-batch
+        objective with SciPy's L-BFGS-B (no dropout or input noise).
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty in the objective above.
+
+    batch_size : int, 'auto' or None, default='auto'
+        Mini-batch size: ``'auto'`` is ``min(200, n_samples)``, ``None`` means
+        full-batch gradient descent; larger values are clipped to
+        ``n_samples``. Ignored by ``lbfgs``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, default='constant'
+        Learning-rate schedule, for every mini-batch solver:
+        ``constant`` keeps ``learning_rate_init``; ``invscaling`` uses
+        ``learning_rate_init / (t + 1) ** power_t`` with ``t`` the samples seen;
+        ``adaptive`` divides the rate by 5 each time the monitored quantity
+        stops improving (see ``tol``) instead of stopping, until it falls
+        below 1e-6; ``cosine`` decays from ``learning_rate_init`` to zero along
+        a half cosine over ``max_iter`` epochs.
+
+    learning_rate_init : float, default=0.001
+        Initial learning rate.
+
+    power_t : float, default=0.5
+        Exponent of the ``invscaling`` schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (iterations for ``lbfgs``) per ``fit``.
+
+    shuffle : bool, default=True
+        Shuffle the samples at each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the one generator of a ``fit``: initial weights, shuffling,
+        validation split, dropout masks and input noise.
+
+    tol : float, default=1e-4
+        Training stops when the training loss (or the validation score with
+        early stopping) does not improve by at least ``tol`` for more than
+        ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool, default=False
+        Print one line per epoch.
+
+    warm_start : bool, default=False
+        Continue from the current weights on ``fit`` (a fresh optimizer state
+        and schedule; counters and curves keep accumulating).
+
+    momentum : float, default=0.9
+        Momentum of ``sgd``, in ``[0, 1]``.
+
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for ``sgd``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for
+        classifiers), stop when its score stops improving, and restore the
+        weights of the best epoch. Mini-batch solvers only; ``partial_fit``
+        never holds data out.
+
+    validation_fraction : float, default=0.1
+        Fraction of the data held out for early stopping.
+
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates.
+
+    epsilon : float, default=1e-8
+        Numerical stability term of ``adam``, ``adamw``, ``rmsprop``, ``adagrad``.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without improvement tolerated (see ``tol``).
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations for ``lbfgs``.
+
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout rate per hidden layer (one value for all, or one per
+        hidden layer): during training each hidden unit is zeroed with this
+        probability and the survivors are scaled by ``1 / (1 - p)``; prediction
+        uses the full network.
+
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs of each
+        training batch (data augmentation); for sparse input only the stored
+        entries receive noise.
+
+    weight_decay : float, default=0.01
+        Decoupled weight decay of ``adamw`` (unused by other solvers).
+
+    rho : float, default=0.9
+        Decay of the squared-gradient average of ``rmsprop``."""
+
+SHARED_ATTRIBUTES = """
+    coefs_ : list of ndarray
+        Weight matrix of each layer, shape ``(fan_in, fan_out)``: views of the
+        current parameters.
+
+    intercepts_ : list of ndarray
+        Bias vector of each layer: views of the current parameters.
+
+    n_iter_ : int
+        Epochs run (an ``lbfgs`` iteration or a ``partial_fit`` call counts as one).
+
+    t_ : int
+        Training samples seen.
+
+    loss_curve_ : list of float
+        Training objective of each epoch (mean of the batch objectives).
+
+    validation_scores_ : list of float
+        Validation score of each epoch with early stopping (empty otherwise).
+
+    validation_loss_curve_ : list of float
+        Validation objective of each epoch with early stopping (empty otherwise).
+
+    best_loss_ : float
+        Lowest training loss of the last ``fit`` or, with early stopping, the
+        validation loss at the best epoch.
+
+    best_validation_score_ : float or None
+        Best validation score (early stopping only).
+
+    best_iteration_ : int or None
+        Epoch (value of ``n_iter_``) at which ``best_loss_`` or
+        ``best_validation_score_`` was reached.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of output units.
+
+    out_activation_ : str
+        Output activation."""

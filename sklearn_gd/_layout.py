@@ -1,0 +1,66 @@
+"""Layer sizes -> offsets in one flat parameter buffer.
+
+Every weight and bias of the network lives in a single 1-D array ``theta``.
+Layer ``l`` owns a weight block of shape ``(fan_in, fan_out)`` followed by a
+bias block of shape ``(fan_out,)``. Views onto ``theta`` are made on demand so
+that the flat buffer stays the single source of truth (stored views would not
+survive pickling or ``copy.deepcopy``).
+"""
+
+import numpy as np
+
+
+class Layout:
+    """Offsets of each layer's weights and biases inside a flat buffer.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_features, hidden_1, ..., hidden_k, n_outputs]``.
+    """
+
+    def __init__(self, layer_sizes):
+        self.layer_sizes = tuple(int(s) for s in layer_sizes)
+        self.weight_slices = []
+        self.bias_slices = []
+        offset = 0
+        for fan_in, fan_out in self.shapes:
+            self.weight_slices.append(slice(offset, offset + fan_in * fan_out))
+            offset += fan_in * fan_out
+            self.bias_slices.append(slice(offset, offset + fan_out))
+            offset += fan_out
+        self.size = offset
+
+    @property
+    def shapes(self):
+        """List of ``(fan_in, fan_out)`` per layer."""
+        return list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (hidden layers + output layer)."""
+        return len(self.layer_sizes) - 1
+
+    def weights(self, theta):
+        """Per-layer weight matrices as views of ``theta``."""
+        return [
+            theta[s].reshape(shape)
+            for s, shape in zip(self.weight_slices, self.shapes)
+        ]
+
+    def biases(self, theta):
+        """Per-layer bias vectors as views of ``theta``."""
+        return [theta[s] for s in self.bias_slices]
+
+    def weight_mask(self):
+        """Boolean mask of ``theta`` entries that are weights (not biases)."""
+        mask = np.zeros(self.size, dtype=bool)
+        for s in self.weight_slices:
+            mask[s] = True
+        return mask
+
+    def __eq__(self, other):
+        return isinstance(other, Layout) and self.layer_sizes == other.layer_sizes
+
+    def __hash__(self):
+        return hash(self.layer_sizes)

@@ -1,0 +1,106 @@
+"""Output layers and their losses.
+
+Each entry maps a loss name to a :class:`Loss` with
+
+- ``link(R, out)``: the output activation, mapping the raw outputs (logits)
+  ``R`` of the last layer to predictions ``P`` written into ``out``;
+- ``value(R, P, Y)``: the per-sample loss ``loss_i``, summed over a sample's
+  outputs, computed from the logits where that is more stable;
+- ``gradient(R, P, Y, out)``: ``d loss_i / d R`` per sample and output.
+
+For the canonical pairs (identity + squared error, exp + poisson,
+logistic + binary log-loss, softmax + log-loss) the gradient is ``P - Y``.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit, log_softmax
+
+
+@dataclass(frozen=True)
+class Loss:
+    link: Callable
+    value: Callable
+    gradient: Callable
+
+
+def _identity(R, out):
+    out[...] = R
+    return out
+
+
+def _exp(R, out):
+    return np.exp(R, out=out)
+
+
+def _logistic(R, out):
+    return expit(R, out=out)
+
+
+def _softmax(R, out):
+    """``p_k = exp(r_k - max r) / sum_j exp(r_j - max r)``."""
+    np.subtract(R, R.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def _residual(R, P, Y, out):
+    """Canonical gradient ``P - Y``."""
+    return np.subtract(P, Y, out=out)
+
+
+def _squared_error(R, P, Y):
+    """``loss_i = 1/2 sum_k (p_ik - y_ik)^2``."""
+    return 0.5 * np.square(P - Y).sum(axis=1)
+
+
+def _huber(delta):
+    """Huber loss with threshold ``delta`` on each residual ``r = p - y``.
+
+    ``loss(r) = r^2 / 2`` if ``|r| <= delta`` else ``delta (|r| - delta / 2)``;
+    its gradient is ``clip(r, -delta, delta)``.
+    """
+
+    def value(R, P, Y):
+        r = np.abs(P - Y)
+        quadratic = np.minimum(r, delta)
+        return (0.5 * quadratic**2 + delta * (r - quadratic)).sum(axis=1)
+
+    def gradient(R, P, Y, out):
+        np.subtract(P, Y, out=out)
+        return np.clip(out, -delta, delta, out=out)
+
+    return Loss(_identity, value, gradient)
+
+
+def _poisson(R, P, Y):
+    """Half Poisson deviance up to a constant: ``sum_k exp(r_k) - y_k r_k``."""
+    return (P - Y * R).sum(axis=1)
+
+
+def _binary_log_loss(R, P, Y):
+    """``-sum_k y log p + (1 - y) log(1 - p)`` = ``sum_k softplus(r) - y r``."""
+    return (np.logaddexp(0.0, R) - Y * R).sum(axis=1)
+
+
+def _log_loss(R, P, Y):
+    """``-sum_k y_k log p_k`` with ``p = softmax(r)``."""
+    return -(Y * log_softmax(R, axis=1)).sum(axis=1)
+
+
+def get_loss(name, huber_delta=1.0):
+    """Return the :class:`Loss` called ``name``."""
+    if name == "huber":
+        return _huber(huber_delta)
+    return LOSSES[name]
+
+
+LOSSES = {
+    "squared_error": Loss(_identity, _squared_error, _residual),
+    "poisson": Loss(_exp, _poisson, _residual),
+    "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual),
+    "log_loss": Loss(_softmax, _log_loss, _residual),
+}

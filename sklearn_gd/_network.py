@@ -1,0 +1,192 @@
+"""Forward and backward passes on the flat parameter buffer.
+
+Notation for a network with ``L`` weight layers, batch ``X`` of ``m`` rows:
+
+.. math::
+
+    A_0 = X,\\quad Z_l = A_{l-1} W_l + b_l,\\quad
+    A_l = M_l \\odot f(Z_l) \\;(l < L),\\quad P = g(Z_L)
+
+with ``f`` the hidden activation, ``M_l`` an (inverted) dropout mask or ones,
+and ``g`` the output link of the loss. The objective on the batch is
+
+.. math::
+
+    J = \\sum_i w_i\\, \\ell(Z_{L,i}, Y_i) + \\frac{c}{2} \\sum_l \\|W_l\\|_F^2,
+    \\qquad w_i = s_i / \\sum_j s_j,
+
+where ``c = alpha / N`` is passed in by the caller. Backpropagation:
+
+.. math::
+
+    \\Delta_L = w \\odot \\partial\\ell/\\partial Z_L,\\quad
+    \\nabla W_l = A_{l-1}^T \\Delta_l + c W_l,\\quad
+    \\nabla b_l = 1^T \\Delta_l,\\quad
+    \\Delta_{l-1} = (\\Delta_l W_l^T) \\odot M_{l-1} \\odot f'(Z_{l-1}).
+
+The math functions are deterministic: dropout masks come in as arguments.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._activations import ACTIVATIONS
+
+
+class Network:
+    """A fully connected architecture: layout, hidden activation and loss.
+
+    Parameters
+    ----------
+    layout : Layout
+    activation : str
+        Key of :data:`~sklearn_gd._activations.ACTIVATIONS`.
+    loss : Loss
+        Output link and loss, see :mod:`sklearn_gd._losses`.
+    """
+
+    def __init__(self, layout, activation, loss):
+        self.layout = layout
+        self.activation = activation
+        self.loss = loss
+
+    @property
+    def _forward_fn(self):
+        return ACTIVATIONS[self.activation][0]
+
+    @property
+    def _derivative_fn(self):
+        return ACTIVATIONS[self.activation][1]
+
+    def workspace(self, n_rows, dtype, dropout=False):
+        """Buffers for batches of at most ``n_rows`` rows, reused across batches."""
+        return Workspace(self.layout, n_rows, dtype, dropout)
+
+    def forward(self, theta, X, ws=None, masks=None):
+        """Run the network; return ``(R, P)``: raw outputs and predictions.
+
+        Without a workspace, fresh arrays are allocated (thread-safe
+        prediction); with one, its buffers are filled and returned as views.
+        """
+        m = X.shape[0]
+        if ws is None:
+            ws = Workspace(self.layout, m, theta.dtype, dropout=False, backward=False)
+        weights = self.layout.weights(theta)
+        biases = self.layout.biases(theta)
+        A = X
+        for layer, (W, b) in enumerate(zip(weights, biases)):
+            Z = ws.Z[layer][:m]
+            _affine(A, W, b, out=Z)
+            if layer == self.layout.n_layers - 1:
+                break
+            self._forward_fn(Z)
+            A = Z
+            if masks is not None and masks[layer] is not None:
+                A = np.multiply(Z, masks[layer], out=ws.dropped[layer][:m])
+        R = Z
+        P = self.loss.link(R, ws.P[:m])
+        return R, P
+
+    def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
+        """Objective on one batch and its gradient, written into ``grad``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+        X : ndarray or sparse matrix of shape (m, n_features)
+        Y : ndarray of shape (m, n_outputs)
+        weights : ndarray of shape (m,)
+            Normalised sample weights ``w_i`` (summing to one).
+        c : float
+            L2 coefficient ``alpha / N``.
+        ws : Workspace
+        grad : ndarray of shape (n_params,)
+            Output buffer.
+        masks : list of (ndarray or None), optional
+            One dropout mask per hidden layer, already scaled by ``1 / (1 - p)``.
+
+        Returns
+        -------
+        data_loss : float
+            ``sum_i w_i loss_i`` (without the penalty).
+        penalty : float
+            ``c / 2 * ||W||^2``.
+        """
+        m = X.shape[0]
+        R, P = self.forward(theta, X, ws, masks)
+        data_loss = float(self.loss.value(R, P, Y) @ weights)
+        layout = self.layout
+        W_list = layout.weights(theta)
+        gW_list = layout.weights(grad)
+        gb_list = layout.biases(grad)
+        delta = self.loss.gradient(R, P, Y, out=ws.delta[-1][:m])
+        delta *= weights[:, None]
+        penalty = 0.0
+        for layer in range(layout.n_layers - 1, -1, -1):
+            A_in = self._layer_input(X, ws, masks, layer, m)
+            W = W_list[layer]
+            _transpose_dot(A_in, delta, out=gW_list[layer])
+            np.sum(delta, axis=0, out=gb_list[layer])
+            if c:
+                gW_list[layer] += c * W
+                penalty += 0.5 * c * float(np.dot(W.ravel(), W.ravel()))
+            if layer == 0:
+                break
+            delta = self._backprop_delta(delta, W, ws, masks, layer - 1, m)
+        return data_loss, penalty
+
+    def _layer_input(self, X, ws, masks, layer, m):
+        if layer == 0:
+            return X
+        if masks is not None and masks[layer - 1] is not None:
+            return ws.dropped[layer - 1][:m]
+        return ws.Z[layer - 1][:m]
+
+    def _backprop_delta(self, delta, W, ws, masks, hidden, m):
+        """``Delta_{l-1} = (Delta_l W_l^T) * M_{l-1} * f'(Z_{l-1})``."""
+        previous = np.dot(delta, W.T, out=ws.delta[hidden][:m])
+        if masks is not None and masks[hidden] is not None:
+            previous *= masks[hidden]
+        previous *= self._derivative_fn(ws.Z[hidden][:m], ws.derivative[hidden][:m])
+        return previous
+
+
+class Workspace:
+    """Preallocated per-layer buffers for batches of at most ``n_rows`` rows.
+
+    ``Z[l]`` holds layer ``l``'s pre-activation, overwritten in place by its
+    activation for hidden layers; ``dropped[l]`` the masked activation when
+    dropout is on; ``P`` the predictions; ``delta[l]`` the backpropagated
+    error; ``derivative[l]`` the activation derivative.
+    """
+
+    def __init__(self, layout, n_rows, dtype, dropout, backward=True):
+        fan_outs = layout.layer_sizes[1:]
+        hidden = fan_outs[:-1]
+        self.Z = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
+        self.P = np.empty((n_rows, fan_outs[-1]), dtype=dtype)
+        if backward:
+            self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
+            self.derivative = [np.empty((n_rows, k), dtype=dtype) for k in hidden]
+        self.dropped = (
+            [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None
+        )
+
+
+def _affine(A, W, b, out):
+    """``out = A W + b`` (``A`` dense or CSR sparse)."""
+    if sp.issparse(A):
+        out[...] = A @ W
+    else:
+        np.dot(A, W, out=out)
+    out += b
+    return out
+
+
+def _transpose_dot(A, delta, out):
+    """``out = A^T delta`` (``A`` dense or CSR sparse)."""
+    if sp.issparse(A):
+        out[...] = A.T @ delta
+    else:
+        np.dot(A.T, delta, out=out)
+    return out

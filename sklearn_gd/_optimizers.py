@@ -1,0 +1,184 @@
+"""Composable gradient transforms on flat arrays (``init`` / ``update`` pairs).
+
+A transform turns the gradient ``g`` into an update ``u`` in place, keeping its
+own state; a named optimizer is a :class:`Chain` of transforms whose final
+output is added to the parameters: ``theta <- theta + u``. Every update rule is
+a handful of vectorized operations over the whole parameter buffer.
+
+Named optimizers (``lr`` is the learning rate of the current epoch):
+
+- ``sgd`` (``MLPClassifier``'s form):
+  ``v <- mu v - lr g``; ``u = v``, or ``u = mu v - lr g`` with Nesterov.
+- ``adam``: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+  ``u = -lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+- ``adamw``: Adam with decoupled weight decay on the weights only:
+  ``u = -lr (adam(g) + wd * theta * [theta is a weight])``.
+- ``rmsprop``: ``s <- rho s + (1 - rho) g^2``; ``u = -lr g / (sqrt(s) + eps)``.
+- ``adagrad``: ``s <- s + g^2``; ``u = -lr g / (sqrt(s) + eps)``.
+"""
+
+import numpy as np
+
+
+class ScaleByLearningRate:
+    """``u = -lr * g``."""
+
+    def init(self, theta):
+        return {}
+
+    def update(self, g, state, theta, lr):
+        g *= -lr
+        return g
+
+
+class Trace:
+    """Momentum on updates: ``v <- mu v + u``; ``u = v`` (or ``mu v + u``, Nesterov).
+
+    Placed after :class:`ScaleByLearningRate`, this is ``MLPClassifier``'s
+    ``v <- mu v - lr g``.
+    """
+
+    def __init__(self, momentum, nesterov):
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    def init(self, theta):
+        return {"velocity": np.zeros_like(theta)}
+
+    def update(self, u, state, theta, lr):
+        v = state["velocity"]
+        v *= self.momentum
+        v += u
+        if self.nesterov:
+            u += self.momentum * v
+        else:
+            u[...] = v
+        return u
+
+
+class ScaleByAdam:
+    """Adam direction ``mhat / (sqrt(vhat) + eps)`` with bias-corrected moments."""
+
+    def __init__(self, beta_1, beta_2, epsilon):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def init(self, theta):
+        return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "step": 0}
+
+    def update(self, g, state, theta, lr):
+        b1, b2 = self.beta_1, self.beta_2
+        m, v = state["m"], state["v"]
+        state["step"] += 1
+        t = state["step"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        g *= g
+        g *= 1 - b2
+        v += g
+        # g is free scratch space now: g = sqrt(v / (1 - b2^t)) + eps
+        np.sqrt(v, out=g)
+        g *= 1 / np.sqrt(1 - b2**t)
+        g += self.epsilon
+        np.divide(m, g, out=g)
+        g *= 1 / (1 - b1**t)
+        return g
+
+
+class ScaleByRms:
+    """RMSprop direction ``g / (sqrt(s) + eps)``, ``s <- rho s + (1 - rho) g^2``."""
+
+    def __init__(self, rho, epsilon):
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def init(self, theta):
+        return {"s": np.zeros_like(theta)}
+
+    def update(self, g, state, theta, lr):
+        s = state["s"]
+        s *= self.rho
+        s += (1 - self.rho) * g * g
+        g /= np.sqrt(s) + self.epsilon
+        return g
+
+
+class ScaleByAdagrad:
+    """Adagrad direction ``g / (sqrt(s) + eps)``, ``s <- s + g^2``."""
+
+    def __init__(self, epsilon):
+        self.epsilon = epsilon
+
+    def init(self, theta):
+        return {"s": np.zeros_like(theta)}
+
+    def update(self, g, state, theta, lr):
+        s = state["s"]
+        s += g * g
+        g /= np.sqrt(s) + self.epsilon
+        return g
+
+
+class AddDecayedWeights:
+    """``u <- u + wd * theta`` on the weights only (``mask`` is False on biases)."""
+
+    def __init__(self, weight_decay, mask):
+        self.weight_decay = weight_decay
+        self.mask = mask
+
+    def init(self, theta):
+        return {}
+
+    def update(self, u, state, theta, lr):
+        u += self.weight_decay * (theta * self.mask)
+        return u
+
+
+class Chain:
+    """Apply transforms one after the other; states are kept in a list."""
+
+    def __init__(self, *transforms):
+        self.transforms = transforms
+
+    def init(self, theta):
+        return [t.init(theta) for t in self.transforms]
+
+    def update(self, g, state, theta, lr):
+        for transform, transform_state in zip(self.transforms, state):
+            g = transform.update(g, transform_state, theta, lr)
+        return g
+
+    def step(self, theta, g, state, lr):
+        """``theta <- theta + update(g)``; ``g`` is overwritten."""
+        theta += self.update(g, state, theta, lr)
+        return theta
+
+
+def make_optimizer(
+    solver,
+    *,
+    momentum=0.9,
+    nesterovs_momentum=True,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    rho=0.9,
+    weight_decay=0.01,
+    weight_mask=None,
+):
+    """Build the :class:`Chain` for a mini-batch ``solver`` name."""
+    lr = ScaleByLearningRate()
+    if solver == "sgd":
+        return Chain(lr, Trace(momentum, nesterovs_momentum and momentum > 0))
+    if solver == "adam":
+        return Chain(ScaleByAdam(beta_1, beta_2, epsilon), lr)
+    if solver == "adamw":
+        decay = AddDecayedWeights(weight_decay, weight_mask)
+        return Chain(ScaleByAdam(beta_1, beta_2, epsilon), decay, lr)
+    if solver == "rmsprop":
+        return Chain(ScaleByRms(rho, epsilon), lr)
+    if solver == "adagrad":
+        return Chain(ScaleByAdagrad(epsilon), lr)
+    raise ValueError(f"Unknown mini-batch solver {solver!r}.")

@@ -1,0 +1,204 @@
+"""GDRegressor: linear regression or an MLP regressor trained by gradient descent."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
+
+from ._base import BaseGD
+from ._compat import Interval, StrOptions
+from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+
+
+def _is_minibatch(estimator):
+    if estimator.solver == "lbfgs":
+        raise AttributeError(
+            "partial_fit is only available for mini-batch solvers, not solver='lbfgs'."
+        )
+    return True
+
+
+class GDRegressor(RegressorMixin, BaseGD):
+    __doc__ = f"""Regression by gradient descent and backpropagation.
+
+    With the default ``hidden_layer_sizes=()`` this is linear regression (ridge
+    regression when ``alpha > 0``) trained by gradient descent; with hidden
+    layers it is a multi-layer perceptron regressor.
+{OBJECTIVE}
+
+    With ``hidden_layer_sizes=()`` and ``loss='squared_error'``, :math:`J` is
+    ``Ridge(alpha=alpha)``'s objective divided by :math:`2N`: both have the same
+    minimiser.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'huber', 'poisson'}}, default='squared_error'
+        ``squared_error``: :math:`\\ell = \\frac12 \\sum_k (p_k - y_k)^2` with
+        identity output. ``huber``: quadratic up to ``huber_delta``, linear
+        beyond. ``poisson``: :math:`\\ell = \\sum_k e^{{r_k}} - y_k r_k` with
+        exponential output ``p = exp(r)`` (targets must be non-negative).
+
+    hidden_layer_sizes : int or tuple of int, default=()
+        Width of each hidden layer; ``()`` gives a linear model.
+{SHARED_PARAMETERS}
+
+    huber_delta : float, default=1.0
+        Residual size at which the huber loss turns from quadratic to linear.
+
+    Attributes
+    ----------{SHARED_ATTRIBUTES}
+
+    See Also
+    --------
+    MLPBackpropClassifier : The classifier built on the same engine.
+    sklearn.neural_network.MLPRegressor : scikit-learn's MLP regressor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gd import GDRegressor
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> y = 2 * X.ravel() + 1
+    >>> reg = GDRegressor(solver="lbfgs", alpha=0.0).fit(X, y)
+    >>> np.round(reg.predict([[4.0]]), 3)
+    array([9.])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseGD._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "huber", "poisson"})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+    }
+    _y_numeric = True
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        input_noise=0.0,
+        weight_decay=0.01,
+        rho=0.9,
+        huber_delta=1.0,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.input_noise = input_noise
+        self.weight_decay = weight_decay
+        self.rho = rho
+        self.huber_delta = huber_delta
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
+    @available_if(_is_minibatch)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``(X, y)``, initialising on the first call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._partial_fit(X, y, sample_weight)
+
+    def predict(self, X):
+        """Predict targets, shaped like the ``y`` given to ``fit``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        _, P = self._forward(X)
+        return P.ravel() if self._y_ndim == 1 else P
+
+    # ------------------------------------------------------------------ hooks
+    def _loss_name(self):
+        return self.loss
+
+    def _loss_kwargs(self):
+        return {"huber_delta": self.huber_delta} if self.loss == "huber" else {}
+
+    def _out_activation_name(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _encode_targets(self, y, dtype, fitting, classes=None):
+        y = np.asarray(y)
+        if fitting:
+            self._y_ndim = y.ndim
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError("loss='poisson' requires non-negative y; some y values are negative.")
+        if not np.isfinite(Y).all():
+            raise ValueError("y contains NaN or infinity.")
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+    def _initial_output_bias(self, Y, sw):
+        """Start at the weighted target mean (its log for poisson)."""
+        mean = np.average(Y, axis=0, weights=sw)
+        if self.loss == "poisson":
+            return np.log(np.maximum(mean, np.finfo(Y.dtype).tiny))
+        return mean
+
+    def _score_encoded(self, P, Y, sw):
+        return r2_score(Y, P, sample_weight=sw)

@@ -1,0 +1,30 @@
+"""Learning-rate schedules: plain functions of the training progress.
+
+Each schedule maps ``(epoch, samples_seen)`` -- counted since the optimizer
+was initialised -- to the learning rate used during that epoch.
+
+- ``constant``: ``lr = lr0``.
+- ``invscaling``: ``lr = lr0 / (samples_seen + 1) ** power_t`` (``MLPClassifier``).
+- ``adaptive``: ``lr0``, divided by 5 by the training loop each time the loss
+  stops improving (``MLPClassifier``); the schedule itself is constant.
+- ``cosine``: ``lr = lr0 (1 + cos(pi * min(epoch, T) / T)) / 2`` with
+  ``T = max_iter``: a half cosine from ``lr0`` down to zero over ``max_iter``
+  epochs.
+"""
+
+import math
+
+
+def make_schedule(name, learning_rate_init, *, power_t=0.5, max_iter=200):
+    """Return ``rate(epoch, samples_seen) -> float`` for the schedule ``name``."""
+    lr0 = float(learning_rate_init)
+    if name in ("constant", "adaptive"):
+        return lambda epoch, samples_seen: lr0
+    if name == "invscaling":
+        return lambda epoch, samples_seen: lr0 / (samples_seen + 1) ** power_t
+    if name == "cosine":
+        horizon = max(int(max_iter), 1)
+        return lambda epoch, samples_seen: (
+            0.5 * lr0 * (1 + math.cos(math.pi * min(epoch, horizon) / horizon))
+        )
+    raise ValueError(f"Unknown learning-rate schedule {name!r}.")

@@ -1,0 +1,356 @@
+"""The one training loop: epochs, mini-batches, validation, early stopping.
+
+:func:`train_minibatch` runs epochs of mini-batch gradient descent on an
+estimator's flat parameter buffer and records each epoch in the estimator's
+history (``loss_curve_``, ``validation_scores_``, ...); :func:`train_lbfgs`
+minimises the full-batch objective with SciPy's L-BFGS-B. Both only read the
+estimator's hyper-parameters and update its fitted state.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from ._schedules import make_schedule
+
+#: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
+ADAPTIVE_DIVISOR = 5.0
+#: ... and stops once the rate falls to this value.
+ADAPTIVE_MIN_RATE = 1e-6
+
+
+class DivergenceWarning(UserWarning):
+    """Training produced a non-finite loss or weights and was stopped."""
+
+
+DIVERGENCE_ADVICE = (
+    "The last finite weights were kept. Try scaling the features (for example "
+    "with StandardScaler), lowering learning_rate_init, or increasing alpha."
+)
+
+
+def resolve_batch_size(batch_size, n_samples):
+    """``"auto"`` -> ``min(200, n)``, ``None`` -> ``n`` (full batch), int -> clipped."""
+    if batch_size is None:
+        return n_samples
+    if batch_size == "auto":
+        return min(200, n_samples)
+    return max(1, min(int(batch_size), n_samples))
+
+
+def dropout_rates(dropout, n_hidden):
+    """One dropout rate per hidden layer from a float or a sequence."""
+    if np.ndim(dropout) == 0:
+        return [float(dropout)] * n_hidden
+    return [float(p) for p in dropout]
+
+
+class _BatchSource:
+    """Yields mini-batches, gathering shuffled rows into reused buffers."""
+
+    def __init__(self, X, Y, sw, batch_size, shuffle, rng):
+        self.X, self.Y, self.sw = X, Y, sw
+        self.n = X.shape[0]
+        self.batch_size = batch_size
+        self.shuffle = shuffle and batch_size < self.n
+        self.rng = rng
+        if self.shuffle:
+            self.X_buf = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
+            self.Y_buf = np.empty((batch_size, Y.shape[1]), Y.dtype)
+            self.sw_buf = np.empty(batch_size, sw.dtype)
+
+    def __iter__(self):
+        if not self.shuffle:
+            for start in range(0, self.n, self.batch_size):
+                stop = start + self.batch_size
+                yield self.X[start:stop], self.Y[start:stop], self.sw[start:stop]
+            return
+        order = self.rng.permutation(self.n)
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            m = idx.shape[0]
+            if self.X_buf is None:
+                Xb = self.X[idx]
+            else:
+                Xb = np.take(self.X, idx, axis=0, out=self.X_buf[:m])
+            Yb = np.take(self.Y, idx, axis=0, out=self.Y_buf[:m])
+            swb = np.take(self.sw, idx, out=self.sw_buf[:m])
+            yield Xb, Yb, swb
+
+
+class _Regularizers:
+    """Draws dropout masks and input noise from the estimator's generator."""
+
+    def __init__(self, rates, input_noise, batch_size, hidden_sizes, dtype, rng):
+        self.rates = rates
+        self.input_noise = float(input_noise)
+        self.rng = rng
+        self.dtype = dtype
+        self.active = any(p > 0 for p in rates)
+        self.mask_bufs = [
+            np.empty((batch_size, k), dtype) if p > 0 else None
+            for p, k in zip(rates, hidden_sizes)
+        ]
+        self.noise_buf = None
+
+    def masks(self, m):
+        if not self.active:
+            return None
+        out = []
+        for p, buf in zip(self.rates, self.mask_bufs):
+            if buf is None:
+                out.append(None)
+                continue
+            mask = self.rng.random(out=buf[:m], dtype=self.dtype)
+            np.greater_equal(mask, p, out=mask, casting="unsafe")
+            mask *= 1.0 / (1.0 - p)
+            out.append(mask)
+        return out
+
+    def noisy(self, Xb):
+        """``Xb + sigma * N(0, 1)``; on sparse input only stored entries get noise."""
+        if self.input_noise == 0:
+            return Xb
+        sigma = self.input_noise
+        if sp.issparse(Xb):
+            Xb = Xb.copy()
+            Xb.data += sigma * self.rng.standard_normal(Xb.data.shape, dtype=self.dtype)
+            return Xb
+        if self.noise_buf is None or self.noise_buf.shape[0] < Xb.shape[0]:
+            self.noise_buf = np.empty(Xb.shape, self.dtype)
+        noise = self.rng.standard_normal(out=self.noise_buf[: Xb.shape[0]], dtype=self.dtype)
+        noise *= sigma
+        noise += Xb
+        return noise
+
+
+def split_validation(est, X, Y, sw, y_stratify):
+    """Hold out ``validation_fraction`` of the rows (stratified for classifiers)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(X.shape[0])
+    train_idx, val_idx = train_test_split(
+        idx,
+        test_size=est.validation_fraction,
+        random_state=int(est._rng.integers(np.iinfo(np.int32).max)),
+        stratify=y_stratify,
+    )
+    train_idx.sort()
+    val_idx.sort()
+    return (X[train_idx], Y[train_idx], sw[train_idx]), (X[val_idx], Y[val_idx], sw[val_idx])
+
+
+def _objective_weights(sw):
+    total = sw.sum()
+    return sw / total, total
+
+
+def _run_epoch(est, net, theta, batches, regs, ws, grad, chain, opt_state, lr, c):
+    """One pass over the batches; return the epoch's mean objective or NaN."""
+    total, weighted_loss = 0.0, 0.0
+    for Xb, Yb, swb in batches:
+        batch_weight = float(swb.sum())
+        if batch_weight == 0:
+            continue  # nothing to learn from: all rows have zero weight
+        weights = swb / batch_weight
+        data_loss, penalty = net.loss_and_grad(
+            theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(Xb.shape[0])
+        )
+        batch_loss = data_loss + penalty
+        if not np.isfinite(batch_loss):
+            return np.nan
+        chain.step(theta, grad, opt_state, lr)
+        weighted_loss += batch_loss * batch_weight
+        total += batch_weight
+    if not np.isfinite(theta).all():
+        return np.nan
+    return weighted_loss / total if total else 0.0
+
+
+def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=None):
+    """Train ``est`` by mini-batch gradient descent for at most ``max_epochs``.
+
+    ``est`` provides the hyper-parameters and holds the fitted state (``_theta``,
+    ``_opt_state``, ``_rng``, counters and history), which this updates.
+    """
+    early_stopping = est.early_stopping and not incremental
+    validation = None
+    if early_stopping:
+        (X, Y, sw), validation = split_validation(est, X, Y, sw, y_stratify)
+    theta = est._theta
+    n = X.shape[0]
+    batch_size = resolve_batch_size(est.batch_size, n)
+    c = est.alpha / float(sw.sum())
+    rates = dropout_rates(est.dropout, net.layout.n_layers - 1)
+    hidden_sizes = net.layout.layer_sizes[1:-1]
+    regs = _Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
+    ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
+    grad = np.empty_like(theta)
+    batches = _BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng)
+    chain = est._make_optimizer(net.layout)
+    state = est._opt_state
+    schedule = make_schedule(
+        est.learning_rate, est.learning_rate_init, power_t=est.power_t, max_iter=est.max_iter
+    )
+    last_good = theta.copy()
+    start_time = time.perf_counter()
+    stopped = False
+    for _ in range(max_epochs):
+        lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
+        last_good[...] = theta
+        epoch_loss = _run_epoch(est, net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c)
+        if not np.isfinite(epoch_loss):
+            theta[...] = last_good
+            warnings.warn(
+                f"Training diverged in epoch {est.n_iter_ + 1} (non-finite loss or "
+                f"weights with learning rate {lr:.3g}); training stopped. "
+                + DIVERGENCE_ADVICE,
+                DivergenceWarning,
+            )
+            stopped = True
+            break
+        est.n_iter_ += 1
+        est.t_ += n
+        state["epoch"] += 1
+        state["samples"] += n
+        est.loss_curve_.append(float(epoch_loss))
+        if early_stopping:
+            _record_validation(est, net, theta, validation, c)
+        _report(est, lr, start_time)
+        if _update_no_improvement(est, theta, early_stopping, may_stop=not incremental):
+            stopped = True
+            break
+    if early_stopping and est._best_theta is not None:
+        theta[...] = est._best_theta
+    if not stopped and not incremental:
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and "
+            "the optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+
+
+def _record_validation(est, net, theta, validation, c):
+    X_val, Y_val, sw_val = validation
+    R, P = net.forward(theta, X_val)
+    weights, _ = _objective_weights(sw_val)
+    W2 = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.layout.weights(theta))
+    val_loss = float(net.loss.value(R, P, Y_val) @ weights) + 0.5 * c * W2
+    est.validation_loss_curve_.append(val_loss)
+    est.validation_scores_.append(float(est._score_encoded(P, Y_val, sw_val)))
+
+
+def _update_no_improvement(est, theta, early_stopping, may_stop=True):
+    """Track the best epoch; return True when training should stop.
+
+    As ``MLPClassifier``: an epoch that does not improve the monitored value
+    (training loss, or validation score with early stopping) by ``tol`` counts;
+    after more than ``n_iter_no_change`` such epochs in a row training stops,
+    or with ``learning_rate="adaptive"`` the rate is divided by 5 (stopping
+    once it falls below 1e-6).
+    """
+    if early_stopping:
+        score = est.validation_scores_[-1]
+        improved_by_tol = score > est.best_validation_score_ + est.tol
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est.best_loss_ = est.validation_loss_curve_[-1]
+            est.best_iteration_ = est.n_iter_
+            est._best_theta = theta.copy()
+    else:
+        loss = est.loss_curve_[-1]
+        improved_by_tol = loss < est.best_loss_ - est.tol
+        if loss < est.best_loss_:
+            est.best_loss_ = loss
+            est.best_iteration_ = est.n_iter_
+    est._no_improvement_count = 0 if improved_by_tol else est._no_improvement_count + 1
+    if not may_stop or est._no_improvement_count <= est.n_iter_no_change:
+        return False
+    monitored = "validation score" if early_stopping else "training loss"
+    message = (
+        f"{monitored} did not improve more than tol={est.tol} for "
+        f"{est.n_iter_no_change} consecutive epochs."
+    )
+    if est.learning_rate == "adaptive":
+        state = est._opt_state
+        rate = est.learning_rate_init * state["lr_factor"]
+        if rate / ADAPTIVE_DIVISOR > ADAPTIVE_MIN_RATE:
+            state["lr_factor"] /= ADAPTIVE_DIVISOR
+            est._no_improvement_count = 0
+            if est.verbose:
+                print(f"{message} Setting learning rate to {rate / ADAPTIVE_DIVISOR:g}")
+            return False
+        message += " Learning rate too small."
+    if est.verbose:
+        print(f"{message} Stopping.")
+    return True
+
+
+def _report(est, lr, start_time):
+    if not est.verbose:
+        return
+    parts = [f"Epoch {est.n_iter_}", f"loss = {est.loss_curve_[-1]:.6f}"]
+    if est.validation_scores_:
+        parts.append(f"validation loss = {est.validation_loss_curve_[-1]:.6f}")
+        parts.append(f"validation score = {est.validation_scores_[-1]:.6f}")
+    parts.append(f"learning rate = {lr:.3g}")
+    parts.append(f"elapsed = {time.perf_counter() - start_time:.2f}s")
+    print(", ".join(parts))
+
+
+def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
+    """Minimise the full-batch objective with SciPy's L-BFGS-B.
+
+    One L-BFGS iteration counts as one epoch (``n_iter_``, ``loss_curve_``).
+    """
+    theta = est._theta
+    weights, total = _objective_weights(sw)
+    c = est.alpha / total
+    ws = net.workspace(X.shape[0], theta.dtype)
+    grad = np.empty_like(theta)
+
+    def objective(params):
+        theta[...] = params
+        data_loss, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad)
+        return data_loss + penalty, grad.astype(np.float64)
+
+    def record(intermediate_result):
+        est.n_iter_ += 1
+        est.t_ += X.shape[0]
+        est.loss_curve_.append(float(intermediate_result.fun))
+        if est.loss_curve_[-1] < est.best_loss_:
+            est.best_loss_ = est.loss_curve_[-1]
+            est.best_iteration_ = est.n_iter_
+        _report(est, np.nan, start_time)
+
+    start = theta.astype(np.float64)
+    start_time = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = scipy.optimize.minimize(
+            objective,
+            start,
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={"maxiter": max_epochs, "maxfun": est.max_fun, "gtol": est.tol},
+        )
+    if np.isfinite(result.x).all() and np.isfinite(result.fun):
+        theta[...] = result.x
+    else:
+        theta[...] = start
+        warnings.warn(
+            "L-BFGS produced non-finite weights; training stopped. " + DIVERGENCE_ADVICE,
+            DivergenceWarning,
+        )
+        return
+    if result.status == 1:
+        warnings.warn(
+            f"lbfgs failed to converge after {result.nit} iterations "
+            f"(status={result.status}): {result.message}. Increase max_iter or "
+            "max_fun, or scale the data.",
+            ConvergenceWarning,
+        )
