@@ -1,7 +1,7 @@
 """MLPBackpropClassifier: binary, multiclass and multilabel classification."""
 
 import numpy as np
-from scipy.special import log_expit, log_softmax
+from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -13,6 +13,15 @@ from ._regressor import _is_minibatch
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
 PRIOR_CLIP = 1e-6
+
+
+def _open_unit_interval(P):
+    """Keep logistic probabilities inside (0, 1), where they truly are.
+
+    ``expit`` rounds to exactly 1.0 beyond logits of about 37; the nearest
+    float below one is closer to the true value than 1.0 is.
+    """
+    return np.clip(P, np.finfo(P.dtype).tiny, 1 - np.finfo(P.dtype).epsneg, out=P)
 
 
 class MLPBackpropClassifier(ClassifierMixin, BaseGD):
@@ -150,19 +159,18 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         proba : ndarray of shape (n_samples, n_classes)
             For multilabel targets, each label's probability.
         """
-        _, P = self._forward(X)
+        R, P = self._forward(X)
         if self._target_kind == "binary":
-            return np.hstack([1 - P, P])
+            # expit(-r) rather than 1 - p: exact for confident negatives too
+            return _open_unit_interval(np.hstack([expit(-R), P]))
+        if self._target_kind == "multilabel":
+            return _open_unit_interval(P)
         return P
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`, computed from the logits (stable)."""
-        R, _ = self._forward(X)
-        if self._target_kind == "binary":
-            return np.hstack([log_expit(-R), log_expit(R)])
-        if self._target_kind == "multilabel":
-            return log_expit(R)
-        return log_softmax(R, axis=1)
+        """Logarithm of :meth:`predict_proba` (``-inf`` where it underflows to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def predict(self, X):
         """Predicted class labels (indicator matrix for multilabel targets)."""

@@ -149,26 +149,31 @@ def _objective_weights(sw):
     return sw / total, total
 
 
-def _run_epoch(est, net, theta, batches, regs, ws, grad, chain, opt_state, lr, c):
-    """One pass over the batches; return the epoch's mean objective or NaN."""
-    total, weighted_loss = 0.0, 0.0
+def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, rows_per_weight):
+    """One pass over the batches; return the epoch's mean objective or NaN.
+
+    A batch of ``m`` rows weighs its samples by ``w_i = s_i n / (m S)`` (``n``
+    rows of total weight ``S``): its gradient is then an unbiased estimate of
+    the full objective's, whatever the weights (``w_i = s_i / S`` at full batch).
+    """
+    weighted_loss, rows = 0.0, 0
     for Xb, Yb, swb in batches:
-        batch_weight = float(swb.sum())
-        if batch_weight == 0:
+        m = Xb.shape[0]
+        rows += m
+        if not swb.any():
             continue  # nothing to learn from: all rows have zero weight
-        weights = swb / batch_weight
+        weights = swb * (rows_per_weight / m)
         data_loss, penalty = net.loss_and_grad(
-            theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(Xb.shape[0])
+            theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(m)
         )
         batch_loss = data_loss + penalty
         if not np.isfinite(batch_loss):
             return np.nan
         chain.step(theta, grad, opt_state, lr)
-        weighted_loss += batch_loss * batch_weight
-        total += batch_weight
+        weighted_loss += batch_loss * m
     if not np.isfinite(theta).all():
         return np.nan
-    return weighted_loss / total if total else 0.0
+    return weighted_loss / rows
 
 
 def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=None):
@@ -184,7 +189,8 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
     theta = est._theta
     n = X.shape[0]
     batch_size = resolve_batch_size(est.batch_size, n)
-    c = est.alpha / float(sw.sum())
+    total_weight = float(sw.sum())
+    c = est.alpha / total_weight
     rates = dropout_rates(est.dropout, net.layout.n_layers - 1)
     hidden_sizes = net.layout.layer_sizes[1:-1]
     regs = _Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
@@ -202,7 +208,9 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
     for _ in range(max_epochs):
         lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
         last_good[...] = theta
-        epoch_loss = _run_epoch(est, net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c)
+        epoch_loss = _run_epoch(
+            net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, n / total_weight
+        )
         if not np.isfinite(epoch_loss):
             theta[...] = last_good
             warnings.warn(

@@ -1,0 +1,120 @@
+"""Analytic gradients of the objective against central finite differences."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklearn_gd._activations import ACTIVATIONS
+from sklearn_gd._layout import Layout
+from sklearn_gd._losses import get_loss
+from sklearn_gd._network import Network
+from sklearn_gd._testing import central_differences, relative_error
+
+OUTPUT_KINDS = ["squared_error", "huber", "poisson", "binary", "multilabel", "multiclass"]
+
+
+def make_targets(kind, rng, n, k):
+    """Targets and loss name for an output kind (``k`` outputs)."""
+    if kind in ("squared_error", "huber"):
+        return rng.normal(size=(n, k)), kind
+    if kind == "poisson":
+        return rng.poisson(2.0, size=(n, k)).astype(float), kind
+    if kind == "binary":
+        return rng.integers(0, 2, size=(n, 1)).astype(float), "binary_log_loss"
+    if kind == "multilabel":
+        return rng.integers(0, 2, size=(n, k)).astype(float), "binary_log_loss"
+    labels = rng.integers(0, k + 1, size=n)
+    return np.eye(k + 1)[labels], "log_loss"
+
+
+def objective_and_gradient(net, theta, X, Y, weights, c, masks):
+    ws = net.workspace(X.shape[0], np.float64, dropout=masks is not None)
+    grad = np.empty_like(theta)
+    data, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad, masks)
+    return data + penalty, grad
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=3),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    kind=st.sampled_from(OUTPUT_KINDS),
+    n_outputs=st.integers(1, 3),
+    n_samples=st.integers(1, 8),
+    n_features=st.integers(1, 5),
+    alpha=st.floats(0.0, 2.0),
+    use_dropout=st.booleans(),
+    sparse_input=st.booleans(),
+)
+def test_gradient_matches_finite_differences(
+    seed, hidden, activation, kind, n_outputs, n_samples, n_features, alpha,
+    use_dropout, sparse_input,
+):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    Y, loss_name = make_targets(kind, rng, n_samples, n_outputs)
+    sw = rng.uniform(0.0, 2.0, size=n_samples)
+    sw[rng.random(n_samples) < 0.2] = 0.0
+    if sw.sum() == 0:
+        sw[0] = 1.0
+    weights = sw / sw.sum()
+    layout = Layout([n_features, *hidden, Y.shape[1]])
+    net = Network(layout, activation, get_loss(loss_name, huber_delta=0.7))
+    theta = rng.normal(scale=0.5, size=layout.size)
+    masks = None
+    if use_dropout and hidden:
+        masks = [(rng.random((n_samples, h)) >= 0.3) / 0.7 for h in hidden]
+    if sparse_input:
+        X[rng.random(X.shape) < 0.5] = 0.0
+        X = sp.csr_matrix(X)
+    c = alpha / sw.sum()
+
+    J, grad = objective_and_gradient(net, theta, X, Y, weights, c, masks)
+    numeric = central_differences(
+        lambda t: objective_and_gradient(net, t, X, Y, weights, c, masks)[0], theta
+    )
+    assert np.isfinite(J)
+    assert relative_error(grad, numeric) <= 1e-6
+
+
+def test_forward_without_workspace_matches_training_buffers():
+    rng = np.random.default_rng(0)
+    layout = Layout([3, 4, 2])
+    net = Network(layout, "tanh", get_loss("log_loss"))
+    theta = rng.normal(size=layout.size)
+    X = rng.normal(size=(5, 3))
+    _, P_alloc = net.forward(theta, X)
+    _, P_ws = net.forward(theta, X, net.workspace(8, np.float64))
+    np.testing.assert_allclose(P_alloc, P_ws)
+    np.testing.assert_allclose(P_alloc.sum(axis=1), 1.0)
+
+
+def test_forward_matches_explicit_formula():
+    rng = np.random.default_rng(1)
+    layout = Layout([3, 4, 5, 2])
+    net = Network(layout, "relu", get_loss("squared_error"))
+    theta = rng.normal(size=layout.size)
+    X = rng.normal(size=(6, 3))
+    W, b = layout.weights(theta), layout.biases(theta)
+    H1 = np.maximum(X @ W[0] + b[0], 0)
+    H2 = np.maximum(H1 @ W[1] + b[1], 0)
+    expected = H2 @ W[2] + b[2]
+    np.testing.assert_allclose(net.forward(theta, X)[1], expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_stays_float32(dtype):
+    rng = np.random.default_rng(2)
+    layout = Layout([3, 4, 2])
+    net = Network(layout, "relu", get_loss("binary_log_loss"))
+    theta = rng.normal(size=layout.size).astype(dtype)
+    X = rng.normal(size=(5, 3)).astype(dtype)
+    Y = rng.integers(0, 2, size=(5, 2)).astype(dtype)
+    ws = net.workspace(5, dtype)
+    grad = np.empty_like(theta)
+    net.loss_and_grad(theta, X, Y, np.full(5, 0.2, dtype), 0.1, ws, grad)
+    assert grad.dtype == dtype
+    assert net.forward(theta, X)[1].dtype == dtype

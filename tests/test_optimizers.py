@@ -1,0 +1,111 @@
+"""Each optimizer against the update rule in its docstring, and on a quadratic."""
+
+import numpy as np
+import pytest
+
+from sklearn_gd._optimizers import make_optimizer
+
+MASK = np.array([1.0, 1.0, 0.0, 1.0])  # third entry plays a bias
+HYPER = dict(momentum=0.8, beta_1=0.85, beta_2=0.95, epsilon=1e-3, rho=0.7, weight_decay=0.05)
+
+
+def reference_steps(solver, theta, grads, lr, nesterov=True):
+    """The docstring formulas, written out step by step."""
+    theta = theta.copy()
+    mu, b1, b2, eps = HYPER["momentum"], HYPER["beta_1"], HYPER["beta_2"], HYPER["epsilon"]
+    v = np.zeros_like(theta)
+    m = np.zeros_like(theta)
+    s = np.zeros_like(theta)
+    history = []
+    for t, g in enumerate(grads, start=1):
+        if solver == "sgd":
+            v = mu * v - lr * g
+            u = mu * v - lr * g if nesterov else v
+        elif solver in ("adam", "adamw"):
+            m = b1 * m + (1 - b1) * g
+            s = b2 * s + (1 - b2) * g**2
+            direction = (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
+            if solver == "adamw":
+                direction = direction + HYPER["weight_decay"] * theta * MASK
+            u = -lr * direction
+        elif solver == "rmsprop":
+            s = HYPER["rho"] * s + (1 - HYPER["rho"]) * g**2
+            u = -lr * g / (np.sqrt(s) + eps)
+        elif solver == "adagrad":
+            s = s + g**2
+            u = -lr * g / (np.sqrt(s) + eps)
+        theta = theta + u
+        history.append(theta.copy())
+    return history
+
+
+@pytest.mark.parametrize(
+    "solver, nesterov",
+    [("sgd", True), ("sgd", False), ("adam", True), ("adamw", True),
+     ("rmsprop", True), ("adagrad", True)],
+)
+def test_first_steps_match_docstring_formula(solver, nesterov):
+    rng = np.random.default_rng(0)
+    theta0 = rng.normal(size=4)
+    grads = [rng.normal(size=4) for _ in range(4)]
+    lr = 0.1
+    chain = make_optimizer(solver, nesterovs_momentum=nesterov, weight_mask=MASK, **HYPER)
+    theta = theta0.copy()
+    state = chain.init(theta)
+    expected = reference_steps(solver, theta0, grads, lr, nesterov)
+    for g, want in zip(grads, expected):
+        chain.step(theta, g.copy(), state, lr)
+        np.testing.assert_allclose(theta, want, rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_without_momentum_is_plain_gradient_descent():
+    chain = make_optimizer("sgd", momentum=0.0)
+    theta = np.array([1.0, -2.0])
+    state = chain.init(theta)
+    chain.step(theta, np.array([0.5, 0.5]), state, 0.2)
+    np.testing.assert_allclose(theta, [0.9, -2.1])
+
+
+@pytest.mark.parametrize(
+    "solver, lr, steps",
+    [("sgd", 0.05, 400), ("adam", 0.05, 2000), ("adamw", 0.05, 2000),
+     ("rmsprop", 0.001, 6000), ("adagrad", 0.5, 3000)],
+)
+def test_converges_on_convex_quadratic(solver, lr, steps):
+    """Minimise ``1/2 theta^T A theta - b^T theta``; the minimiser is ``A^-1 b``."""
+    rng = np.random.default_rng(1)
+    Q = rng.normal(size=(5, 5))
+    A = Q @ Q.T + np.eye(5)
+    b = rng.normal(size=5)
+    target = np.linalg.solve(A, b)
+    mask = np.ones(5)
+    chain = make_optimizer(solver, weight_decay=0.0, weight_mask=mask)
+    theta = np.zeros(5)
+    state = chain.init(theta)
+    for _ in range(steps):
+        chain.step(theta, A @ theta - b, state, lr)
+    np.testing.assert_allclose(theta, target, atol=1e-3)
+
+
+def test_adamw_decay_is_decoupled_from_the_gradient():
+    """With a zero gradient AdamW only shrinks weights, by ``lr * wd * theta``."""
+    mask = np.array([1.0, 0.0])
+    chain = make_optimizer("adamw", weight_decay=0.1, weight_mask=mask)
+    theta = np.array([2.0, 2.0])
+    state = chain.init(theta)
+    chain.step(theta, np.zeros(2), state, 0.5)
+    np.testing.assert_allclose(theta, [2.0 - 0.5 * 0.1 * 2.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_state_keeps_dtype(dtype):
+    for solver in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):
+        chain = make_optimizer(solver, weight_mask=np.ones(3, dtype))
+        theta = np.ones(3, dtype)
+        state = chain.init(theta)
+        chain.step(theta, np.ones(3, dtype), state, 0.1)
+        assert theta.dtype == dtype
+        for part in state:
+            for value in part.values():
+                if isinstance(value, np.ndarray):
+                    assert value.dtype == dtype
