@@ -204,14 +204,14 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             self._set_classes(y, classes)
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
-                f"classes={list(classes)} differs from the classes of the first "
-                f"partial_fit call, {list(self.classes_)}."
+                f"classes={np.asarray(classes).tolist()} differs from the classes of "
+                f"the first partial_fit call, {self.classes_.tolist()}."
             )
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise ValueError(
-                f"y contains labels {list(unseen)} that are not in classes_ "
-                f"{list(self.classes_)}."
+                f"y contains labels {unseen.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}."
             )
         if self._target_kind == "binary":
             return (y == self.classes_[1]).astype(dtype).reshape(-1, 1)

@@ -27,6 +27,29 @@ class DivergenceWarning(UserWarning):
     """Training produced a non-finite loss or weights and was stopped."""
 
 
+#: A batch objective this many times the run's first one counts as divergence.
+DIVERGENCE_RATIO = 1e8
+
+
+class _DivergenceGuard:
+    """Flags non-finite objectives and ones exploding past the run's first.
+
+    A loss that grows ``DIVERGENCE_RATIO`` times over its starting value
+    is an optimizer running away (too large a rate, unscaled data), not
+    learning; catching it early keeps usable weights to fall back on.
+    """
+
+    def __init__(self):
+        self.limit = None
+
+    def ok(self, loss):
+        if not np.isfinite(loss):
+            return False
+        if self.limit is None:
+            self.limit = DIVERGENCE_RATIO * loss + 1.0
+        return loss <= self.limit
+
+
 DIVERGENCE_ADVICE = (
     "The last finite weights were kept. Try scaling the features (for example "
     "with StandardScaler), lowering learning_rate_init, or increasing alpha."
@@ -149,7 +172,8 @@ def _objective_weights(sw):
     return sw / total, total
 
 
-def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, rows_per_weight):
+def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, rows_per_weight,
+               guard):
     """One pass over the batches; return the epoch's mean objective or NaN.
 
     A batch of ``m`` rows weighs its samples by ``w_i = s_i n / (m S)`` (``n``
@@ -167,7 +191,7 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, row
             theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(m)
         )
         batch_loss = data_loss + penalty
-        if not np.isfinite(batch_loss):
+        if not guard.ok(batch_loss):
             return np.nan
         chain.step(theta, grad, opt_state, lr)
         weighted_loss += batch_loss * m
@@ -203,19 +227,21 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
         est.learning_rate, est.learning_rate_init, power_t=est.power_t, max_iter=est.max_iter
     )
     last_good = theta.copy()
+    guard = _DivergenceGuard()
     start_time = time.perf_counter()
     stopped = False
     for _ in range(max_epochs):
         lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
         last_good[...] = theta
         epoch_loss = _run_epoch(
-            net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, n / total_weight
+            net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, n / total_weight,
+            guard,
         )
         if not np.isfinite(epoch_loss):
             theta[...] = last_good
             warnings.warn(
-                f"Training diverged in epoch {est.n_iter_ + 1} (non-finite loss or "
-                f"weights with learning rate {lr:.3g}); training stopped. "
+                f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "
+                f"blew up with learning rate {lr:.3g}); training stopped. "
                 + DIVERGENCE_ADVICE,
                 DivergenceWarning,
             )

@@ -110,3 +110,19 @@ def test_linear_classifier_mini_batches_approach_logistic_regression():
         X, y,
     )
     np.testing.assert_allclose(clf.predict_proba(X), logreg.predict_proba(X), atol=1e-2)
+
+
+def test_linear_poisson_regressor_matches_poisson_glm():
+    """``sum_i (exp(r_i) - y_i r_i) / n + alpha / (2n) ||w||^2`` is
+    ``PoissonRegressor(alpha=alpha / n)``'s objective up to a constant."""
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 3))
+    y = rng.poisson(np.exp(X @ [0.3, -0.2, 0.1] + 0.5))
+    alpha = 2.0
+    glm = PoissonRegressor(alpha=alpha / len(X), tol=1e-12, max_iter=1000).fit(X, y)
+    reg = GDRegressor(loss="poisson", alpha=alpha, solver="lbfgs", tol=1e-12,
+                      max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(reg.coefs_[0].ravel(), glm.coef_, atol=1e-4)
+    np.testing.assert_allclose(reg.predict(X), glm.predict(X), rtol=1e-4)

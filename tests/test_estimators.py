@@ -1,0 +1,392 @@
+"""Behaviour of the estimators: counters, paths through fit, inputs and outputs."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_gd import GDRegressor, MLPBackpropClassifier
+from sklearn_gd._training import DivergenceWarning
+
+
+@pytest.fixture(scope="module")
+def clf_data():
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4,
+                               n_classes=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def reg_data():
+    X, y = make_regression(n_samples=100, n_features=4, noise=1.0, random_state=0)
+    return X, y / 50
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- architecture
+def test_hidden_layer_sizes_accepts_int_and_tuple(clf_data):
+    X, y = clf_data
+    a = quiet(MLPBackpropClassifier(hidden_layer_sizes=7, max_iter=2).fit, X, y)
+    b = quiet(MLPBackpropClassifier(hidden_layer_sizes=(7, 5), max_iter=2).fit, X, y)
+    assert [W.shape for W in a.coefs_] == [(6, 7), (7, 3)]
+    assert [W.shape for W in b.coefs_] == [(6, 7), (7, 5), (5, 3)]
+    assert b.n_layers_ == 4 and b.n_outputs_ == 3 and b.out_activation_ == "softmax"
+
+
+def test_coefs_are_views_of_the_current_weights_after_pickling(reg_data):
+    X, y = reg_data
+    reg = quiet(GDRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=0).fit, X, y)
+    loaded = pickle.loads(pickle.dumps(reg))
+    for a, b in zip(loaded.coefs_ + loaded.intercepts_, reg.coefs_ + reg.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    before = [W.copy() for W in loaded.coefs_]
+    loaded.partial_fit(X, y)
+    assert not np.allclose(before[0], loaded.coefs_[0])
+    np.testing.assert_array_equal(loaded.predict(X[:3]), loaded.predict(X[:3]))
+    assert np.shares_memory(loaded.coefs_[0], loaded._theta)
+
+
+# ---------------------------------------------------------------- counters
+def test_counters_after_fit_and_partial_fit(reg_data):
+    X, y = reg_data
+    reg = GDRegressor(max_iter=7, tol=0.0, n_iter_no_change=np.inf, random_state=0)
+    quiet(reg.fit, X, y)
+    assert reg.n_iter_ == 7 and len(reg.loss_curve_) == 7 and reg.t_ == 7 * len(X)
+    reg.partial_fit(X[:30], y[:30])
+    assert reg.n_iter_ == 8 and len(reg.loss_curve_) == 8 and reg.t_ == 7 * len(X) + 30
+    fresh = GDRegressor(random_state=0)
+    for _ in range(3):
+        fresh.partial_fit(X, y)
+    assert fresh.n_iter_ == 3 and len(fresh.loss_curve_) == 3 and fresh.t_ == 3 * len(X)
+
+
+def test_lbfgs_counts_iterations_as_epochs(reg_data):
+    X, y = reg_data
+    reg = GDRegressor(solver="lbfgs").fit(X, y)
+    assert reg.n_iter_ == len(reg.loss_curve_) > 0
+    assert reg.t_ == reg.n_iter_ * len(X)
+    assert not hasattr(reg, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        reg.partial_fit(X, y)
+
+
+def test_warm_start_continues_and_accumulates(reg_data):
+    X, y = reg_data
+    reg = GDRegressor(warm_start=True, max_iter=5, tol=0.0, n_iter_no_change=np.inf,
+                      learning_rate_init=0.01, random_state=0)
+    quiet(reg.fit, X, y)
+    first_curve = list(reg.loss_curve_)
+    quiet(reg.fit, X, y)
+    assert reg.n_iter_ == 10 and len(reg.loss_curve_) == 10
+    assert reg.loss_curve_[:5] == first_curve
+    assert reg.loss_curve_[5] < first_curve[0]
+    cold = quiet(GDRegressor(max_iter=5, random_state=0).fit, X, y)
+    assert cold.n_iter_ <= 5
+
+
+def test_fit_equals_the_same_epochs_through_partial_fit(clf_data):
+    X, y = clf_data
+    params = dict(hidden_layer_sizes=(5,), batch_size=16, dropout=0.1, max_iter=4,
+                  tol=0.0, n_iter_no_change=np.inf, random_state=3)
+    fitted = quiet(MLPBackpropClassifier(**params).fit, X, y)
+    streamed = MLPBackpropClassifier(**params)
+    for _ in range(4):
+        streamed.partial_fit(X, y, classes=np.unique(y))
+    np.testing.assert_array_equal(fitted._theta, streamed._theta)
+    assert fitted.loss_curve_ == streamed.loss_curve_
+
+
+def test_same_random_state_gives_bit_identical_weights(clf_data):
+    X, y = clf_data
+    params = dict(hidden_layer_sizes=(8,), batch_size=10, dropout=0.2, input_noise=0.1,
+                  early_stopping=True, max_iter=5, random_state=11)
+    a = quiet(MLPBackpropClassifier(**params).fit, X, y)
+    b = quiet(MLPBackpropClassifier(**params).fit, X, y)
+    np.testing.assert_array_equal(a._theta, b._theta)
+    c = quiet(MLPBackpropClassifier(**{**params, "random_state": 12}).fit, X, y)
+    assert not np.array_equal(a._theta, c._theta)
+
+
+# ---------------------------------------------------------------- convergence
+def test_convergence_warning_only_when_max_iter_is_reached(reg_data):
+    X, y = reg_data
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        GDRegressor(max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = GDRegressor(solver="lbfgs").fit(X, y)
+        reg = GDRegressor(learning_rate_init=0.05, tol=1e-3, max_iter=500, random_state=0).fit(X, y)
+    assert reg.n_iter_ < 500
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    assert reg.loss_curve_[reg.best_iteration_ - 1] == reg.best_loss_
+
+
+def test_adaptive_rate_divides_by_five_instead_of_stopping(reg_data):
+    X, y = reg_data
+    params = dict(learning_rate_init=0.05, tol=1e-3, n_iter_no_change=2, max_iter=300,
+                  random_state=0)
+    constant = quiet(GDRegressor(**params).fit, X, y)
+    adaptive = quiet(GDRegressor(learning_rate="adaptive", **params).fit, X, y)
+    assert adaptive.n_iter_ > constant.n_iter_
+    assert adaptive._opt_state["lr_factor"] < 1.0
+    assert np.log(adaptive._opt_state["lr_factor"]) / np.log(1 / 5) == pytest.approx(
+        round(np.log(adaptive._opt_state["lr_factor"]) / np.log(1 / 5))
+    )
+
+
+def test_early_stopping_records_history_and_restores_best_weights(clf_data):
+    X, y = clf_data
+    # tol=1 makes every epoch "not improving", so training always runs past the best epoch
+    params = dict(hidden_layer_sizes=(10,), early_stopping=True, validation_fraction=0.25,
+                  learning_rate_init=0.05, batch_size=16, tol=1.0, n_iter_no_change=10,
+                  random_state=5)
+    clf = MLPBackpropClassifier(**params).fit(X, y)
+    # epoch 1 improves on -inf; epochs 2-12 do not: more than 10 in a row stops
+    assert clf.n_iter_ == 12 == len(clf.validation_scores_) == len(clf.validation_loss_curve_)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    best = clf.best_iteration_
+    assert clf.validation_scores_[best - 1] == clf.best_validation_score_
+    assert clf.best_loss_ == clf.validation_loss_curve_[best - 1]
+    assert best < clf.n_iter_
+    truncated = quiet(MLPBackpropClassifier(**{**params, "max_iter": best}).fit, X, y)
+    np.testing.assert_array_equal(clf._theta, truncated._theta)
+
+
+def test_early_stopping_validation_split_is_stratified():
+    X, y = make_classification(n_samples=60, weights=[0.9, 0.1], flip_y=0, random_state=0)
+    clf = MLPBackpropClassifier(early_stopping=True, validation_fraction=0.2, max_iter=3,
+                                random_state=0)
+    quiet(clf.fit, X, y)  # 6 minority samples: an unstratified split could hold out none
+    assert len(clf.validation_scores_) == clf.n_iter_
+
+
+def test_divergence_keeps_last_finite_weights():
+    X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    X = X * 1e3
+    reg = GDRegressor(solver="sgd", learning_rate_init=10.0, max_iter=50, random_state=0)
+    with pytest.warns(DivergenceWarning, match="scal"):
+        reg.fit(X, y)
+    assert np.isfinite(reg._theta).all()
+    assert np.isfinite(reg.predict(X)).all()
+    assert all(np.isfinite(reg.loss_curve_))
+
+
+# ---------------------------------------------------------------- regularisation
+def test_dropout_changes_training_not_prediction(clf_data):
+    X, y = clf_data
+    params = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    plain = quiet(MLPBackpropClassifier(**params).fit, X, y)
+    dropped = quiet(MLPBackpropClassifier(dropout=0.5, **params).fit, X, y)
+    assert not np.allclose(plain._theta, dropped._theta)
+    np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
+
+
+def test_dropout_per_layer_is_validated(clf_data):
+    X, y = clf_data
+    quiet(MLPBackpropClassifier(hidden_layer_sizes=(4, 3), dropout=[0.1, 0.0], max_iter=2).fit, X, y)
+    with pytest.raises(ValueError, match="dropout has 1 values but there are 2 hidden"):
+        MLPBackpropClassifier(hidden_layer_sizes=(4, 3), dropout=[0.1]).fit(X, y)
+    with pytest.raises(ValueError, match="dropout"):
+        MLPBackpropClassifier(hidden_layer_sizes=(4,), dropout=[1.5]).fit(X, y)
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPBackpropClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+
+
+def test_alpha_shrinks_weights(reg_data):
+    X, y = reg_data
+    small = GDRegressor(solver="lbfgs", alpha=0.0).fit(X, y)
+    large = GDRegressor(solver="lbfgs", alpha=100.0).fit(X, y)
+    assert np.linalg.norm(large.coefs_[0]) < 0.8 * np.linalg.norm(small.coefs_[0])
+
+
+# ---------------------------------------------------------------- sample weights
+def test_zero_weight_rows_contribute_nothing(reg_data):
+    X, y = reg_data
+    sw = np.ones(len(X))
+    sw[:20] = 0.0
+    y_corrupt = y.copy()
+    y_corrupt[:20] = 1e3
+    params = dict(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+    weighted = GDRegressor(**params).fit(X, y_corrupt, sample_weight=sw)
+    # same initial weights need the same n_features; the output bias starts at
+    # the weighted mean, also unaffected by zero-weight rows
+    removed = GDRegressor(**params).fit(X[20:], y[20:])
+    np.testing.assert_allclose(weighted.predict(X), removed.predict(X), rtol=1e-5, atol=1e-6)
+
+
+def test_all_zero_weight_batches_are_skipped(reg_data):
+    X, y = reg_data
+    sw = np.ones(len(X))
+    sw[:50] = 0.0
+    reg = GDRegressor(batch_size=10, shuffle=False, random_state=0)
+    reg.partial_fit(X, y, sample_weight=sw)
+    assert reg._opt_state["chain"][0]["step"] == 5  # only the 5 batches with weight
+    assert np.isfinite(reg._theta).all()
+
+
+def test_negative_or_null_sample_weights_are_rejected(reg_data):
+    X, y = reg_data
+    sw = np.ones(len(X))
+    sw[3] = -1
+    with pytest.raises(ValueError, match="[Nn]egative values in data passed to `sample_weight`"):
+        GDRegressor().fit(X, y, sample_weight=sw)
+    with pytest.raises(ValueError, match="[Ss]ample weights must contain at least one non-zero"):
+        GDRegressor().fit(X, y, sample_weight=np.zeros(len(X)))
+
+
+# ---------------------------------------------------------------- inputs
+def test_float32_stays_float32_end_to_end(clf_data, reg_data):
+    X, y = clf_data
+    X32 = X.astype(np.float32)
+    clf = quiet(MLPBackpropClassifier(max_iter=3, random_state=0).fit, X32, y)
+    assert clf._theta.dtype == np.float32
+    assert all(W.dtype == np.float32 for W in clf.coefs_)
+    assert clf.predict_proba(X32).dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float32
+    state = clf._opt_state["chain"][0]
+    assert state["m"].dtype == state["v"].dtype == np.float32
+    Xr, yr = reg_data
+    reg = quiet(GDRegressor(max_iter=3).fit, Xr.astype(np.float32), yr)
+    assert reg.predict(Xr.astype(np.float32)).dtype == np.float32
+    assert quiet(GDRegressor(max_iter=2).fit, Xr, yr).predict(Xr).dtype == np.float64
+
+
+def test_integer_input_is_converted(clf_data):
+    X, y = clf_data
+    Xi = np.round(X * 3).astype(np.int64)
+    clf = quiet(MLPBackpropClassifier(max_iter=3).fit, Xi, y)
+    assert clf._theta.dtype == np.float64
+    assert clf.predict(Xi).shape == y.shape
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_matches_dense(reg_data, fmt):
+    X, y = reg_data
+    X = X.copy()
+    X[np.abs(X) < 0.7] = 0.0
+    params = dict(hidden_layer_sizes=(5,), batch_size=16, max_iter=5, random_state=0)
+    dense = quiet(GDRegressor(**params).fit, X, y)
+    sparse = quiet(GDRegressor(**params).fit, sp.csr_matrix(X).asformat(fmt), y)
+    np.testing.assert_allclose(sparse._theta, dense._theta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sparse.predict(sp.csc_matrix(X)), dense.predict(X))
+
+
+def test_pandas_dataframe_keeps_feature_names(clf_data):
+    pd = pytest.importorskip("pandas")
+    X, y = clf_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = quiet(MLPBackpropClassifier(max_iter=3).fit, df, pd.Series(y))
+    np.testing.assert_array_equal(clf.feature_names_in_, df.columns)
+    assert clf.predict(df).shape == (len(df),)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X)
+
+
+# ---------------------------------------------------------------- targets
+def test_string_labels_binary_and_multiclass(clf_data):
+    X, y = clf_data
+    names = np.array(["ant", "bee", "cat"])[y]
+    clf = quiet(MLPBackpropClassifier(max_iter=20, random_state=0).fit, X, names)
+    assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
+    assert list(clf.classes_) == ["ant", "bee", "cat"]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    binary = np.where(y == 0, "no", "yes")
+    clf = quiet(MLPBackpropClassifier(max_iter=20, random_state=0).fit, X, binary)
+    assert clf.predict_proba(X).shape == (len(X), 2) and clf.n_outputs_ == 1
+    assert clf.out_activation_ == "logistic"
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+
+
+def test_multilabel_targets():
+    X, Y = make_multilabel_classification(n_samples=80, n_features=5, n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(10,), solver="lbfgs", random_state=0)
+    quiet(clf.fit, X, Y)
+    assert clf.predict(X).shape == Y.shape
+    assert set(np.unique(clf.predict(X))) <= {0, 1}
+    proba = clf.predict_proba(X)
+    assert proba.shape == Y.shape and ((proba > 0) & (proba < 1)).all()
+    np.testing.assert_array_equal(clf.classes_, np.arange(3))
+    assert clf.score(X, Y) > 0.5  # exact-match accuracy over 3 labels
+    assert clf.out_activation_ == "logistic"
+    streamed = MLPBackpropClassifier(hidden_layer_sizes=(10,))
+    streamed.partial_fit(X, Y)
+    assert streamed.predict(X).shape == Y.shape
+
+
+def test_partial_fit_classes_rules(clf_data):
+    X, y = clf_data
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    assert list(clf.classes_) == [0, 1, 2] and clf.n_outputs_ == 3
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes_"):
+        clf.partial_fit(X[:3], [0, 7, 1])
+    with pytest.raises(ValueError, match="differs from the classes of the first"):
+        clf.partial_fit(X, y, classes=[0, 1])
+
+
+def test_failed_partial_fit_leaves_the_model_unchanged(clf_data):
+    X, y = clf_data
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    theta, n_iter, t = clf._theta.copy(), clf.n_iter_, clf.t_
+    for bad_X, bad_y in [(X[:, :3], y), (X[:5], [0, 1, 9, 0, 1])]:
+        with pytest.raises(ValueError):
+            clf.partial_fit(bad_X, bad_y)
+        np.testing.assert_array_equal(clf._theta, theta)
+        assert (clf.n_iter_, clf.t_) == (n_iter, t)
+
+
+def test_one_class_is_rejected(clf_data):
+    X, _ = clf_data
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        MLPBackpropClassifier().fit(X, np.zeros(len(X)))
+
+
+def test_multi_output_regression_shapes(reg_data):
+    X, y = reg_data
+    Y = np.column_stack([y, -y, 2 * y])
+    reg = GDRegressor(solver="lbfgs").fit(X, Y)
+    assert reg.predict(X).shape == (len(X), 3)
+    assert reg.score(X, Y) > 0.99
+    column = GDRegressor(solver="lbfgs").fit(X, y[:, None])
+    assert column.predict(X).shape == (len(X), 1)
+    assert GDRegressor(solver="lbfgs").fit(X, y).predict(X).shape == (len(X),)
+
+
+def test_huber_is_robust_to_outliers():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1))
+    y = 3 * X.ravel() + rng.normal(scale=0.1, size=200)
+    y[:10] += 50
+    params = dict(solver="lbfgs", alpha=0.0)
+    squared = GDRegressor(**params).fit(X, y)
+    huber = GDRegressor(loss="huber", huber_delta=0.5, **params).fit(X, y)
+    assert abs(huber.coefs_[0][0, 0] - 3) < 0.1 < abs(squared.coefs_[0][0, 0] - 3) + 0.1
+    assert abs(huber.intercepts_[0][0]) < abs(squared.intercepts_[0][0])
+
+
+def test_poisson_requires_non_negative_targets(reg_data):
+    X, y = reg_data
+    with pytest.raises(ValueError, match="non-negative"):
+        GDRegressor(loss="poisson").fit(X, y)
+
+
+def test_verbose_prints_one_line_per_epoch(reg_data, capsys):
+    X, y = reg_data
+    quiet(GDRegressor(max_iter=3, verbose=True).fit, X, y)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Epoch")]
+    assert len(lines) == 3 and "loss = " in lines[0] and "learning rate" in lines[0]
