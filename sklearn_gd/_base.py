@@ -17,6 +17,11 @@ from ._network import Network
 from ._optimizers import make_optimizer
 from ._training import dropout_rates, train_lbfgs, train_minibatch
 
+def _max_abs(X):
+    values = X.data if sp.issparse(X) else X
+    return float(np.max(np.abs(values))) if values.size else 0.0
+
+
 MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
@@ -125,20 +130,24 @@ class BaseGD(BaseEstimator):
         if incremental:
             snapshot = self._snapshot()
             try:
-                self._train(X, Y, sw, y, max_epochs=1, incremental=True)
+                diverged = self._train(X, Y, sw, y, max_epochs=1, incremental=True)
             except BaseException:
                 self._restore(snapshot)
                 raise
+            if diverged:
+                self._restore(snapshot)
         else:
             self._train(X, Y, sw, y, max_epochs=self.max_iter, incremental=False)
         return self
 
     def _train(self, X, Y, sw, y, *, max_epochs, incremental):
+        """Run the training loop; return True when it diverged."""
         net = self._network()
-        if self.solver == "lbfgs":
-            train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs)
-        else:
-            train_minibatch(
+        # Overflow is detected (and undone) by the loop: NumPy need not warn.
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            if self.solver == "lbfgs":
+                return train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs)
+            return train_minibatch(
                 self, net, X, Y, sw,
                 max_epochs=max_epochs,
                 incremental=incremental,
@@ -150,12 +159,15 @@ class BaseGD(BaseEstimator):
 
     def _validate_hyperparameters(self):
         sizes = self._hidden_sizes()
-        if any(s < 1 for s in sizes):
+        if any(not isinstance(s, (Integral, np.integer)) or s < 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
             )
         if np.ndim(self.dropout) == 1:
-            rates = np.asarray(self.dropout, dtype=float)
+            try:
+                rates = np.asarray(self.dropout, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"dropout must contain numbers, got {self.dropout!r}.") from exc
             if len(rates) != len(sizes):
                 raise ValueError(
                     f"dropout has {len(rates)} values but there are {len(sizes)} hidden "
@@ -175,12 +187,11 @@ class BaseGD(BaseEstimator):
         sizes = self.hidden_layer_sizes
         if np.ndim(sizes) == 0:
             sizes = [sizes]
-        try:
-            return [int(s) for s in sizes]
-        except (TypeError, ValueError) as exc:
+        if isinstance(sizes, str) or np.ndim(sizes) != 1:
             raise ValueError(
                 f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}."
-            ) from exc
+            )
+        return list(sizes)
 
     def _any_dropout(self):
         return any(p > 0 for p in dropout_rates(self.dropout, len(self._hidden_sizes())))
@@ -318,5 +329,12 @@ class BaseGD(BaseEstimator):
             self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
         )
         X = self._as_model_input(X)
-        R, P = self._network().forward(self._theta, X)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            R, P = self._network().forward(self._theta, X)
+        if not (np.isfinite(R).all() and np.isfinite(P).all()):
+            raise ValueError(
+                "The network produced non-finite predictions: the input values are "
+                f"too large for the fitted weights (max |X| = {_max_abs(X):.3g}). "
+                "Scale the data as it was scaled for training."
+            )
         return R, P

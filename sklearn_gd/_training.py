@@ -156,12 +156,19 @@ def split_validation(est, X, Y, sw, y_stratify):
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(X.shape[0])
-    train_idx, val_idx = train_test_split(
-        idx,
-        test_size=est.validation_fraction,
-        random_state=int(est._rng.integers(np.iinfo(np.int32).max)),
-        stratify=y_stratify,
-    )
+    try:
+        train_idx, val_idx = train_test_split(
+            idx,
+            test_size=est.validation_fraction,
+            random_state=int(est._rng.integers(np.iinfo(np.int32).max)),
+            stratify=y_stratify,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"early_stopping=True could not hold out validation_fraction="
+            f"{est.validation_fraction} of {X.shape[0]} samples: {exc} Use more "
+            "samples, another validation_fraction, or early_stopping=False."
+        ) from exc
     train_idx.sort()
     val_idx.sort()
     return (X[train_idx], Y[train_idx], sw[train_idx]), (X[val_idx], Y[val_idx], sw[val_idx])
@@ -205,6 +212,11 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
 
     ``est`` provides the hyper-parameters and holds the fitted state (``_theta``,
     ``_opt_state``, ``_rng``, counters and history), which this updates.
+
+    Returns True when training diverged (the weights from before the
+    diverging epoch are back in place). A ``KeyboardInterrupt`` puts back the
+    weights of the last completed epoch (the best ones with early stopping)
+    before propagating.
     """
     early_stopping = est.early_stopping and not incremental
     validation = None
@@ -229,14 +241,19 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
     last_good = theta.copy()
     guard = _DivergenceGuard()
     start_time = time.perf_counter()
-    stopped = False
+    stopped = diverged = False
     for _ in range(max_epochs):
         lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
         last_good[...] = theta
-        epoch_loss = _run_epoch(
-            net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, n / total_weight,
-            guard,
-        )
+        try:
+            epoch_loss = _run_epoch(
+                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c,
+                n / total_weight, guard,
+            )
+        except KeyboardInterrupt:
+            best = est._best_theta if early_stopping and est._best_theta is not None else last_good
+            theta[...] = best
+            raise
         if not np.isfinite(epoch_loss):
             theta[...] = last_good
             warnings.warn(
@@ -245,7 +262,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
                 + DIVERGENCE_ADVICE,
                 DivergenceWarning,
             )
-            stopped = True
+            diverged = stopped = True
             break
         est.n_iter_ += 1
         est.t_ += n
@@ -266,6 +283,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
             "the optimization hasn't converged yet.",
             ConvergenceWarning,
         )
+    return diverged
 
 
 def _record_validation(est, net, theta, validation, c):
@@ -380,7 +398,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
             "L-BFGS produced non-finite weights; training stopped. " + DIVERGENCE_ADVICE,
             DivergenceWarning,
         )
-        return
+        return True
     if result.status == 1:
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "

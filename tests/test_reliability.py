@@ -1,0 +1,243 @@
+"""Bad input, divergence, interruption and determinism (what users are promised)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_gd import GDRegressor, MLPBackpropClassifier
+from sklearn_gd._training import DivergenceWarning
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(30, 4))
+y_reg = X @ [1.0, -2.0, 0.5, 0.0]
+y_clf = (X[:, 0] > 0).astype(int)
+
+
+def with_value(array, index, value):
+    out = np.array(array, dtype=float)
+    out[index] = value
+    return out
+
+
+REG, CLF = GDRegressor, MLPBackpropClassifier
+
+# (estimator class, params, fit args, expected error type, message regex)
+BAD_FIT_INPUT = [
+    (REG, {}, (with_value(X, (0, 0), np.nan), y_reg), "Input X contains NaN"),
+    (REG, {}, (with_value(X, (1, 2), np.inf), y_reg), "Input X contains infinity"),
+    (REG, {}, (X, with_value(y_reg, 3, np.nan)), "Input y contains NaN"),
+    (REG, {}, (X, with_value(y_reg, 3, -np.inf)), "Input y contains infinity"),
+    (CLF, {}, (X, with_value(y_clf, 3, np.nan)), "Input y contains NaN"),
+    (REG, {}, (X, y_reg, with_value(np.ones(30), 2, np.nan)), "sample_weight contains NaN"),
+    (REG, {}, (X, y_reg, with_value(np.ones(30), 2, np.inf)), "sample_weight contains infinity"),
+    (REG, {}, (X, y_reg, with_value(np.ones(30), 2, -1.0)), "[Nn]egative values in data passed to `sample_weight`"),
+    (REG, {}, (X, y_reg, np.zeros(30)), "[Ss]ample weights? (must contain at least one non-zero|sums to zero)"),
+    (REG, {}, (X, y_reg, np.ones(29)), r"sample_weight.shape == \(29,\), expected \(30,\)"),
+    (REG, {}, (X[0], y_reg), "Expected 2D array, got 1D array"),
+    (REG, {}, (X, y_reg[:-1]), "inconsistent numbers of samples"),
+    (REG, {}, (X[:0], y_reg[:0]), "0 sample"),
+    (REG, {}, (X[:, :0], y_reg), "0 feature"),
+    (CLF, {}, (X, np.zeros(30)), "at least 2 classes"),
+    (CLF, {}, (X[:1], y_clf[:1]), "at least 2 classes"),
+    (CLF, {}, (X, y_reg), "Unknown label type"),
+    (REG, {"loss": "poisson"}, (X, y_reg), "poisson.*non-negative"),
+    (REG, {"early_stopping": True}, (X[:1], y_reg[:1]), "early_stopping.*validation_fraction"),
+    (CLF, {"early_stopping": True}, (X[:3], [0, 1, 1]), "early_stopping.*validation_fraction"),
+]
+
+
+@pytest.mark.parametrize("cls, params, args, message", BAD_FIT_INPUT)
+def test_bad_fit_input_gives_a_clear_error(cls, params, args, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**params).fit(*args)
+
+
+BAD_PARAMS = [
+    ("hidden_layer_sizes", 0), ("hidden_layer_sizes", (3, 0)), ("hidden_layer_sizes", "abc"),
+    ("hidden_layer_sizes", (2.5,)), ("activation", "swish"), ("solver", "newton"),
+    ("alpha", -1.0), ("batch_size", 0), ("batch_size", "big"), ("learning_rate", "step"),
+    ("learning_rate_init", 0.0), ("power_t", -0.5), ("max_iter", 0), ("shuffle", "yes"),
+    ("random_state", "seed"), ("tol", -1.0), ("momentum", 1.5), ("nesterovs_momentum", 2),
+    ("early_stopping", "no"), ("validation_fraction", 1.0), ("validation_fraction", 0.0),
+    ("beta_1", 1.0), ("beta_2", -0.1), ("epsilon", 0.0), ("n_iter_no_change", 0),
+    ("max_fun", 0), ("dropout", 1.0), ("dropout", -0.1), ("dropout", [0.5, "a"]),
+    ("dropout", [[0.1]]), ("input_noise", -1.0), ("weight_decay", -0.1), ("rho", 1.0),
+    ("warm_start", "x"),
+]
+
+
+@pytest.mark.parametrize("cls", [REG, CLF])
+@pytest.mark.parametrize("name, value", BAD_PARAMS)
+def test_invalid_parameter_names_the_parameter(cls, name, value):
+    params = {"hidden_layer_sizes": (3,), name: value}
+    y = y_reg if cls is REG else y_clf
+    with pytest.raises((ValueError, TypeError), match=name):
+        cls(**params).fit(X, y)
+
+
+def test_regressor_specific_parameters_are_validated():
+    for name, value in [("loss", "absolute"), ("huber_delta", 0.0)]:
+        with pytest.raises(ValueError, match=name):
+            GDRegressor(**{name: value}).fit(X, y_reg)
+
+
+def test_wrong_feature_count_and_unseen_classes():
+    reg = GDRegressor(solver="lbfgs").fit(X, y_reg)
+    with pytest.raises(ValueError, match="X has 3 features, but GDRegressor is expecting 4"):
+        reg.predict(X[:, :3])
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(3,))
+    clf.partial_fit(X, y_clf, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"labels \[5\] that are not in classes_"):
+        clf.partial_fit(X[:2], [0, 5])
+    with pytest.raises(ValueError, match="X has 5 features"):
+        clf.partial_fit(np.ones((2, 5)), [0, 1])
+
+
+def test_predict_overflow_is_reported_not_returned_as_nan():
+    reg = GDRegressor(solver="lbfgs").fit(X, y_reg)  # coefficients near (1, -2, 0.5, 0)
+    with pytest.raises(ValueError, match="non-finite predictions.*scale"):
+        reg.predict(np.full((2, 4), 1e308))
+
+
+# ---------------------------------------------------------------- fuzzing
+finite_values = st.sampled_from([0.0, 1.0, -1.0, 1e-300, 1e-8, 1e8, 1e150, -1e150, 3.5])
+
+
+@st.composite
+def datasets(draw):
+    n = draw(st.integers(1, 12))
+    d = draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.int64]))
+    seed = draw(st.integers(0, 2**31))
+    kind = draw(st.sampled_from(["normal", "huge", "tiny", "constant", "duplicates", "mixed"]))
+    r = np.random.default_rng(seed)
+    if kind == "normal":
+        Xf = r.normal(size=(n, d))
+    elif kind == "huge":
+        Xf = r.normal(size=(n, d)) * 1e30
+    elif kind == "tiny":
+        Xf = r.normal(size=(n, d)) * 1e-30
+    elif kind == "constant":
+        Xf = np.full((n, d), draw(finite_values))
+    elif kind == "duplicates":
+        Xf = np.repeat(r.normal(size=(1, d)), n, axis=0)
+    else:
+        Xf = np.array([[draw(finite_values) for _ in range(d)] for _ in range(n)])
+    if dtype is np.float32:
+        Xf = np.clip(Xf, -1e30, 1e30)
+    Xd = Xf.astype(dtype)
+    y = r.normal(size=n) * draw(st.sampled_from([1.0, 1e6, 1e-6]))
+    labels = r.integers(0, draw(st.integers(1, 3)), size=n)
+    return Xd, y, labels
+
+
+ALLOWED = (ValueError, TypeError)
+
+
+def _check_call(fn):
+    """Run ``fn``: it must succeed with finite outputs or raise a clear error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", DivergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)  # numpy noise must not leak out
+        try:
+            out = fn()
+        except ALLOWED as exc:
+            assert str(exc), "errors must explain themselves"
+            return None
+    if isinstance(out, np.ndarray) and out.dtype.kind == "f":
+        assert np.isfinite(out).all()
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets(), hidden=st.sampled_from([(), (3,), (4, 2)]),
+       solver=st.sampled_from(["adam", "sgd", "lbfgs"]), classify=st.booleans())
+def test_fuzz_fit_partial_fit_predict(data, hidden, solver, classify):
+    Xd, y, labels = data
+    cls = MLPBackpropClassifier if classify else GDRegressor
+    target = labels if classify else y
+    est = cls(hidden_layer_sizes=hidden, solver=solver, max_iter=5, random_state=0)
+    fitted = _check_call(lambda: est.fit(Xd, target))
+    if fitted is None:
+        return
+    assert np.isfinite(est._theta).all()
+    _check_call(lambda: est.predict(Xd))
+    if classify:
+        proba = _check_call(lambda: est.predict_proba(Xd))
+        if proba is not None:
+            assert ((proba >= 0) & (proba <= 1)).all()
+    if solver != "lbfgs":
+        kwargs = {"classes": np.unique(labels)} if classify else {}
+        _check_call(lambda: est.partial_fit(Xd, target, **kwargs))
+        assert np.isfinite(est._theta).all()
+
+
+# ---------------------------------------------------------------- divergence
+def test_divergence_warns_and_keeps_finite_weights():
+    Xb = X * 1e4
+    reg = GDRegressor(hidden_layer_sizes=(5,), learning_rate_init=10, solver="sgd",
+                      random_state=0)
+    with pytest.warns(DivergenceWarning, match="learning rate"):
+        reg.fit(Xb, y_reg * 1e4)
+    assert np.isfinite(reg._theta).all()
+    assert np.isfinite(reg.predict(Xb)).all()
+
+
+def test_diverging_partial_fit_leaves_model_as_before():
+    reg = GDRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=1e-3,
+                      batch_size=5, random_state=0)
+    reg.partial_fit(X, y_reg)
+    before = pickle.dumps(reg)
+    reg.set_params(learning_rate_init=1e6)
+    with pytest.warns(DivergenceWarning):
+        reg.partial_fit(X, y_reg)
+    after = reg.set_params(learning_rate_init=1e-3)
+    restored = pickle.loads(before)
+    np.testing.assert_array_equal(after._theta, restored._theta)
+    assert (after.n_iter_, after.t_) == (restored.n_iter_, restored.t_)
+
+
+# ---------------------------------------------------------------- interruption
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, early_stopping):
+    from sklearn_gd import _optimizers
+
+    calls = {"n": 0}
+    original = _optimizers.Chain.step
+
+    def interrupting_step(self, theta, g, state, lr):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return original(self, theta, g, state, lr)
+
+    monkeypatch.setattr(_optimizers.Chain, "step", interrupting_step)
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), batch_size=5, max_iter=50,
+                                early_stopping=early_stopping, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y_clf)
+    assert clf.n_iter_ == len(clf.loss_curve_) >= 1
+    assert np.isfinite(clf._theta).all()
+    assert clf.predict(X).shape == y_clf.shape
+    if early_stopping:
+        assert clf.best_iteration_ is not None
+
+
+# ---------------------------------------------------------------- determinism
+def test_pickle_round_trip_continues_bit_identically():
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(6,), dropout=0.3, batch_size=8,
+                                random_state=1)
+    clf.partial_fit(X, y_clf, classes=[0, 1])
+    twin = pickle.loads(pickle.dumps(clf))
+    for model in (clf, twin):
+        model.partial_fit(X, y_clf)
+        model.partial_fit(X, y_clf)
+    np.testing.assert_array_equal(clf._theta, twin._theta)
+    np.testing.assert_array_equal(clf.predict_proba(X), twin.predict_proba(X))
