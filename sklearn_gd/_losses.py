@@ -24,11 +24,22 @@ class Loss:
     link: Callable
     value: Callable
     gradient: Callable
+    fused: Callable = None
+
+    def link_and_loss(self, R, Y, weights, out):
+        """Predictions ``P`` (into ``out``) and the weighted loss ``sum_i w_i loss_i``.
+
+        Losses with a ``fused`` implementation compute both in one pass
+        (softmax and log-sum-exp share their exponentials).
+        """
+        if self.fused is not None:
+            return self.fused(R, Y, weights, out)
+        P = self.link(R, out)
+        return P, float(self.value(R, P, Y) @ weights)
 
 
 def _identity(R, out):
-    out[...] = R
-    return out
+    return R  # no copy: nothing writes to the predictions of an identity output
 
 
 def _exp(R, out):
@@ -45,6 +56,21 @@ def _softmax(R, out):
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out
+
+
+def _softmax_log_loss(R, Y, weights, out):
+    """Softmax and log-loss together, for one-hot (row-stochastic) ``Y``.
+
+    With ``z = r - max(r)`` and ``s = sum_k exp(z_k)``: ``p = exp(z) / s`` and
+    ``loss = logsumexp(r) - sum_k y_k r_k = log(s) - sum_k y_k z_k``.
+    """
+    np.subtract(R, R.max(axis=1, keepdims=True), out=out)
+    target_logit = np.einsum("ij,ij->i", Y, out)
+    np.exp(out, out=out)
+    s = out.sum(axis=1, keepdims=True)
+    out /= s
+    loss = float(weights @ (np.log(s[:, 0]) - target_logit))
+    return out, loss
 
 
 def _residual(R, P, Y, out):
@@ -102,5 +128,5 @@ LOSSES = {
     "squared_error": Loss(_identity, _squared_error, _residual),
     "poisson": Loss(_exp, _poisson, _residual),
     "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual),
-    "log_loss": Loss(_softmax, _log_loss, _residual),
+    "log_loss": Loss(_softmax, _log_loss, _residual, fused=_softmax_log_loss),
 }

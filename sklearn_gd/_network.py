@@ -68,11 +68,15 @@ class Network:
         Without a workspace, fresh arrays are allocated (thread-safe
         prediction); with one, its buffers are filled and returned as views.
         """
-        m = X.shape[0]
         if ws is None:
-            ws = Workspace(self.layout, m, theta.dtype, dropout=False, backward=False)
-        weights = self.layout.weights(theta)
-        biases = self.layout.biases(theta)
+            ws = Workspace(self.layout, X.shape[0], theta.dtype, dropout=False, backward=False)
+        R = self._raw_outputs(theta, X, ws, masks)
+        return R, self.loss.link(R, ws.P[: X.shape[0]])
+
+    def _raw_outputs(self, theta, X, ws, masks):
+        """Hidden layers and the output layer's affine map: ``Z_L``."""
+        m = X.shape[0]
+        weights, biases = ws.parameter_views(self.layout, theta)
         A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
             Z = ws.Z[layer][:m]
@@ -83,9 +87,7 @@ class Network:
             A = Z
             if masks is not None and masks[layer] is not None:
                 A = np.multiply(Z, masks[layer], out=ws.dropped[layer][:m])
-        R = Z
-        P = self.loss.link(R, ws.P[:m])
-        return R, P
+        return Z
 
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
         """Objective on one batch and its gradient, written into ``grad``.
@@ -113,12 +115,11 @@ class Network:
             ``c / 2 * ||W||^2``.
         """
         m = X.shape[0]
-        R, P = self.forward(theta, X, ws, masks)
-        data_loss = float(self.loss.value(R, P, Y) @ weights)
+        R = self._raw_outputs(theta, X, ws, masks)
+        P, data_loss = self.loss.link_and_loss(R, Y, weights, ws.P[:m])
         layout = self.layout
-        W_list = layout.weights(theta)
-        gW_list = layout.weights(grad)
-        gb_list = layout.biases(grad)
+        W_list, _ = ws.parameter_views(layout, theta)
+        gW_list, gb_list = ws.parameter_views(layout, grad)
         delta = self.loss.gradient(R, P, Y, out=ws.delta[-1][:m])
         delta *= weights[:, None]
         penalty = 0.0
@@ -126,7 +127,7 @@ class Network:
             A_in = self._layer_input(X, ws, masks, layer, m)
             W = W_list[layer]
             _transpose_dot(A_in, delta, out=gW_list[layer])
-            np.sum(delta, axis=0, out=gb_list[layer])
+            np.dot(ws.ones[:m], delta, out=gb_list[layer])  # column sums, by BLAS
             if c:
                 gW_list[layer] += c * W
                 penalty += 0.5 * c * float(np.dot(W.ravel(), W.ravel()))
@@ -165,12 +166,23 @@ class Workspace:
         hidden = fan_outs[:-1]
         self.Z = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
         self.P = np.empty((n_rows, fan_outs[-1]), dtype=dtype)
+        self.ones = np.ones(n_rows, dtype=dtype)
+        self._views = {}
         if backward:
             self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
             self.derivative = [np.empty((n_rows, k), dtype=dtype) for k in hidden]
         self.dropped = (
             [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None
         )
+
+    def parameter_views(self, layout, buffer):
+        """``(weights, biases)`` views of a flat buffer, made once per buffer."""
+        key = id(buffer)
+        cached = self._views.get(key)
+        if cached is None or cached[0] is not buffer:
+            cached = (buffer, layout.weights(buffer), layout.biases(buffer))
+            self._views[key] = cached
+        return cached[1], cached[2]
 
 
 def _affine(A, W, b, out):

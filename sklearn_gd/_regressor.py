@@ -195,7 +195,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _initial_output_bias(self, Y, sw):
         """Start at the weighted target mean (its log for poisson)."""
-        mean = np.average(Y, axis=0, weights=sw)
+        mean = (sw @ Y) / sw.sum()  # no (n, k) temporary
         if self.loss == "poisson":
             return np.log(np.maximum(mean, np.finfo(Y.dtype).tiny))
         return mean

@@ -1,0 +1,242 @@
+"""Training and prediction speed against MLPClassifier, SGDRegressor/Ridge, PyTorch and the BLAS floor.
+
+Run ``python benchmarks/bench_training.py`` (``--quick`` for a short run). The
+PyTorch column is skipped when torch is not installed.
+
+The *floor* of an epoch is the time of its matrix products alone, with the
+exact shapes the network needs (forward, weight gradients, input gradients),
+run back to back in NumPy; every contender is reported as a ratio to it.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge, SGDRegressor
+from sklearn.metrics import r2_score
+from sklearn.neural_network import MLPClassifier
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from sklearn_gd import GDRegressor, MLPBackpropClassifier  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the PyTorch column is optional
+    torch = None
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+
+CONFIGS = {
+    "large float64": dict(n=50_000, d=100, hidden=(256, 256), batch=256, dtype=np.float64),
+    "large float32": dict(n=50_000, d=100, hidden=(256, 256), batch=256, dtype=np.float32),
+    "small float64": dict(n=20_000, d=50, hidden=(100,), batch=200, dtype=np.float64),
+    "small float32": dict(n=20_000, d=50, hidden=(100,), batch=200, dtype=np.float32),
+}
+N_CLASSES = 10
+
+
+def make_data(n, d, dtype, seed=0):
+    """A learnable 10-class problem: labels from a random two-layer teacher."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n + n // 4, d)).astype(dtype)
+    teacher = np.tanh(X @ rng.normal(size=(d, 32))) @ rng.normal(size=(32, N_CLASSES))
+    y = teacher.argmax(axis=1)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def floor_epoch(n, d, hidden, batch, dtype, repeats):
+    """Seconds for one epoch of the network's matrix products only."""
+    sizes = [d, *hidden, N_CLASSES]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(batch, d)).astype(dtype)
+    Ws = [rng.normal(size=(a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    acts = [np.empty((batch, s), dtype) for s in sizes[1:]]
+    grads = [np.empty_like(W) for W in Ws]
+    deltas = [rng.normal(size=(batch, s)).astype(dtype) for s in sizes[1:]]
+    n_batches = n // batch
+
+    def epoch():
+        for _ in range(n_batches):
+            A = X
+            for W, out in zip(Ws, acts):
+                np.dot(A, W, out=out)
+                A = out
+            for layer in range(len(Ws) - 1, -1, -1):
+                A_in = X if layer == 0 else acts[layer - 1]
+                np.dot(A_in.T, deltas[layer], out=grads[layer])
+                if layer:
+                    np.dot(deltas[layer], Ws[layer].T, out=deltas[layer - 1])
+
+    return median_time(epoch, repeats)
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory(fn):
+    """Peak Python-tracked allocation (NumPy buffers included) while running ``fn``."""
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def torch_trainer(X, y, hidden, batch, epochs, dtype):
+    torch.manual_seed(0)
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    layers, width = [], X.shape[1]
+    for h in hidden:
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+        width = h
+    layers.append(torch.nn.Linear(width, N_CLASSES))
+    model = torch.nn.Sequential(*layers).to(tdtype)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=0.0)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def fit():
+        for _ in range(epochs):
+            perm = torch.randperm(Xt.shape[0])
+            for start in range(0, Xt.shape[0], batch):
+                idx = perm[start : start + batch]
+                optimizer.zero_grad()
+                loss = loss_fn(model(Xt[idx]), yt[idx])
+                loss.backward()
+                optimizer.step()
+
+    def accuracy(X_test, y_test):
+        with torch.no_grad():
+            return float((model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+
+    return fit, accuracy
+
+
+def bench_classifier(name, cfg, epochs, repeats):
+    X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
+    common = dict(hidden_layer_sizes=cfg["hidden"], batch_size=cfg["batch"], max_iter=epochs,
+                  tol=0.0, n_iter_no_change=10**6, random_state=0, solver="adam")
+    floor = floor_epoch(cfg["n"], cfg["d"], cfg["hidden"], cfg["batch"], cfg["dtype"], repeats)
+    rows = {}
+    for label, make in [("sklearn-gd", lambda: MLPBackpropClassifier(**common)),
+                        ("MLPClassifier", lambda: MLPClassifier(**common))]:
+        models = []
+
+        def fit(make=make, models=models):
+            models.append(make().fit(X, y))
+
+        per_epoch = median_time(fit, repeats) / epochs
+        memory = peak_memory(fit)
+        rows[label] = (per_epoch, models[-1].score(X_test, y_test), memory)
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count())
+        fit, accuracy = torch_trainer(X, y, cfg["hidden"], cfg["batch"], epochs, cfg["dtype"])
+        per_epoch = median_time(fit, repeats) / epochs
+        rows["PyTorch loop"] = (per_epoch, accuracy(X_test, y_test), peak_memory(fit))
+    print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
+          f"adam, {epochs} epochs, median of {repeats}")
+    print(f"floor (matrix products only): {floor * 1e3:.1f} ms/epoch")
+    print(f"| contender | ms/epoch | x floor | x sklearn-gd | test accuracy | peak MiB |")
+    print("|---|---|---|---|---|---|")
+    ours = rows["sklearn-gd"][0]
+    for label, (per_epoch, acc, memory) in rows.items():
+        print(f"| {label} | {per_epoch * 1e3:.1f} | {per_epoch / floor:.2f} | "
+              f"{per_epoch / ours:.2f} | {acc:.4f} | {memory / 2**20:.1f} |")
+
+
+def bench_linear_regression(repeats, n=200_000, d=100):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
+    ridge_start = time.perf_counter()
+    target = r2_score(y, Ridge(alpha=1.0).fit(X, y).predict(X))
+    ridge_time = time.perf_counter() - ridge_start
+
+    def time_to_target(make, max_epochs=50):
+        model, start = make(), time.perf_counter()
+        for epoch in range(1, max_epochs + 1):
+            model.partial_fit(X, y)
+            if r2_score(y, model.predict(X)) >= target - 1e-3:
+                return time.perf_counter() - start, epoch
+        return float("inf"), max_epochs
+
+    contenders = {
+        "sklearn-gd GDRegressor(adam, batch 1000)": lambda: GDRegressor(
+            batch_size=1000, learning_rate_init=0.05, alpha=1.0, random_state=0),
+        "SGDRegressor": lambda: SGDRegressor(alpha=1.0 / n, random_state=0),
+    }
+    print(f"\n## linear regression: {n} x {d}, time to an R² within 1e-3 of Ridge's ({target:.5f})")
+    print(f"| contender | seconds | epochs |")
+    print("|---|---|---|")
+    print(f"| Ridge (closed form) | {ridge_time:.3f} | - |")
+    for label, make in contenders.items():
+        results = [time_to_target(make) for _ in range(repeats)]
+        seconds = statistics.median(r[0] for r in results)
+        print(f"| {label} | {seconds:.3f} | {results[0][1]} |")
+
+
+def bench_prediction(repeats):
+    X, y, X_test, _ = make_data(20_000, 50, np.float64)
+    kwargs = dict(hidden_layer_sizes=(100,), max_iter=2, random_state=0)
+    ours = MLPBackpropClassifier(**kwargs).fit(X, y)
+    theirs = MLPClassifier(**kwargs).fit(X, y)
+    rows = np.random.default_rng(1).normal(size=(100_000, 50))
+    one = rows[:1]
+    print("\n## prediction: predict_proba, hidden (100,), 50 features")
+    print("| contender | rows/s (100,000 rows) | single-row latency (µs) |")
+    print("|---|---|---|")
+    for label, model in [("sklearn-gd", ours), ("MLPClassifier", theirs)]:
+        bulk = median_time(lambda: model.predict_proba(rows), repeats)
+        single = median_time(lambda: [model.predict_proba(one) for _ in range(200)], repeats) / 200
+        print(f"| {label} | {100_000 / bulk:,.0f} | {single * 1e6:.1f} |")
+
+
+def print_machine():
+    from threadpoolctl import threadpool_info
+
+    print("# sklearn-gd benchmarks")
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+          f"{platform.system()} {platform.release()}")
+    for pool in threadpool_info():
+        print(f"BLAS: {pool.get('internal_api')} {pool.get('version')} "
+              f"({pool.get('architecture')}), {pool.get('num_threads')} threads")
+    versions = [f"python {platform.python_version()}", f"numpy {np.__version__}",
+                f"scikit-learn {sklearn.__version__}"]
+    versions.append(f"torch {torch.__version__}" if torch else "torch not installed")
+    print("versions: " + ", ".join(versions))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
+    parser.add_argument("--only", choices=["classifier", "linear", "prediction"], default=None)
+    parser.add_argument("--config", choices=list(CONFIGS), action="append")
+    args = parser.parse_args(argv)
+    repeats = 3
+    print_machine()
+    if args.only in (None, "classifier"):
+        for name in args.config or CONFIGS:
+            epochs = 1 if args.quick else (3 if "large" in name else 5)
+            bench_classifier(name, CONFIGS[name], epochs, repeats)
+    if args.only in (None, "linear"):
+        bench_linear_regression(repeats=1 if args.quick else 3)
+    if args.only in (None, "prediction"):
+        bench_prediction(repeats)
+
+
+if __name__ == "__main__":
+    main()
