@@ -242,7 +242,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
 
     def _initial_output_bias(self, Y, sw):
         """Start at the weighted class priors: log-odds, or log-probabilities (softmax)."""
-        prior = np.clip((sw @ Y) / sw.sum()  # no (n, k) temporary, PRIOR_CLIP, 1 - PRIOR_CLIP)
+        prior = np.clip((sw @ Y) / sw.sum(), PRIOR_CLIP, 1 - PRIOR_CLIP)  # no (n, k) temporary
         if self._target_kind == "multiclass":
             return np.log(prior)
         return np.log(prior) - np.log1p(-prior)
