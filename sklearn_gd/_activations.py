@@ -111,6 +111,3 @@ ACTIVATIONS = {
     "elu": (_elu, _elu_derivative),
     "softplus": (_softplus, _softplus_derivative),
 }
-
-#: Activations whose weights are initialised with He's rule (``fan_in`` only).
-RECTIFIERS = frozenset({"relu", "leaky_relu", "elu"})
