@@ -218,6 +218,9 @@ class BaseGD(BaseEstimator):
         return X
 
     def _validate_sample_weight(self, sample_weight, X):
+        """Checked weights, or None for unit weights (no array of ones is kept)."""
+        if sample_weight is None:
+            return None
         sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         if not sw.sum() > 0:
             raise ValueError(

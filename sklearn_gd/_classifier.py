@@ -192,6 +192,9 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return None if self._target_kind == "multilabel" else y
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
+        """Boolean indicator targets (one column for binary); training converts
+        each batch to the model's float dtype, so the stored targets take one
+        byte per entry."""
         check_classification_targets(y)
         y = np.asarray(y)
         if type_of_target(y).startswith("multilabel"):
@@ -214,10 +217,10 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
                 f"{self.classes_.tolist()}."
             )
         if self._target_kind == "binary":
-            return (y == self.classes_[1]).astype(dtype).reshape(-1, 1)
+            return (y == self.classes_[1]).reshape(-1, 1)
         index = np.searchsorted(self.classes_, y)
-        Y = np.zeros((y.shape[0], self.classes_.shape[0]), dtype=dtype)
-        Y[np.arange(y.shape[0]), index] = 1
+        Y = np.zeros((y.shape[0], self.classes_.shape[0]), dtype=bool)
+        Y[np.arange(y.shape[0]), index] = True
         return Y
 
     def _encode_multilabel(self, y, dtype, fitting):
@@ -229,7 +232,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
                 f"y is a multilabel matrix with {y.shape[1]} labels, but the model was "
                 "fitted on different targets; call fit to start over."
             )
-        return np.ascontiguousarray(y, dtype=dtype)
+        return np.ascontiguousarray(y, dtype=bool)
 
     def _set_classes(self, y, classes):
         self.classes_ = np.unique(y if classes is None else classes)
@@ -242,7 +245,11 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
 
     def _initial_output_bias(self, Y, sw):
         """Start at the weighted class priors: log-odds, or log-probabilities (softmax)."""
-        prior = np.clip((sw @ Y) / sw.sum(), PRIOR_CLIP, 1 - PRIOR_CLIP)  # no (n, k) temporary
+        if sw is None:
+            prior = Y.sum(axis=0) / Y.shape[0]
+        else:
+            prior = np.array([sw[column].sum() for column in Y.T]) / sw.sum()
+        prior = np.clip(prior, PRIOR_CLIP, 1 - PRIOR_CLIP)
         if self._target_kind == "multiclass":
             return np.log(prior)
         return np.log(prior) - np.log1p(-prior)

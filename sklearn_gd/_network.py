@@ -170,7 +170,9 @@ class Workspace:
         self._views = {}
         if backward:
             self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
-            self.derivative = [np.empty((n_rows, k), dtype=dtype) for k in hidden]
+            # one scratch for every layer's derivative: each is used once, then dropped
+            scratch = np.empty(n_rows * max(hidden, default=0), dtype=dtype)
+            self.derivative = [scratch[: n_rows * k].reshape(n_rows, k) for k in hidden]
         self.dropped = (
             [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None
         )

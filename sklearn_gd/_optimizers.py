@@ -20,6 +20,22 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 import numpy as np
 
 
+def _decay_towards(average, value, decay):
+    """``average <- decay * average + (1 - decay) * value``, in place, no temporary."""
+    average -= value
+    average *= decay
+    average += value
+    return average
+
+
+def _divide_by_root(g, s, epsilon, scratch):
+    """``g <- g / (sqrt(s) + epsilon)``, in place."""
+    np.sqrt(s, out=scratch)
+    scratch += epsilon
+    g /= scratch
+    return g
+
+
 class ScaleByLearningRate:
     """``u = -lr * g``."""
 
@@ -50,7 +66,9 @@ class Trace:
         v *= self.momentum
         v += u
         if self.nesterov:
-            u += self.momentum * v
+            u *= 1.0 / self.momentum  # u + mu v = mu (u / mu + v), without a temporary
+            u += v
+            u *= self.momentum
         else:
             u[...] = v
         return u
@@ -72,12 +90,9 @@ class ScaleByAdam:
         m, v = state["m"], state["v"]
         state["step"] += 1
         t = state["step"]
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
+        _decay_towards(m, g, b1)  # m <- b1 m + (1 - b1) g
         g *= g
-        g *= 1 - b2
-        v += g
+        _decay_towards(v, g, b2)  # v <- b2 v + (1 - b2) g^2
         # g is free scratch space now: g = sqrt(v / (1 - b2^t)) + eps
         np.sqrt(v, out=g)
         g *= 1 / np.sqrt(1 - b2**t)
@@ -95,14 +110,13 @@ class ScaleByRms:
         self.epsilon = epsilon
 
     def init(self, theta):
-        return {"s": np.zeros_like(theta)}
+        return {"s": np.zeros_like(theta), "scratch": np.empty_like(theta)}
 
     def update(self, g, state, theta, lr):
-        s = state["s"]
-        s *= self.rho
-        s += (1 - self.rho) * g * g
-        g /= np.sqrt(s) + self.epsilon
-        return g
+        s, scratch = state["s"], state["scratch"]
+        np.multiply(g, g, out=scratch)
+        _decay_towards(s, scratch, self.rho)
+        return _divide_by_root(g, s, self.epsilon, scratch)
 
 
 class ScaleByAdagrad:
@@ -112,13 +126,13 @@ class ScaleByAdagrad:
         self.epsilon = epsilon
 
     def init(self, theta):
-        return {"s": np.zeros_like(theta)}
+        return {"s": np.zeros_like(theta), "scratch": np.empty_like(theta)}
 
     def update(self, g, state, theta, lr):
-        s = state["s"]
-        s += g * g
-        g /= np.sqrt(s) + self.epsilon
-        return g
+        s, scratch = state["s"], state["scratch"]
+        np.multiply(g, g, out=scratch)
+        s += scratch
+        return _divide_by_root(g, s, self.epsilon, scratch)
 
 
 class AddDecayedWeights:
@@ -129,10 +143,12 @@ class AddDecayedWeights:
         self.mask = mask
 
     def init(self, theta):
-        return {}
+        return {"scratch": np.empty_like(theta)}
 
     def update(self, u, state, theta, lr):
-        u += self.weight_decay * (theta * self.mask)
+        scratch = np.multiply(theta, self.mask, out=state["scratch"])
+        scratch *= self.weight_decay
+        u += scratch
         return u
 
 

@@ -195,7 +195,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _initial_output_bias(self, Y, sw):
         """Start at the weighted target mean (its log for poisson)."""
-        mean = (sw @ Y) / sw.sum()  # no (n, k) temporary
+        mean = Y.mean(axis=0) if sw is None else (sw @ Y) / sw.sum()
         if self.loss == "poisson":
             return np.log(np.maximum(mean, np.finfo(Y.dtype).tiny))
         return mean

@@ -73,36 +73,75 @@ def dropout_rates(dropout, n_hidden):
 
 
 class _BatchSource:
-    """Yields mini-batches, gathering shuffled rows into reused buffers."""
+    """Yields ``(X_b, Y_b, w_b)`` mini-batches, reusing buffers for every batch.
 
-    def __init__(self, X, Y, sw, batch_size, shuffle, rng):
+    ``w_b`` are the batch's objective weights ``w_i = s_i n / (m S)`` (``n``
+    rows of total weight ``S``; ``1 / m`` without sample weights), which make
+    the batch gradient an unbiased estimate of the full objective's whatever
+    the weights (``w_i = s_i / S`` at full batch); ``None`` for a batch whose
+    weights are all zero. Targets may be stored compactly (boolean indicators
+    for classifiers); each batch of them is converted into a float buffer.
+    """
+
+    def __init__(self, X, Y, sw, batch_size, shuffle, rng, dtype):
         self.X, self.Y, self.sw = X, Y, sw
         self.n = X.shape[0]
         self.batch_size = batch_size
         self.shuffle = shuffle and batch_size < self.n
         self.rng = rng
+        self.rows_per_weight = 1.0 if sw is None else self.n / float(sw.sum())
+        self.convert_Y = Y.dtype != dtype
+        k = Y.shape[1]
+        self.Y_buf = np.empty((batch_size, k), dtype) if self.shuffle or self.convert_Y else None
+        self.w_buf = np.empty(batch_size, dtype)
         if self.shuffle:
             self.X_buf = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
-            self.Y_buf = np.empty((batch_size, Y.shape[1]), Y.dtype)
-            self.sw_buf = np.empty(batch_size, sw.dtype)
+            self.Y_raw_buf = np.empty((batch_size, k), Y.dtype) if self.convert_Y else None
 
     def __iter__(self):
-        if not self.shuffle:
-            for start in range(0, self.n, self.batch_size):
-                stop = start + self.batch_size
-                yield self.X[start:stop], self.Y[start:stop], self.sw[start:stop]
-            return
-        order = self.rng.permutation(self.n)
+        order = self.rng.permutation(self.n) if self.shuffle else None
         for start in range(0, self.n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            m = idx.shape[0]
-            if self.X_buf is None:
-                Xb = self.X[idx]
+            stop = min(start + self.batch_size, self.n)
+            if order is None:
+                rows = slice(start, stop)
+                Xb, Yb = self.X[rows], self._as_float(self.Y[rows])
             else:
-                Xb = np.take(self.X, idx, axis=0, out=self.X_buf[:m])
+                rows = order[start:stop]
+                Xb, Yb = self._gather(rows)
+            yield Xb, Yb, self._weights(rows, stop - start)
+
+    def _gather(self, idx):
+        m = idx.shape[0]
+        if self.X_buf is None:
+            Xb = self.X[idx]
+        else:
+            Xb = np.take(self.X, idx, axis=0, out=self.X_buf[:m])
+        if self.convert_Y:
+            Yb = self._as_float(np.take(self.Y, idx, axis=0, out=self.Y_raw_buf[:m]))
+        else:
             Yb = np.take(self.Y, idx, axis=0, out=self.Y_buf[:m])
-            swb = np.take(self.sw, idx, out=self.sw_buf[:m])
-            yield Xb, Yb, swb
+        return Xb, Yb
+
+    def _weights(self, rows, m):
+        w = self.w_buf[:m]
+        if self.sw is None:
+            w.fill(1.0 / m)
+            return w
+        if isinstance(rows, slice):
+            w[...] = self.sw[rows]
+        else:
+            np.take(self.sw, rows, out=w)
+        if not w.any():
+            return None  # nothing to learn from: all rows have zero weight
+        w *= self.rows_per_weight / m
+        return w
+
+    def _as_float(self, Yb):
+        if not self.convert_Y:
+            return Yb
+        out = self.Y_buf[: Yb.shape[0]]
+        np.copyto(out, Yb)
+        return out
 
 
 class _Regularizers:
@@ -171,29 +210,28 @@ def split_validation(est, X, Y, sw, y_stratify):
         ) from exc
     train_idx.sort()
     val_idx.sort()
-    return (X[train_idx], Y[train_idx], sw[train_idx]), (X[val_idx], Y[val_idx], sw[val_idx])
+    def rows(index):
+        return X[index], Y[index], None if sw is None else sw[index]
+
+    return rows(train_idx), rows(val_idx)
 
 
-def _objective_weights(sw):
-    total = sw.sum()
+def _objective_weights(sw, n, dtype):
+    """Full-batch weights ``s_i / S`` and the total weight ``S``."""
+    if sw is None:
+        return np.full(n, 1.0 / n, dtype=dtype), float(n)
+    total = float(sw.sum())
     return sw / total, total
 
 
-def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, rows_per_weight,
-               guard):
-    """One pass over the batches; return the epoch's mean objective or NaN.
-
-    A batch of ``m`` rows weighs its samples by ``w_i = s_i n / (m S)`` (``n``
-    rows of total weight ``S``): its gradient is then an unbiased estimate of
-    the full objective's, whatever the weights (``w_i = s_i / S`` at full batch).
-    """
+def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, guard):
+    """One pass over the batches; return the epoch's mean objective or NaN."""
     weighted_loss, rows = 0.0, 0
-    for Xb, Yb, swb in batches:
+    for Xb, Yb, weights in batches:
         m = Xb.shape[0]
         rows += m
-        if not swb.any():
-            continue  # nothing to learn from: all rows have zero weight
-        weights = swb * (rows_per_weight / m)
+        if weights is None:
+            continue  # all-zero sample weights: no step
         data_loss, penalty = net.loss_and_grad(
             theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(m)
         )
@@ -225,14 +263,14 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
     theta = est._theta
     n = X.shape[0]
     batch_size = resolve_batch_size(est.batch_size, n)
-    total_weight = float(sw.sum())
+    total_weight = float(n if sw is None else sw.sum())
     c = est.alpha / total_weight
     rates = dropout_rates(est.dropout, net.layout.n_layers - 1)
     hidden_sizes = net.layout.layer_sizes[1:-1]
     regs = _Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
     ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
     grad = np.empty_like(theta)
-    batches = _BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng)
+    batches = _BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng, theta.dtype)
     chain = est._make_optimizer(net.layout)
     state = est._opt_state
     schedule = make_schedule(
@@ -247,8 +285,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
         last_good[...] = theta
         try:
             epoch_loss = _run_epoch(
-                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c,
-                n / total_weight, guard,
+                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, guard
             )
         except KeyboardInterrupt:
             best = est._best_theta if early_stopping and est._best_theta is not None else last_good
@@ -288,8 +325,9 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
 
 def _record_validation(est, net, theta, validation, c):
     X_val, Y_val, sw_val = validation
+    Y_val = Y_val.astype(theta.dtype, copy=False)
     R, P = net.forward(theta, X_val)
-    weights, _ = _objective_weights(sw_val)
+    weights, _ = _objective_weights(sw_val, X_val.shape[0], theta.dtype)
     W2 = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.layout.weights(theta))
     val_loss = float(net.loss.value(R, P, Y_val) @ weights) + 0.5 * c * W2
     est.validation_loss_curve_.append(val_loss)
@@ -360,7 +398,8 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
     One L-BFGS iteration counts as one epoch (``n_iter_``, ``loss_curve_``).
     """
     theta = est._theta
-    weights, total = _objective_weights(sw)
+    Y = Y.astype(theta.dtype, copy=False)
+    weights, total = _objective_weights(sw, X.shape[0], theta.dtype)
     c = est.alpha / total
     ws = net.workspace(X.shape[0], theta.dtype)
     grad = np.empty_like(theta)
