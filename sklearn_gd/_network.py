@@ -29,6 +29,7 @@ The math functions are deterministic: dropout masks come in as arguments.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import get_blas_funcs
 
 from ._activations import ACTIVATIONS
 
@@ -129,8 +130,7 @@ class Network:
             _transpose_dot(A_in, delta, out=gW_list[layer])
             np.dot(ws.ones[:m], delta, out=gb_list[layer])  # column sums, by BLAS
             if c:
-                gW_list[layer] += c * W
-                penalty += 0.5 * c * float(np.dot(W.ravel(), W.ravel()))
+                penalty += _add_l2_gradient(W, gW_list[layer], c)
             if layer == 0:
                 break
             delta = self._backprop_delta(delta, W, ws, masks, layer - 1, m)
@@ -185,6 +185,14 @@ class Workspace:
             cached = (buffer, layout.weights(buffer), layout.biases(buffer))
             self._views[key] = cached
         return cached[1], cached[2]
+
+
+def _add_l2_gradient(W, gW, c):
+    """``gW += c W`` in one BLAS pass (axpy); return the penalty ``c/2 ||W||^2``."""
+    w, g = W.reshape(-1), gW.reshape(-1)
+    axpy = get_blas_funcs("axpy", (w, g))
+    axpy(w, g, a=c)
+    return 0.5 * c * float(np.dot(w, w))
 
 
 def _affine(A, W, b, out):

@@ -93,12 +93,13 @@ class ScaleByAdam:
         _decay_towards(m, g, b1)  # m <- b1 m + (1 - b1) g
         g *= g
         _decay_towards(v, g, b2)  # v <- b2 v + (1 - b2) g^2
-        # g is free scratch space now: g = sqrt(v / (1 - b2^t)) + eps
+        # mhat / (sqrt(vhat) + eps) = k m / (sqrt(v) + eps sqrt(1 - b2^t)),
+        # k = sqrt(1 - b2^t) / (1 - b1^t): the same value in four passes over g
+        root_correction = np.sqrt(1 - b2**t)
         np.sqrt(v, out=g)
-        g *= 1 / np.sqrt(1 - b2**t)
-        g += self.epsilon
+        g += self.epsilon * root_correction
         np.divide(m, g, out=g)
-        g *= 1 / (1 - b1**t)
+        g *= root_correction / (1 - b1**t)
         return g
 
 
