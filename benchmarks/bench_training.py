@@ -213,8 +213,11 @@ def print_machine():
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
           f"{platform.system()} {platform.release()}")
     for pool in threadpool_info():
+        if pool.get("user_api") != "blas":
+            continue
         print(f"BLAS: {pool.get('internal_api')} {pool.get('version')} "
-              f"({pool.get('architecture')}), {pool.get('num_threads')} threads")
+              f"({pool.get('architecture')}), {pool.get('num_threads')} threads, "
+              f"{os.path.basename(pool.get('filepath', ''))}")
     versions = [f"python {platform.python_version()}", f"numpy {np.__version__}",
                 f"scikit-learn {sklearn.__version__}"]
     versions.append(f"torch {torch.__version__}" if torch else "torch not installed")
