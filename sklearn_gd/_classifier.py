@@ -21,7 +21,11 @@ def _open_unit_interval(P):
     ``expit`` rounds to exactly 1.0 beyond logits of about 37; the nearest
     float below one is closer to the true value than 1.0 is.
     """
-    return np.clip(P, np.finfo(P.dtype).tiny, 1 - np.finfo(P.dtype).epsneg, out=P)
+    info = _FINFO[P.dtype.type]
+    return np.clip(P, info.tiny, 1 - info.epsneg, out=P)
+
+
+_FINFO = {t: np.finfo(t) for t in (np.float32, np.float64)}
 
 
 class MLPBackpropClassifier(ClassifierMixin, BaseGD):

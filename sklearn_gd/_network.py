@@ -65,13 +65,26 @@ class Network:
     def forward(self, theta, X, ws=None, masks=None):
         """Run the network; return ``(R, P)``: raw outputs and predictions.
 
-        Without a workspace, fresh arrays are allocated (thread-safe
-        prediction); with one, its buffers are filled and returned as views.
+        Without a workspace (prediction), each layer's output is a fresh
+        array, so concurrent calls share nothing; with one (training), its
+        buffers are filled and returned as views.
         """
         if ws is None:
-            ws = Workspace(self.layout, X.shape[0], theta.dtype, dropout=False, backward=False)
+            R = self._raw_outputs_allocating(theta, X)
+            return R, self.loss.link(R, np.empty_like(R))
         R = self._raw_outputs(theta, X, ws, masks)
         return R, self.loss.link(R, ws.P[: X.shape[0]])
+
+    def _raw_outputs_allocating(self, theta, X):
+        A = X
+        last = self.layout.n_layers - 1
+        for layer, (W, b) in enumerate(zip(self.layout.weights(theta), self.layout.biases(theta))):
+            Z = A @ W
+            Z += b
+            if layer < last:
+                self._forward_fn(Z)
+            A = Z
+        return A
 
     def _raw_outputs(self, theta, X, ws, masks):
         """Hidden layers and the output layer's affine map: ``Z_L``."""
@@ -165,13 +178,15 @@ class Workspace:
         hidden = fan_outs[:-1]
         self.Z = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
         self.P = np.empty((n_rows, fan_outs[-1]), dtype=dtype)
-        self.ones = np.ones(n_rows, dtype=dtype)
-        self.weight_scratch = np.empty(max(a * b for a, b in layout.shapes), dtype=dtype)
         self._views = {}
         if backward:
+            self.ones = np.ones(n_rows, dtype=dtype)
             self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
-            # one scratch for every layer's derivative: each is used once, then dropped
-            scratch = np.empty(n_rows * max(hidden, default=0), dtype=dtype)
+            # One scratch serves every layer's activation derivative and the
+            # L2 term c W: each is used once, then dropped, never two at a time.
+            largest_weight = max(a * b for a, b in layout.shapes)
+            scratch = np.empty(max(n_rows * max(hidden, default=0), largest_weight), dtype)
+            self.weight_scratch = scratch
             self.derivative = [scratch[: n_rows * k].reshape(n_rows, k) for k in hidden]
         self.dropped = (
             [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None

@@ -1,0 +1,177 @@
+"""ONNX export through skl2onnx (optional extra: ``pip install sklearn-gd[onnx]``).
+
+Call :func:`register_onnx_converters` once; then ``skl2onnx.to_onnx`` converts
+:class:`~sklearn_gd.GDRegressor` and :class:`~sklearn_gd.MLPBackpropClassifier`,
+alone or inside pipelines. The graph is the network's forward pass: one
+``MatMul`` + ``Add`` per layer, the hidden activation, and the output link
+(identity or ``Exp`` for regression; ``Softmax`` or ``Sigmoid`` for
+classification, with the label from ``ArgMax`` or a 0.5 threshold).
+
+Example
+-------
+>>> from sklearn_gd.onnx import register_onnx_converters  # doctest: +SKIP
+>>> register_onnx_converters()  # doctest: +SKIP
+>>> onx = skl2onnx.to_onnx(model, X[:1].astype("float32"),
+...                        options={"zipmap": False})  # doctest: +SKIP
+"""
+
+import numpy as np
+
+from ._classifier import MLPBackpropClassifier
+from ._regressor import GDRegressor
+
+__all__ = ["register_onnx_converters"]
+
+
+def register_onnx_converters():
+    """Register the shape calculators and converters of both estimators with skl2onnx.
+
+    Raises
+    ------
+    ImportError
+        When skl2onnx is not installed (``pip install sklearn-gd[onnx]``).
+    """
+    try:
+        from skl2onnx import update_registered_converter
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "ONNX export needs skl2onnx and onnx: pip install 'sklearn-gd[onnx]'"
+        ) from exc
+    update_registered_converter(
+        GDRegressor, "SklearnGDRegressor", _regressor_shape, _convert_regressor
+    )
+    update_registered_converter(
+        MLPBackpropClassifier,
+        "SklearnGDMLPBackpropClassifier",
+        _classifier_shape,
+        _convert_classifier,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )
+
+
+# ---------------------------------------------------------------- shapes
+def _float_type(operator):
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    input_type = operator.inputs[0].type
+    return DoubleTensorType if isinstance(input_type, DoubleTensorType) else FloatTensorType
+
+
+def _regressor_shape(operator):
+    n_rows = operator.inputs[0].get_first_dimension()
+    model = operator.raw_operator
+    operator.outputs[0].type = _float_type(operator)([n_rows, model.n_outputs_])
+
+
+def _classifier_shape(operator):
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+
+    n_rows = operator.inputs[0].get_first_dimension()
+    model = operator.raw_operator
+    n_columns = len(model.classes_)
+    if model._target_kind == "multilabel":
+        operator.outputs[0].type = Int64TensorType([n_rows, n_columns])
+    elif np.issubdtype(model.classes_.dtype, np.integer):
+        operator.outputs[0].type = Int64TensorType([n_rows])
+    else:
+        operator.outputs[0].type = StringTensorType([n_rows])
+    operator.outputs[1].type = _float_type(operator)([n_rows, n_columns])
+
+
+# ---------------------------------------------------------------- graphs
+def _hidden_activation(name, node, opv):
+    from skl2onnx.algebra import onnx_ops as ops
+
+    if name == "identity":
+        return node
+    if name == "logistic":
+        return ops.OnnxSigmoid(node, op_version=opv)
+    if name == "tanh":
+        return ops.OnnxTanh(node, op_version=opv)
+    if name == "relu":
+        return ops.OnnxRelu(node, op_version=opv)
+    if name == "leaky_relu":
+        from ._activations import LEAKY_RELU_SLOPE
+
+        return ops.OnnxLeakyRelu(node, alpha=LEAKY_RELU_SLOPE, op_version=opv)
+    if name == "elu":
+        return ops.OnnxElu(node, alpha=1.0, op_version=opv)
+    if name == "softplus":
+        return ops.OnnxSoftplus(node, op_version=opv)
+    raise NotImplementedError(f"No ONNX mapping for activation {name!r}.")
+
+
+def _raw_outputs(model, operator, container):
+    """``Z_L`` of the network as an ONNX expression on the operator's input."""
+    from skl2onnx.algebra import onnx_ops as ops
+
+    opv = container.target_opset
+    dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
+    node = operator.inputs[0]
+    n_layers = len(model.coefs_)
+    for layer, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+        node = ops.OnnxAdd(
+            ops.OnnxMatMul(node, W.astype(dtype), op_version=opv), b.astype(dtype), op_version=opv
+        )
+        if layer < n_layers - 1:
+            node = _hidden_activation(model.activation, node, opv)
+    return node, dtype
+
+
+def _convert_regressor(scope, operator, container):
+    from skl2onnx.algebra import onnx_ops as ops
+
+    model = operator.raw_operator
+    opv = container.target_opset
+    raw, _ = _raw_outputs(model, operator, container)
+    out = ops.OnnxExp(raw, op_version=opv) if model.loss == "poisson" else raw
+    ops.OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
+
+
+def _convert_classifier(scope, operator, container):
+    from onnx import TensorProto
+    from skl2onnx.algebra import onnx_ops as ops
+
+    model = operator.raw_operator
+    opv = container.target_opset
+    raw, dtype = _raw_outputs(model, operator, container)
+    kind = model._target_kind
+    if kind == "multiclass":
+        proba = ops.OnnxSoftmax(raw, axis=1, op_version=opv)
+        index = ops.OnnxArgMax(proba, axis=1, keepdims=0, op_version=opv)
+    else:
+        positive = ops.OnnxSigmoid(raw, op_version=opv)
+        if kind == "binary":
+            negative = ops.OnnxSigmoid(ops.OnnxNeg(raw, op_version=opv), op_version=opv)
+            proba = ops.OnnxConcat(negative, positive, axis=1, op_version=opv)
+        else:
+            proba = positive
+        index = ops.OnnxCast(
+            ops.OnnxGreater(raw, np.array([0], dtype=dtype), op_version=opv),
+            to=TensorProto.INT64, op_version=opv,
+        )
+        if kind == "binary":
+            index = ops.OnnxReshape(index, np.array([-1], dtype=np.int64), op_version=opv)
+    if kind == "multilabel":
+        label = index
+    else:
+        label = _lookup_classes(model.classes_, index, opv)
+    ops.OnnxIdentity(label, op_version=opv, output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
+    ops.OnnxIdentity(proba, op_version=opv, output_names=operator.outputs[1:2]).add_to(
+        scope, container
+    )
+
+
+def _lookup_classes(classes, index, opv):
+    """``classes_[index]`` in ONNX (integer or string labels)."""
+    from skl2onnx.algebra import onnx_ops as ops
+
+    if np.issubdtype(classes.dtype, np.integer):
+        table = classes.astype(np.int64)
+    else:
+        table = np.array([str(c) for c in classes], dtype=object)
+    return ops.OnnxGather(table, index, axis=0, op_version=opv)
