@@ -10,7 +10,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
-from ._compat import Interval, Options, StrOptions, _check_sample_weight, _fit_context
+from ._callbacks import EpochHooks
+from ._compat import (
+    CallbackSupportMixin,
+    Interval,
+    Options,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
 from ._layout import Layout
 from ._losses import get_loss
 from ._network import Network
@@ -22,10 +30,13 @@ def _max_abs(X):
     return float(np.max(np.abs(values))) if values.size else 0.0
 
 
+#: Attributes that scikit-learn's callback machinery keeps on the estimator.
+_CALLBACK_STATE = ("_skl_callbacks", "_callback_fit_ctx", "_parent_callback_ctx")
+
 MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
-class BaseGD(BaseEstimator):
+class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Common machinery of :class:`GDRegressor` and :class:`MLPBackpropClassifier`.
 
     Subclasses define the target encoding (``_encode_targets``), the loss
@@ -118,7 +129,9 @@ class BaseGD(BaseEstimator):
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         X, y = self._validate_X_y(X, y, reset=not continuing)
         Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
-        sw = self._validate_sample_weight(sample_weight, X)
+        sw = self._effective_sample_weight(
+            y, self._validate_sample_weight(sample_weight, X), incremental
+        )
         if continuing:
             self._check_continuation(Y)
         else:
@@ -127,32 +140,40 @@ class BaseGD(BaseEstimator):
             self._opt_state = self._new_optimizer_state()
         if not incremental or not hasattr(self, "best_loss_"):
             self._reset_run_trackers()
+        max_epochs = 1 if incremental else self.max_iter
+        hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
         if incremental:
             snapshot = self._snapshot()
             try:
-                diverged = self._train(X, Y, sw, y, max_epochs=1, incremental=True)
+                diverged = self._train(X, Y, sw, y, max_epochs, True, hooks)
             except BaseException:
                 self._restore(snapshot)
                 raise
             if diverged:
                 self._restore(snapshot)
         else:
-            self._train(X, Y, sw, y, max_epochs=self.max_iter, incremental=False)
+            self._train(X, Y, sw, y, max_epochs, False, hooks)
+        hooks.close()
         return self
 
-    def _train(self, X, Y, sw, y, *, max_epochs, incremental):
+    def _train(self, X, Y, sw, y, max_epochs, incremental, hooks):
         """Run the training loop; return True when it diverged."""
         net = self._network()
         # Overflow is detected (and undone) by the loop: NumPy need not warn.
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             if self.solver == "lbfgs":
-                return train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs)
+                return train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs, hooks=hooks)
             return train_minibatch(
                 self, net, X, Y, sw,
                 max_epochs=max_epochs,
                 incremental=incremental,
+                hooks=hooks,
                 y_stratify=self._stratify_labels(y),
             )
+
+    def _effective_sample_weight(self, y, sw, incremental):
+        """Sample weights used in the objective (the classifier folds in class weights)."""
+        return sw
 
     def _stratify_labels(self, y):
         return None
@@ -318,10 +339,14 @@ class BaseGD(BaseEstimator):
         return {}
 
     def _snapshot(self):
-        return copy.deepcopy(self.__dict__)
+        # Callback state is not model state: shared, not copied, not restored.
+        return copy.deepcopy(
+            {k: v for k, v in self.__dict__.items() if not k.startswith(_CALLBACK_STATE)}
+        )
 
     def _restore(self, snapshot):
-        self.__dict__.clear()
+        for key in [k for k in self.__dict__ if not k.startswith(_CALLBACK_STATE)]:
+            del self.__dict__[key]
         self.__dict__.update(snapshot)
 
     # ------------------------------------------------------------------ prediction

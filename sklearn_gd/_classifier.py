@@ -3,11 +3,13 @@
 import numpy as np
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD
+from ._compat import StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._regressor import _is_minibatch
 
@@ -45,6 +47,14 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         Width of each hidden layer; ``()`` gives logistic regression.
 {SHARED_PARAMETERS}
 
+    class_weight : dict, 'balanced' or None, default=None
+        Weights ``{{class_label: weight}}`` multiplying the sample weights of
+        each class's samples (as scikit-learn's linear classifiers combine
+        them); ``'balanced'`` uses ``n_samples / (n_classes * bincount(y))``
+        of the data given to ``fit`` (not available in ``partial_fit``, where
+        the class frequencies of the whole stream are unknown: pass a dict).
+        Not supported for multilabel targets.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -66,6 +76,10 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
     True
     """
 
+    _parameter_constraints: dict = {
+        **BaseGD._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
     _y_numeric = False
 
     def __init__(
@@ -98,6 +112,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         input_noise=0.0,
         weight_decay=0.01,
         rho=0.9,
+        class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -126,6 +141,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.input_noise = input_noise
         self.weight_decay = weight_decay
         self.rho = rho
+        self.class_weight = class_weight
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -133,6 +149,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return tags
 
     @available_if(_is_minibatch)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch over ``(X, y)``, initialising on the first call.
 
@@ -186,6 +203,25 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return self.classes_[np.argmax(R, axis=1)]
 
     # ------------------------------------------------------------------ hooks
+    def _effective_sample_weight(self, y, sw, incremental):
+        """``sample_weight * class_weight[y]``."""
+        if self.class_weight is None:
+            return sw
+        if self._target_kind == "multilabel":
+            raise ValueError("class_weight is not supported for multilabel targets.")
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: the class "
+                "frequencies of the whole stream are unknown. Compute them with "
+                "sklearn.utils.class_weight.compute_class_weight and pass a dict."
+            )
+        y = np.asarray(y).ravel()
+        per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        weights = per_class[np.searchsorted(self.classes_, y)].astype(
+            sw.dtype if sw is not None else np.float64
+        )
+        return weights if sw is None else sw * weights
+
     def _loss_name(self):
         return "log_loss" if self._target_kind == "multiclass" else "binary_log_loss"
 

@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseGD
-from ._compat import Interval, StrOptions
+from ._compat import Interval, StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
 
@@ -143,6 +143,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         return tags
 
     @available_if(_is_minibatch)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``(X, y)``, initialising on the first call.
 

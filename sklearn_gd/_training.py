@@ -245,7 +245,7 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, gua
     return weighted_loss / rows
 
 
-def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=None):
+def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_stratify=None):
     """Train ``est`` by mini-batch gradient descent for at most ``max_epochs``.
 
     ``est`` provides the hyper-parameters and holds the fitted state (``_theta``,
@@ -283,6 +283,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
     for _ in range(max_epochs):
         lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
         last_good[...] = theta
+        hooks.begin_epoch()
         try:
             epoch_loss = _run_epoch(
                 net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, guard
@@ -290,9 +291,11 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
         except KeyboardInterrupt:
             best = est._best_theta if early_stopping and est._best_theta is not None else last_good
             theta[...] = best
+            hooks.end_epoch(theta, completed=False)
             raise
         if not np.isfinite(epoch_loss):
             theta[...] = last_good
+            hooks.end_epoch(theta, completed=False)
             warnings.warn(
                 f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "
                 f"blew up with learning rate {lr:.3g}); training stopped. "
@@ -310,6 +313,12 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, y_stratify=N
             _record_validation(est, net, theta, validation, c)
         _report(est, lr, start_time)
         if _update_no_improvement(est, theta, early_stopping, may_stop=not incremental):
+            hooks.end_epoch(theta)
+            stopped = True
+            break
+        if hooks.end_epoch(theta):
+            if est.verbose:
+                print("A callback asked to stop training.")
             stopped = True
             break
     if early_stopping and est._best_theta is not None:
@@ -392,7 +401,7 @@ def _report(est, lr, start_time):
     print(", ".join(parts))
 
 
-def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
+def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
 
     One L-BFGS iteration counts as one epoch (``n_iter_``, ``loss_curve_``).
@@ -410,6 +419,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
         return data_loss + penalty, grad.astype(np.float64)
 
     def record(intermediate_result):
+        hooks.begin_epoch()
         est.n_iter_ += 1
         est.t_ += X.shape[0]
         est.loss_curve_.append(float(intermediate_result.fun))
@@ -417,6 +427,8 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
             est.best_loss_ = est.loss_curve_[-1]
             est.best_iteration_ = est.n_iter_
         _report(est, np.nan, start_time)
+        if hooks.end_epoch(intermediate_result.x.astype(theta.dtype)):
+            raise StopIteration  # a callback asked to stop: SciPy ends the run cleanly
 
     start = theta.astype(np.float64)
     start_time = time.perf_counter()
@@ -438,7 +450,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs):
             DivergenceWarning,
         )
         return True
-    if result.status == 1:
+    if result.status == 1 and result.nit >= max_epochs:
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "
             f"(status={result.status}): {result.message}. Increase max_iter or "
