@@ -1,8 +1,9 @@
 """sklearn-gd: scikit-learn estimators trained by gradient descent and backpropagation."""
 
 from ._classifier import MLPBackpropClassifier
+from ._plot import LossCurveDisplay
 from ._regressor import GDRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["GDRegressor", "MLPBackpropClassifier", "__version__"]
+__all__ = ["GDRegressor", "LossCurveDisplay", "MLPBackpropClassifier", "__version__"]

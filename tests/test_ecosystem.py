@@ -1,0 +1,228 @@
+"""First-class scikit-learn citizenship: pipelines, searches, routing, callbacks, plots."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    LearningCurveDisplay,
+    RandomizedSearchCV,
+    cross_validate,
+)
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from sklearn_gd import GDRegressor, LossCurveDisplay, MLPBackpropClassifier
+
+X, y = make_classification(n_samples=120, n_features=5, n_informative=3, random_state=0)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture
+def frame():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"age": rng.normal(40, 10, 150), "income": rng.normal(5e4, 1e4, 150),
+                       "city": rng.choice(["paris", "lyon", "nice"], 150)})
+    target = ((df["age"] > 40) ^ (df["city"] == "nice")).astype(int)
+    return df, target
+
+
+def tabular_pipeline(**params):
+    columns = ColumnTransformer([("num", StandardScaler(), ["age", "income"]),
+                                 ("cat", OneHotEncoder(), ["city"])])
+    return Pipeline([("prep", columns),
+                     ("clf", MLPBackpropClassifier(random_state=0, **params))])
+
+
+def test_column_transformer_pipeline_on_dataframe(frame):
+    df, target = frame
+    pipe = tabular_pipeline(hidden_layer_sizes=(16,), solver="lbfgs").fit(df, target)
+    assert pipe.score(df, target) > 0.9
+    assert pipe.predict(df.iloc[:5]).shape == (5,)
+
+
+def test_grid_and_randomized_search_in_parallel(frame):
+    df, target = frame
+    grid = {"clf__solver": ["adam", "sgd"], "clf__alpha": [1e-4, 1e-2],
+            "clf__dropout": [0.0, 0.2], "clf__learning_rate_init": [1e-3, 1e-2],
+            "clf__hidden_layer_sizes": [(4,), (8, 4)]}
+    search = GridSearchCV(tabular_pipeline(max_iter=20), grid, cv=2, n_jobs=2).fit(df, target)
+    assert len(search.cv_results_["params"]) == 32
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    randomized = RandomizedSearchCV(tabular_pipeline(max_iter=20), grid, n_iter=5, cv=2,
+                                    n_jobs=2, random_state=0).fit(df, target)
+    assert randomized.best_score_ > 0.5
+
+
+def test_cross_validate_both_estimators():
+    scores = cross_validate(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=50,
+                                                  learning_rate_init=0.05,
+                                                  random_state=0), X, y, cv=3)
+    assert scores["test_score"].mean() > 0.7
+    regression = cross_validate(GDRegressor(solver="lbfgs"), X, X @ np.arange(5.0), cv=3)
+    assert regression["test_score"].mean() > 0.99
+
+
+def test_learning_curve_uses_partial_fit():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    calls = []
+    original = MLPBackpropClassifier.partial_fit
+
+    class Recording(MLPBackpropClassifier):
+        def partial_fit(self, *args, **kwargs):
+            calls.append(1)
+            return original(self, *args, **kwargs)
+
+    display = LearningCurveDisplay.from_estimator(
+        Recording(hidden_layer_sizes=(8,), random_state=0), X, y, cv=2,
+        train_sizes=[0.3, 0.6, 1.0], exploit_incremental_learning=True,
+    )
+    assert len(calls) == 2 * 3  # one partial_fit per size increment and split
+    assert display.train_scores.shape == (3, 2)
+
+
+# ---------------------------------------------------------------- metadata routing
+def test_sample_weight_routed_to_fit_and_score():
+    sw = np.random.default_rng(1).uniform(0.1, 3.0, size=len(y))
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = MLPBackpropClassifier(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+        est.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+        scaler = StandardScaler().set_fit_request(sample_weight=False)
+        search = GridSearchCV(make_pipeline(scaler, est),
+                              {"mlpbackpropclassifier__alpha": [1e-3]}, cv=cv)
+        search.fit(X, y, sample_weight=sw)
+    for split, (train, test) in enumerate(cv.split(X)):
+        scaler = StandardScaler().fit(X[train])
+        model = MLPBackpropClassifier(hidden_layer_sizes=(4,), solver="lbfgs", alpha=1e-3,
+                                      random_state=0)
+        model.fit(scaler.transform(X[train]), y[train], sample_weight=sw[train])
+        expected = model.score(scaler.transform(X[test]), y[test], sample_weight=sw[test])
+        assert search.cv_results_[f"split{split}_test_score"][0] == pytest.approx(expected)
+        unweighted = model.score(scaler.transform(X[test]), y[test])
+        assert expected != pytest.approx(unweighted)  # the weights made a difference
+
+
+# ---------------------------------------------------------------- class_weight
+def test_class_weight_multiplies_sample_weight():
+    params = dict(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+    sw = np.random.default_rng(2).uniform(0.5, 2.0, size=len(y))
+    by_class = MLPBackpropClassifier(class_weight={0: 3.0, 1: 0.5}, **params)
+    by_class.fit(X, y, sample_weight=sw)
+    by_sample = MLPBackpropClassifier(**params)
+    by_sample.fit(X, y, sample_weight=sw * np.where(y == 0, 3.0, 0.5))
+    np.testing.assert_allclose(by_class._theta, by_sample._theta, rtol=1e-10)
+
+
+def test_balanced_class_weight_rebalances_predictions():
+    Xi, yi = make_classification(n_samples=300, weights=[0.9, 0.1], flip_y=0.05,
+                                 class_sep=0.5, random_state=0)
+    params = dict(hidden_layer_sizes=(), solver="lbfgs", random_state=0)
+    plain = MLPBackpropClassifier(**params).fit(Xi, yi)
+    balanced = MLPBackpropClassifier(class_weight="balanced", **params).fit(Xi, yi)
+    assert (balanced.predict(Xi) == 1).sum() > (plain.predict(Xi) == 1).sum()
+    with pytest.raises(ValueError, match="balanced.*partial_fit"):
+        MLPBackpropClassifier(class_weight="balanced").partial_fit(Xi, yi, classes=[0, 1])
+    MLPBackpropClassifier(class_weight={0: 1, 1: 9}).partial_fit(Xi, yi, classes=[0, 1])
+
+
+# ---------------------------------------------------------------- callbacks
+callback = pytest.importorskip("sklearn.callback", reason="scikit-learn < 1.9")
+
+
+class StopAfter:
+    """A callback asking to stop after ``n`` epochs."""
+
+    def __init__(self, n):
+        self.n, self.ends = n, 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context):
+        if context.task_name != "epoch":
+            return False
+        self.ends += 1
+        return self.ends >= self.n
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_callback_can_stop_training_cleanly(solver):
+    est = MLPBackpropClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=100, tol=0,
+                                n_iter_no_change=1000, random_state=0)
+    est.set_callbacks(StopAfter(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.n_iter_ == 3 == len(est.loss_curve_)
+    assert est.predict(X).shape == y.shape
+
+
+def test_scoring_monitor_logs_a_score_per_epoch():
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    est = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    est.set_callbacks(monitor).fit(X, y)
+    rows = [row for row in monitor.get_logs().data if "accuracy" in row]
+    epoch_rows = [row for row in rows if len(row["task_id_path"]) == 2]
+    assert len(epoch_rows) == 5
+    assert all(0 <= row["accuracy"] <= 1 for row in epoch_rows)
+
+
+def test_progress_bar_alone_and_nested_in_grid_search(capsys):
+    pytest.importorskip("rich")
+    est = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    est.set_callbacks(callback.ProgressBar()).fit(X, y)
+    search = GridSearchCV(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=3),
+                          {"alpha": [1e-4, 1e-2]}, cv=2)
+    search.set_callbacks(callback.ProgressBar(max_propagation_depth=None)).fit(X, y)
+    assert len(search.cv_results_["params"]) == 2
+    assert "MLPBackpropClassifier" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- verbose and plots
+def test_verbose_reports_validation_when_early_stopping(capsys):
+    MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                          verbose=True, random_state=0).fit(X, y)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Epoch")]
+    assert len(lines) == 3
+    for part in ("loss = ", "validation loss = ", "validation score = ", "learning rate",
+                 "elapsed"):
+        assert part in lines[0]
+
+
+def test_loss_curve_display_from_estimator():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    est = MLPBackpropClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=15,
+                                random_state=0).fit(X, y)
+    fig, ax = plt.subplots()
+    display = LossCurveDisplay.from_estimator(est, ax=ax)
+    assert display.ax_ is ax and display.figure_ is fig
+    np.testing.assert_allclose(display.line_.get_ydata(), est.loss_curve_)
+    np.testing.assert_allclose(display.validation_line_.get_ydata(), est.validation_loss_curve_)
+    np.testing.assert_allclose(display.score_line_.get_ydata(), est.validation_scores_)
+    assert display.best_line_.get_xdata()[0] == est.best_iteration_
+    plain = LossCurveDisplay.from_estimator(
+        make_pipeline(StandardScaler(), MLPBackpropClassifier(max_iter=3)).fit(X, y))
+    assert plain.validation_line_ is None and plain.score_line_ is None
+    plt.close("all")
