@@ -121,7 +121,9 @@ class LossCurveDisplay:
             lines.append(self.best_line_)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        ax.legend(lines, [line.get_label() for line in lines], loc="best")
+        # the legend goes on the top-most axes, so no curve is drawn over it
+        top = self.score_ax_ if self.score_ax_ is not None else ax
+        top.legend(lines, [line.get_label() for line in lines], loc="center right")
         if self.estimator_name:
             ax.set_title(self.estimator_name)
         self.ax_, self.figure_ = ax, ax.figure
