@@ -36,7 +36,7 @@ BAD_FIT_INPUT = [
     (REG, {}, (X, y_reg, with_value(np.ones(30), 2, np.nan)), "sample_weight contains NaN"),
     (REG, {}, (X, y_reg, with_value(np.ones(30), 2, np.inf)), "sample_weight contains infinity"),
     (REG, {}, (X, y_reg, with_value(np.ones(30), 2, -1.0)), "[Nn]egative values in data passed to `sample_weight`"),
-    (REG, {}, (X, y_reg, np.zeros(30)), "[Ss]ample weights? (must contain at least one non-zero|sums to zero)"),
+    (REG, {}, (X, y_reg, np.zeros(30)), "[Ss]ample weights must contain at least one non-zero|sample_weight sums to zero"),
     (REG, {}, (X, y_reg, np.ones(29)), r"sample_weight.shape == \(29,\), expected \(30,\)"),
     (REG, {}, (X[0], y_reg), "Expected 2D array, got 1D array"),
     (REG, {}, (X, y_reg[:-1]), "inconsistent numbers of samples"),
