@@ -21,6 +21,7 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 myst_heading_anchors = 3
+myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "alabaster"
 html_static_path = []
 
