@@ -125,6 +125,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ plumbing
     def _fit(self, X, y, sample_weight, incremental, classes=None):
+        if not incremental:
+            self._fit_once(X, y, sample_weight, incremental, classes)
+            return self
+        # A partial_fit call that fails or diverges leaves the model as it was.
+        snapshot = self._snapshot()
+        try:
+            diverged = self._fit_once(X, y, sample_weight, incremental, classes)
+        except BaseException:
+            self._restore(snapshot)
+            raise
+        if diverged:
+            self._restore(snapshot)
+        return self
+
+    def _fit_once(self, X, y, sample_weight, incremental, classes):
+        """Validate, initialise when needed, train; return True on divergence."""
         self._validate_hyperparameters()
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         X, y = self._validate_X_y(X, y, reset=not continuing)
@@ -136,25 +152,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             self._check_continuation(Y)
         else:
             self._initialize(X, Y, sw)
-        if not incremental or not hasattr(self, "_opt_state"):
+        state = getattr(self, "_opt_state", None)
+        if not incremental or state is None or state["solver"] != self.solver:
             self._opt_state = self._new_optimizer_state()
         if not incremental or not hasattr(self, "best_loss_"):
             self._reset_run_trackers()
         max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
-        if incremental:
-            snapshot = self._snapshot()
-            try:
-                diverged = self._train(X, Y, sw, y, max_epochs, True, hooks)
-            except BaseException:
-                self._restore(snapshot)
-                raise
-            if diverged:
-                self._restore(snapshot)
-        else:
-            self._train(X, Y, sw, y, max_epochs, False, hooks)
+        diverged = self._train(X, Y, sw, y, max_epochs, incremental, hooks)
         hooks.close()
-        return self
+        return diverged
 
     def _train(self, X, Y, sw, y, max_epochs, incremental, hooks):
         """Run the training loop; return True when it diverged."""

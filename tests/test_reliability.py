@@ -241,3 +241,22 @@ def test_pickle_round_trip_continues_bit_identically():
         model.partial_fit(X, y_clf)
     np.testing.assert_array_equal(clf._theta, twin._theta)
     np.testing.assert_array_equal(clf.predict_proba(X), twin.predict_proba(X))
+
+
+def test_failed_first_partial_fit_leaves_the_model_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(3,))
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, y_clf, classes=[0, 7])
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert not hasattr(clf, "n_features_in_")
+
+
+def test_switching_solver_between_partial_fit_calls_starts_a_fresh_optimizer():
+    reg = GDRegressor(hidden_layer_sizes=(3,), solver="adam", random_state=0)
+    reg.partial_fit(X, y_reg)
+    reg.set_params(solver="sgd").partial_fit(X, y_reg)
+    assert reg._opt_state["solver"] == "sgd" and reg.n_iter_ == 2
+    assert np.isfinite(reg._theta).all()
