@@ -158,7 +158,7 @@ def bench_classifier(name, cfg, epochs, repeats):
     print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
           f"adam, {epochs} epochs, median of {repeats}")
     print(f"floor (matrix products only): {floor * 1e3:.1f} ms/epoch")
-    print(f"| contender | ms/epoch | x floor | x sklearn-gd | test accuracy | peak MiB |")
+    print("| contender | ms/epoch | x floor | x sklearn-gd | test accuracy | peak MiB |")
     print("|---|---|---|---|---|---|")
     ours = rows["sklearn-gd"][0]
     for label, (per_epoch, acc, memory) in rows.items():
@@ -189,7 +189,7 @@ def bench_linear_regression(repeats, n=200_000, d=100):
         "SGDRegressor": lambda: SGDRegressor(alpha=1.0 / n, random_state=0),
     }
     print(f"\n## linear regression: {n} x {d}, time to an R² within 1e-3 of Ridge's ({target:.5f})")
-    print(f"| contender | seconds | epochs |")
+    print("| contender | seconds | epochs |")
     print("|---|---|---|")
     print(f"| Ridge (closed form) | {ridge_time:.3f} | - |")
     for label, make in contenders.items():

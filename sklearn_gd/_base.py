@@ -23,7 +23,8 @@ from ._layout import Layout
 from ._losses import get_loss
 from ._network import Network
 from ._optimizers import make_optimizer
-from ._training import dropout_rates, train_lbfgs, train_minibatch
+from ._batches import dropout_rates
+from ._training import train_lbfgs, train_minibatch
 
 def _max_abs(X):
     values = X.data if sp.issparse(X) else X

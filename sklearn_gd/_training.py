@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from ._batches import BatchSource, Regularizers, dropout_rates, resolve_batch_size
 from ._schedules import make_schedule
 
 #: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
@@ -54,140 +54,6 @@ DIVERGENCE_ADVICE = (
     "The last finite weights were kept. Try scaling the features (for example "
     "with StandardScaler), lowering learning_rate_init, or increasing alpha."
 )
-
-
-def resolve_batch_size(batch_size, n_samples):
-    """``"auto"`` -> ``min(200, n)``, ``None`` -> ``n`` (full batch), int -> clipped."""
-    if batch_size is None:
-        return n_samples
-    if batch_size == "auto":
-        return min(200, n_samples)
-    return max(1, min(int(batch_size), n_samples))
-
-
-def dropout_rates(dropout, n_hidden):
-    """One dropout rate per hidden layer from a float or a sequence."""
-    if np.ndim(dropout) == 0:
-        return [float(dropout)] * n_hidden
-    return [float(p) for p in dropout]
-
-
-class _BatchSource:
-    """Yields ``(X_b, Y_b, w_b)`` mini-batches, reusing buffers for every batch.
-
-    ``w_b`` are the batch's objective weights ``w_i = s_i n / (m S)`` (``n``
-    rows of total weight ``S``; ``1 / m`` without sample weights), which make
-    the batch gradient an unbiased estimate of the full objective's whatever
-    the weights (``w_i = s_i / S`` at full batch); ``None`` for a batch whose
-    weights are all zero. Targets may be stored compactly (boolean indicators
-    for classifiers); each batch of them is converted into a float buffer.
-    """
-
-    def __init__(self, X, Y, sw, batch_size, shuffle, rng, dtype):
-        self.X, self.Y, self.sw = X, Y, sw
-        self.n = X.shape[0]
-        self.batch_size = batch_size
-        self.shuffle = shuffle and batch_size < self.n
-        self.rng = rng
-        self.rows_per_weight = 1.0 if sw is None else self.n / float(sw.sum())
-        self.convert_Y = Y.dtype != dtype
-        k = Y.shape[1]
-        self.Y_buf = np.empty((batch_size, k), dtype) if self.shuffle or self.convert_Y else None
-        self.w_buf = np.empty(batch_size, dtype)
-        if self.shuffle:
-            self.X_buf = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
-            self.Y_raw_buf = np.empty((batch_size, k), Y.dtype) if self.convert_Y else None
-
-    def __iter__(self):
-        order = self.rng.permutation(self.n) if self.shuffle else None
-        for start in range(0, self.n, self.batch_size):
-            stop = min(start + self.batch_size, self.n)
-            if order is None:
-                rows = slice(start, stop)
-                Xb, Yb = self.X[rows], self._as_float(self.Y[rows])
-            else:
-                rows = order[start:stop]
-                Xb, Yb = self._gather(rows)
-            yield Xb, Yb, self._weights(rows, stop - start)
-
-    def _gather(self, idx):
-        m = idx.shape[0]
-        if self.X_buf is None:
-            Xb = self.X[idx]
-        else:
-            Xb = np.take(self.X, idx, axis=0, out=self.X_buf[:m])
-        if self.convert_Y:
-            Yb = self._as_float(np.take(self.Y, idx, axis=0, out=self.Y_raw_buf[:m]))
-        else:
-            Yb = np.take(self.Y, idx, axis=0, out=self.Y_buf[:m])
-        return Xb, Yb
-
-    def _weights(self, rows, m):
-        w = self.w_buf[:m]
-        if self.sw is None:
-            w.fill(1.0 / m)
-            return w
-        if isinstance(rows, slice):
-            w[...] = self.sw[rows]
-        else:
-            np.take(self.sw, rows, out=w)
-        if not w.any():
-            return None  # nothing to learn from: all rows have zero weight
-        w *= self.rows_per_weight / m
-        return w
-
-    def _as_float(self, Yb):
-        if not self.convert_Y:
-            return Yb
-        out = self.Y_buf[: Yb.shape[0]]
-        np.copyto(out, Yb)
-        return out
-
-
-class _Regularizers:
-    """Draws dropout masks and input noise from the estimator's generator."""
-
-    def __init__(self, rates, input_noise, batch_size, hidden_sizes, dtype, rng):
-        self.rates = rates
-        self.input_noise = float(input_noise)
-        self.rng = rng
-        self.dtype = dtype
-        self.active = any(p > 0 for p in rates)
-        self.mask_bufs = [
-            np.empty((batch_size, k), dtype) if p > 0 else None
-            for p, k in zip(rates, hidden_sizes)
-        ]
-        self.noise_buf = None
-
-    def masks(self, m):
-        if not self.active:
-            return None
-        out = []
-        for p, buf in zip(self.rates, self.mask_bufs):
-            if buf is None:
-                out.append(None)
-                continue
-            mask = self.rng.random(out=buf[:m], dtype=self.dtype)
-            np.greater_equal(mask, p, out=mask, casting="unsafe")
-            mask *= 1.0 / (1.0 - p)
-            out.append(mask)
-        return out
-
-    def noisy(self, Xb):
-        """``Xb + sigma * N(0, 1)``; on sparse input only stored entries get noise."""
-        if self.input_noise == 0:
-            return Xb
-        sigma = self.input_noise
-        if sp.issparse(Xb):
-            Xb = Xb.copy()
-            Xb.data += sigma * self.rng.standard_normal(Xb.data.shape, dtype=self.dtype)
-            return Xb
-        if self.noise_buf is None or self.noise_buf.shape[0] < Xb.shape[0]:
-            self.noise_buf = np.empty(Xb.shape, self.dtype)
-        noise = self.rng.standard_normal(out=self.noise_buf[: Xb.shape[0]], dtype=self.dtype)
-        noise *= sigma
-        noise += Xb
-        return noise
 
 
 def split_validation(est, X, Y, sw, y_stratify):
@@ -267,10 +133,10 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
     c = est.alpha / total_weight
     rates = dropout_rates(est.dropout, net.layout.n_layers - 1)
     hidden_sizes = net.layout.layer_sizes[1:-1]
-    regs = _Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
+    regs = Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
     ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
     grad = np.empty_like(theta)
-    batches = _BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng, theta.dtype)
+    batches = BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng, theta.dtype)
     chain = est._make_optimizer(net.layout)
     state = est._opt_state
     schedule = make_schedule(

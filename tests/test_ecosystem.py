@@ -5,7 +5,6 @@ import pytest
 import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
