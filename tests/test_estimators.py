@@ -390,3 +390,25 @@ def test_verbose_prints_one_line_per_epoch(reg_data, capsys):
     quiet(GDRegressor(max_iter=3, verbose=True).fit, X, y)
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Epoch")]
     assert len(lines) == 3 and "loss = " in lines[0] and "learning rate" in lines[0]
+
+
+def test_input_noise_on_sparse_input_touches_only_stored_entries(reg_data):
+    X, y = reg_data
+    X = X.copy()
+    X[np.abs(X) < 0.7] = 0.0
+    Xs = sp.csr_matrix(X)
+    params = dict(hidden_layer_sizes=(4,), batch_size=16, max_iter=3, random_state=0)
+    noisy = quiet(GDRegressor(input_noise=0.5, **params).fit, Xs, y)
+    clean = quiet(GDRegressor(**params).fit, Xs, y)
+    assert np.isfinite(noisy._theta).all()
+    assert not np.allclose(noisy._theta, clean._theta)
+    np.testing.assert_array_equal(Xs.toarray(), X)  # the caller's matrix is untouched
+
+
+def test_multi_output_early_stopping_scores_r2(reg_data):
+    X, y = reg_data
+    Y = np.column_stack([y, -y])
+    reg = quiet(GDRegressor(early_stopping=True, learning_rate_init=0.05, max_iter=30,
+                            random_state=0).fit, X, Y)
+    assert reg.best_validation_score_ > 0.9
+    assert reg.predict(X).shape == Y.shape
