@@ -3,7 +3,14 @@
 from ._classifier import MLPBackpropClassifier
 from ._plot import LossCurveDisplay
 from ._regressor import GDRegressor
+from ._training import DivergenceWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["GDRegressor", "LossCurveDisplay", "MLPBackpropClassifier", "__version__"]
+__all__ = [
+    "DivergenceWarning",
+    "GDRegressor",
+    "LossCurveDisplay",
+    "MLPBackpropClassifier",
+    "__version__",
+]

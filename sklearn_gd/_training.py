@@ -24,7 +24,14 @@ ADAPTIVE_MIN_RATE = 1e-6
 
 
 class DivergenceWarning(UserWarning):
-    """Training produced a non-finite loss or weights and was stopped."""
+    """Training diverged and was stopped; the last finite weights were kept.
+
+    Raised as a warning when a batch objective becomes non-finite or grows
+    ``DIVERGENCE_RATIO`` times over the run's first one, or when L-BFGS returns
+    non-finite weights. Filter it like any warning, e.g.
+    ``warnings.simplefilter("error", sklearn_gd.DivergenceWarning)`` to turn
+    divergence into an exception.
+    """
 
 
 #: A batch objective this many times the run's first one counts as divergence.
