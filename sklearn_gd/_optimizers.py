@@ -75,31 +75,42 @@ class Trace:
 
 
 class ScaleByAdam:
-    """Adam direction ``mhat / (sqrt(vhat) + eps)`` with bias-corrected moments."""
+    """Adam direction ``mhat / (sqrt(vhat) + eps)`` with bias-corrected moments.
 
-    def __init__(self, beta_1, beta_2, epsilon):
+    The state holds the moments divided by their weights, ``u = m / (1 - b1)``
+    and ``w = v / (1 - b2)``, so each update is ``u <- b1 u + g`` and
+    ``w <- b2 w + g^2`` (two passes each instead of three); with
+    ``a = (1 - b1) / (1 - b1^t)`` and ``c = sqrt((1 - b2) / (1 - b2^t))``,
+    ``mhat / (sqrt(vhat) + eps) = (a / c) u / (sqrt(w) + eps / c)``: the same
+    value. With ``scale_by_learning_rate`` the step ``-lr`` is folded into that
+    last scaling (Adam without a later transform needs no separate pass for it).
+    """
+
+    def __init__(self, beta_1, beta_2, epsilon, scale_by_learning_rate=False):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.scale_by_learning_rate = scale_by_learning_rate
 
     def init(self, theta):
-        return {"m": np.zeros_like(theta), "v": np.zeros_like(theta), "step": 0}
+        return {"u": np.zeros_like(theta), "w": np.zeros_like(theta), "step": 0}
 
     def update(self, g, state, theta, lr):
         b1, b2 = self.beta_1, self.beta_2
-        m, v = state["m"], state["v"]
+        u, w = state["u"], state["w"]
         state["step"] += 1
         t = state["step"]
-        _decay_towards(m, g, b1)  # m <- b1 m + (1 - b1) g
+        u *= b1
+        u += g
         g *= g
-        _decay_towards(v, g, b2)  # v <- b2 v + (1 - b2) g^2
-        # mhat / (sqrt(vhat) + eps) = k m / (sqrt(v) + eps sqrt(1 - b2^t)),
-        # k = sqrt(1 - b2^t) / (1 - b1^t): the same value in four passes over g
-        root_correction = np.sqrt(1 - b2**t)
-        np.sqrt(v, out=g)
-        g += self.epsilon * root_correction
-        np.divide(m, g, out=g)
-        g *= root_correction / (1 - b1**t)
+        w *= b2
+        w += g
+        a = (1 - b1) / (1 - b1**t)
+        c = np.sqrt((1 - b2) / (1 - b2**t))
+        np.sqrt(w, out=g)  # g is free scratch space from here on
+        g += self.epsilon / c
+        np.divide(u, g, out=g)
+        g *= (-lr if self.scale_by_learning_rate else 1.0) * a / c
         return g
 
 
@@ -190,7 +201,7 @@ def make_optimizer(
     if solver == "sgd":
         return Chain(lr, Trace(momentum, nesterovs_momentum and momentum > 0))
     if solver == "adam":
-        return Chain(ScaleByAdam(beta_1, beta_2, epsilon), lr)
+        return Chain(ScaleByAdam(beta_1, beta_2, epsilon, scale_by_learning_rate=True))
     if solver == "adamw":
         decay = AddDecayedWeights(weight_decay, weight_mask)
         return Chain(ScaleByAdam(beta_1, beta_2, epsilon), decay, lr)

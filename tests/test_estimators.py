@@ -254,7 +254,7 @@ def test_float32_stays_float32_end_to_end(clf_data, reg_data):
     assert clf.predict_proba(X32).dtype == np.float32
     assert clf.predict_proba(X).dtype == np.float32
     state = clf._opt_state["chain"][0]
-    assert state["m"].dtype == state["v"].dtype == np.float32
+    assert state["u"].dtype == state["w"].dtype == np.float32
     Xr, yr = reg_data
     reg = quiet(GDRegressor(max_iter=3).fit, Xr.astype(np.float32), yr)
     assert reg.predict(Xr.astype(np.float32)).dtype == np.float32
