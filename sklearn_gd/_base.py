@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
+from ._batches import dropout_rates
 from ._callbacks import EpochHooks
 from ._compat import (
     CallbackSupportMixin,
@@ -23,8 +24,17 @@ from ._layout import Layout
 from ._losses import get_loss
 from ._network import Network
 from ._optimizers import make_optimizer
-from ._batches import dropout_rates
 from ._training import train_lbfgs, train_minibatch
+
+
+def _is_minibatch(estimator):
+    """``available_if`` condition of ``partial_fit``."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError(
+            "partial_fit is only available for mini-batch solvers, not solver='lbfgs'."
+        )
+    return True
+
 
 def _max_abs(X):
     values = X.data if sp.issparse(X) else X
@@ -153,10 +163,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             self._check_continuation(Y)
         else:
             self._initialize(X, Y, sw)
-        state = getattr(self, "_opt_state", None)
-        if not incremental or state is None or state["solver"] != self.solver:
+        # partial_fit carries the optimizer and the stopping rule's state over;
+        # fit (warm or not) starts a new run
+        carry_over = incremental and continuing
+        if not (carry_over and self._opt_state["solver"] == self.solver):
             self._opt_state = self._new_optimizer_state()
-        if not incremental or not hasattr(self, "best_loss_"):
+        if not carry_over:
             self._reset_run_trackers()
         max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
@@ -251,7 +263,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        if not sw.sum() > 0:
+        if not sw.sum() > 0:  # scikit-learn < 1.7 does not check this itself
             raise ValueError(
                 "sample_weight sums to zero: at least one sample needs a positive weight."
             )
@@ -286,8 +298,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self.validation_scores_ = []
         self.validation_loss_curve_ = []
         self.best_iteration_ = None
-        if hasattr(self, "_opt_state"):
-            del self._opt_state
 
     def _initial_theta(self, dtype):
         """Uniform weights with a bound suited to the activation; zero biases.
@@ -318,18 +328,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self._best_theta = None
 
     def _new_optimizer_state(self):
-        chain = self._make_optimizer(self._layout)
+        """Chain state (mini-batch solvers only), schedule position and rate factor."""
+        chain = None if self.solver == "lbfgs" else self._make_optimizer(self._layout)
         return {
             "solver": self.solver,
-            "chain": chain.init(self._theta),
+            "chain": None if chain is None else chain.init(self._theta),
             "epoch": 0,
             "samples": 0,
             "lr_factor": 1.0,
         }
 
     def _make_optimizer(self, layout):
+        weight_mask = None
+        if self.solver == "adamw":
+            weight_mask = layout.weight_mask().astype(self._theta.dtype)
         return make_optimizer(
-            self.solver if self.solver != "lbfgs" else "sgd",
+            self.solver,
             momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum,
             beta_1=self.beta_1,
@@ -337,11 +351,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             epsilon=self.epsilon,
             rho=self.rho,
             weight_decay=self.weight_decay,
-            weight_mask=layout.weight_mask().astype(self._theta.dtype),
+            weight_mask=weight_mask,
         )
 
     def _network(self):
-        return Network(self._layout, self.activation, get_loss(self._loss_name(), **self._loss_kwargs()))
+        loss = get_loss(self._loss_name(), **self._loss_kwargs())
+        return Network(self._layout, self.activation, loss)
 
     def _loss_kwargs(self):
         return {}

@@ -46,6 +46,7 @@ class BatchSource:
         k = Y.shape[1]
         self.Y_buf = np.empty((batch_size, k), dtype) if self.shuffle or self.convert_Y else None
         self.w_buf = np.empty(batch_size, dtype)
+        self._uniform_rows = None
         if self.shuffle:
             self.X_buf = None if sp.issparse(X) else np.empty((batch_size, X.shape[1]), X.dtype)
             self.Y_raw_buf = np.empty((batch_size, k), Y.dtype) if self.convert_Y else None
@@ -77,7 +78,9 @@ class BatchSource:
     def _weights(self, rows, m):
         w = self.w_buf[:m]
         if self.sw is None:
-            w.fill(1.0 / m)
+            if self._uniform_rows != m:  # refill only when the batch size changes
+                w.fill(1.0 / m)
+                self._uniform_rows = m
             return w
         if isinstance(rows, slice):
             w[...] = self.sw[rows]

@@ -8,10 +8,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseGD
+from ._base import BaseGD, _is_minibatch
 from ._compat import StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
-from ._regressor import _is_minibatch
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
 PRIOR_CLIP = 1e-6

@@ -13,9 +13,10 @@ and ``g`` the output link of the loss. The objective on the batch is
 .. math::
 
     J = \\sum_i w_i\\, \\ell(Z_{L,i}, Y_i) + \\frac{c}{2} \\sum_l \\|W_l\\|_F^2,
-    \\qquad w_i = s_i / \\sum_j s_j,
 
-where ``c = alpha / N`` is passed in by the caller. Backpropagation:
+where the batch weights ``w_i`` (``s_i / S`` at full batch, see
+:class:`~sklearn_gd._batches.BatchSource`) and ``c = alpha / N`` are passed
+in by the caller. Backpropagation:
 
 .. math::
 
@@ -69,38 +70,35 @@ class Network:
         array, so concurrent calls share nothing; with one (training), its
         buffers are filled and returned as views.
         """
-        if ws is None:
-            R = self._raw_outputs_allocating(theta, X)
-            return R, self.loss.link(R, np.empty_like(R))
         R = self._raw_outputs(theta, X, ws, masks)
-        return R, self.loss.link(R, ws.P[: X.shape[0]])
+        out = np.empty_like(R) if ws is None else ws.P[: X.shape[0]]
+        return R, self.loss.link(R, out)
 
-    def _raw_outputs_allocating(self, theta, X):
-        A = X
-        last = self.layout.n_layers - 1
-        for layer, (W, b) in enumerate(zip(self.layout.weights(theta), self.layout.biases(theta))):
-            Z = A @ W
-            Z += b
-            if layer < last:
-                self._forward_fn(Z)
-            A = Z
-        return A
+    def _raw_outputs(self, theta, X, ws=None, masks=None):
+        """Hidden layers and the output layer's affine map: ``Z_L``.
 
-    def _raw_outputs(self, theta, X, ws, masks):
-        """Hidden layers and the output layer's affine map: ``Z_L``."""
+        Each layer writes into the workspace's buffer, or into a fresh array
+        without a workspace.
+        """
         m = X.shape[0]
-        weights, biases = ws.parameter_views(self.layout, theta)
+        if ws is None:
+            weights, biases = self.layout.weights(theta), self.layout.biases(theta)
+        else:
+            weights, biases = ws.parameter_views(self.layout, theta)
+        last = self.layout.n_layers - 1
         A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
-            Z = ws.Z[layer][:m]
-            _affine(A, W, b, out=Z)
-            if layer == self.layout.n_layers - 1:
-                break
+            Z = _affine(A, W, b, out=None if ws is None else ws.Z[layer][:m])
+            if layer == last:
+                return Z
             self._forward_fn(Z)
             A = Z
             if masks is not None and masks[layer] is not None:
                 A = np.multiply(Z, masks[layer], out=ws.dropped[layer][:m])
-        return Z
+
+    def l2_penalty(self, theta, c):
+        """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
+        return 0.5 * c * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.layout.weights(theta))
 
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
         """Objective on one batch and its gradient, written into ``grad``.
@@ -111,7 +109,7 @@ class Network:
         X : ndarray or sparse matrix of shape (m, n_features)
         Y : ndarray of shape (m, n_outputs)
         weights : ndarray of shape (m,)
-            Normalised sample weights ``w_i`` (summing to one).
+            The batch's weights ``w_i`` of the objective.
         c : float
             L2 coefficient ``alpha / N``.
         ws : Workspace
@@ -214,9 +212,11 @@ def _add_l2_gradient(W, gW, c, scratch):
     return 0.5 * c * float(np.dot(W.reshape(-1), W.reshape(-1)))
 
 
-def _affine(A, W, b, out):
-    """``out = A W + b`` (``A`` dense or CSR sparse)."""
-    if sp.issparse(A):
+def _affine(A, W, b, out=None):
+    """``out = A W + b`` (``A`` dense or CSR sparse); a new array when ``out`` is None."""
+    if out is None:
+        out = A @ W
+    elif sp.issparse(A):
         out[...] = A @ W
     else:
         np.dot(A, W, out=out)

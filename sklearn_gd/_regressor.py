@@ -7,17 +7,9 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseGD
+from ._base import BaseGD, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
-
-
-def _is_minibatch(estimator):
-    if estimator.solver == "lbfgs":
-        raise AttributeError(
-            "partial_fit is only available for mini-batch solvers, not solver='lbfgs'."
-        )
-    return True
 
 
 class GDRegressor(RegressorMixin, BaseGD):

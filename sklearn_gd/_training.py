@@ -210,8 +210,7 @@ def _record_validation(est, net, theta, validation, c):
     Y_val = Y_val.astype(theta.dtype, copy=False)
     R, P = net.forward(theta, X_val)
     weights, _ = _objective_weights(sw_val, X_val.shape[0], theta.dtype)
-    W2 = sum(float(np.dot(W.ravel(), W.ravel())) for W in net.layout.weights(theta))
-    val_loss = float(net.loss.value(R, P, Y_val) @ weights) + 0.5 * c * W2
+    val_loss = float(net.loss.value(R, P, Y_val) @ weights) + net.l2_penalty(theta, c)
     est.validation_loss_curve_.append(val_loss)
     est.validation_scores_.append(float(est._score_encoded(P, Y_val, sw_val)))
 
@@ -232,7 +231,10 @@ def _update_no_improvement(est, theta, early_stopping, may_stop=True):
             est.best_validation_score_ = score
             est.best_loss_ = est.validation_loss_curve_[-1]
             est.best_iteration_ = est.n_iter_
-            est._best_theta = theta.copy()
+            if est._best_theta is None:
+                est._best_theta = theta.copy()
+            else:
+                est._best_theta[...] = theta
     else:
         loss = est.loss_curve_[-1]
         improved_by_tol = loss < est.best_loss_ - est.tol
@@ -269,7 +271,8 @@ def _report(est, lr, start_time):
     if est.validation_scores_:
         parts.append(f"validation loss = {est.validation_loss_curve_[-1]:.6f}")
         parts.append(f"validation score = {est.validation_scores_[-1]:.6f}")
-    parts.append(f"learning rate = {lr:.3g}")
+    if lr is not None:  # L-BFGS has no learning rate
+        parts.append(f"learning rate = {lr:.3g}")
     parts.append(f"elapsed = {time.perf_counter() - start_time:.2f}s")
     print(", ".join(parts))
 
@@ -299,7 +302,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
         if est.loss_curve_[-1] < est.best_loss_:
             est.best_loss_ = est.loss_curve_[-1]
             est.best_iteration_ = est.n_iter_
-        _report(est, np.nan, start_time)
+        _report(est, None, start_time)
         if hooks.end_epoch(intermediate_result.x.astype(theta.dtype)):
             raise StopIteration  # a callback asked to stop: SciPy ends the run cleanly
 
@@ -323,7 +326,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
             DivergenceWarning,
         )
         return True
-    if result.status == 1 and result.nit >= max_epochs:
+    if result.status == 1:  # max_iter or max_fun reached (99: a callback stopped it)
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "
             f"(status={result.status}): {result.message}. Increase max_iter or "
