@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit, log_softmax
 
+from . import _kernels
+
 
 @dataclass(frozen=True)
 class Loss:
@@ -26,16 +28,20 @@ class Loss:
     gradient: Callable
     fused: Callable = None
 
-    def link_and_loss(self, R, Y, weights, out):
-        """Predictions ``P`` (into ``out``) and the weighted loss ``sum_i w_i loss_i``.
+    def loss_and_delta(self, R, Y, weights, P_out, delta_out):
+        """Weighted loss ``sum_i w_i loss_i`` and the output delta ``w_i dloss_i/dR``.
 
-        Losses with a ``fused`` implementation compute both in one pass
-        (softmax and log-sum-exp share their exponentials).
+        The predictions go to ``P_out`` and the delta to ``delta_out``; returns
+        ``(loss, delta)``. Losses with a ``fused`` kernel do all of it in one
+        pass (softmax and log-sum-exp share their exponentials).
         """
         if self.fused is not None:
-            return self.fused(R, Y, weights, out)
-        P = self.link(R, out)
-        return P, float(self.value(R, P, Y) @ weights)
+            return self.fused(R, Y, weights, P_out, delta_out), delta_out
+        P = self.link(R, P_out)
+        loss = float(self.value(R, P, Y) @ weights)
+        delta = self.gradient(R, P, Y, out=delta_out)
+        delta *= weights[:, None]
+        return loss, delta
 
 
 def _identity(R, out):
@@ -56,21 +62,6 @@ def _softmax(R, out):
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out
-
-
-def _softmax_log_loss(R, Y, weights, out):
-    """Softmax and log-loss together, for one-hot (row-stochastic) ``Y``.
-
-    With ``z = r - max(r)`` and ``s = sum_k exp(z_k)``: ``p = exp(z) / s`` and
-    ``loss = logsumexp(r) - sum_k y_k r_k = log(s) - sum_k y_k z_k``.
-    """
-    np.subtract(R, R.max(axis=1, keepdims=True), out=out)
-    target_logit = np.einsum("ij,ij->i", Y, out)
-    np.exp(out, out=out)
-    s = out.sum(axis=1, keepdims=True)
-    out /= s
-    loss = float(weights @ (np.log(s[:, 0]) - target_logit))
-    return out, loss
 
 
 def _residual(R, P, Y, out):
@@ -128,5 +119,5 @@ LOSSES = {
     "squared_error": Loss(_identity, _squared_error, _residual),
     "poisson": Loss(_exp, _poisson, _residual),
     "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual),
-    "log_loss": Loss(_softmax, _log_loss, _residual, fused=_softmax_log_loss),
+    "log_loss": Loss(_softmax, _log_loss, _residual, fused=_kernels.softmax_log_loss),
 }

@@ -31,7 +31,7 @@ The math functions are deterministic: dropout masks come in as arguments.
 import numpy as np
 import scipy.sparse as sp
 
-from ._activations import ACTIVATIONS
+from . import _kernels
 
 
 class Network:
@@ -50,14 +50,6 @@ class Network:
         self.layout = layout
         self.activation = activation
         self.loss = loss
-
-    @property
-    def _forward_fn(self):
-        return ACTIVATIONS[self.activation][0]
-
-    @property
-    def _derivative_fn(self):
-        return ACTIVATIONS[self.activation][1]
 
     def workspace(self, n_rows, dtype, dropout=False):
         """Buffers for batches of at most ``n_rows`` rows, reused across batches."""
@@ -88,11 +80,11 @@ class Network:
         last = self.layout.n_layers - 1
         A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
-            Z = _affine(A, W, b, out=None if ws is None else ws.Z[layer][:m])
+            Z = _product(A, W, out=None if ws is None else ws.Z[layer][:m])
             if layer == last:
+                _kernels.bias_activation(Z, b, "identity")
                 return Z
-            self._forward_fn(Z)
-            A = Z
+            A = _kernels.bias_activation(Z, b, self.activation)
             if masks is not None and masks[layer] is not None:
                 A = np.multiply(Z, masks[layer], out=ws.dropped[layer][:m])
 
@@ -127,12 +119,10 @@ class Network:
         """
         m = X.shape[0]
         R = self._raw_outputs(theta, X, ws, masks)
-        P, data_loss = self.loss.link_and_loss(R, Y, weights, ws.P[:m])
+        data_loss, delta = self.loss.loss_and_delta(R, Y, weights, ws.P[:m], ws.delta[-1][:m])
         layout = self.layout
         W_list, _ = ws.parameter_views(layout, theta)
         gW_list, gb_list = ws.parameter_views(layout, grad)
-        delta = self.loss.gradient(R, P, Y, out=ws.delta[-1][:m])
-        delta *= weights[:, None]
         penalty = 0.0
         for layer in range(layout.n_layers - 1, -1, -1):
             A_in = self._layer_input(X, ws, masks, layer, m)
@@ -140,7 +130,7 @@ class Network:
             _transpose_dot(A_in, delta, out=gW_list[layer])
             np.dot(ws.ones[:m], delta, out=gb_list[layer])  # column sums, by BLAS
             if c:
-                penalty += _add_l2_gradient(W, gW_list[layer], c, ws.weight_scratch)
+                penalty += _kernels.l2_gradient(gW_list[layer], W, c, ws.weight_scratch)
             if layer == 0:
                 break
             delta = self._backprop_delta(delta, W, ws, masks, layer - 1, m)
@@ -156,10 +146,10 @@ class Network:
     def _backprop_delta(self, delta, W, ws, masks, hidden, m):
         """``Delta_{l-1} = (Delta_l W_l^T) * M_{l-1} * f'(Z_{l-1})``."""
         previous = np.dot(delta, W.T, out=ws.delta[hidden][:m])
-        if masks is not None and masks[hidden] is not None:
-            previous *= masks[hidden]
-        previous *= self._derivative_fn(ws.Z[hidden][:m], ws.derivative[hidden][:m])
-        return previous
+        mask = None if masks is None else masks[hidden]
+        return _kernels.activation_backward(
+            previous, ws.Z[hidden][:m], mask, self.activation, ws.derivative[hidden][:m]
+        )
 
 
 class Workspace:
@@ -200,27 +190,14 @@ class Workspace:
         return cached[1], cached[2]
 
 
-def _add_l2_gradient(W, gW, c, scratch):
-    """``gW += c W`` through a reused scratch; return the penalty ``c/2 ||W||^2``.
-
-    (SciPy's BLAS ``axpy`` would do it in one pass, but alternating between
-    SciPy's and NumPy's OpenBLAS thread pools makes both spin and fight for
-    the cores: measured 8x slower epochs on 2 cores.)
-    """
-    cW = np.multiply(W, c, out=scratch[: W.size].reshape(W.shape))
-    gW += cW
-    return 0.5 * c * float(np.dot(W.reshape(-1), W.reshape(-1)))
-
-
-def _affine(A, W, b, out=None):
-    """``out = A W + b`` (``A`` dense or CSR sparse); a new array when ``out`` is None."""
+def _product(A, W, out=None):
+    """``out = A W`` (``A`` dense or CSR sparse); a new C-ordered array when ``out`` is None."""
     if out is None:
-        out = A @ W
-    elif sp.issparse(A):
+        return np.ascontiguousarray(A @ W)
+    if sp.issparse(A):
         out[...] = A @ W
     else:
         np.dot(A, W, out=out)
-    out += b
     return out
 
 

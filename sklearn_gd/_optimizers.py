@@ -17,7 +17,11 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 - ``adagrad``: ``s <- s + g^2``; ``u = -lr g / (sqrt(s) + eps)``.
 """
 
+import math
+
 import numpy as np
+
+from . import _kernels
 
 
 def _decay_towards(average, value, decay):
@@ -95,23 +99,33 @@ class ScaleByAdam:
     def init(self, theta):
         return {"u": np.zeros_like(theta), "w": np.zeros_like(theta), "step": 0}
 
-    def update(self, g, state, theta, lr):
-        b1, b2 = self.beta_1, self.beta_2
-        u, w = state["u"], state["w"]
+    def _step_constants(self, state, step_size):
+        """Advance the step count; return ``(eps / c, step_size * a / c)``.
+
+        Python floats, so that float32 arrays stay float32 in NumPy's passes.
+        """
         state["step"] += 1
         t = state["step"]
-        u *= b1
-        u += g
-        g *= g
-        w *= b2
-        w += g
-        a = (1 - b1) / (1 - b1**t)
-        c = np.sqrt((1 - b2) / (1 - b2**t))
-        np.sqrt(w, out=g)  # g is free scratch space from here on
-        g += self.epsilon / c
-        np.divide(u, g, out=g)
-        g *= (-lr if self.scale_by_learning_rate else 1.0) * a / c
-        return g
+        a = (1 - self.beta_1) / (1 - self.beta_1**t)
+        c = math.sqrt((1 - self.beta_2) / (1 - self.beta_2**t))
+        return float(self.epsilon / c), float(step_size * a / c)
+
+    def update(self, g, state, theta, lr):
+        eps, scale = self._step_constants(state, -lr if self.scale_by_learning_rate else 1.0)
+        return _kernels.adam_direction(
+            g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale
+        )
+
+    def step(self, theta, g, state, lr):
+        """``theta <- theta + update(g)`` as one fused kernel (``g`` is scratch).
+
+        Only for ``scale_by_learning_rate=True``, where the update is the step.
+        """
+        if not self.scale_by_learning_rate:
+            raise ValueError("A fused Adam step needs scale_by_learning_rate=True.")
+        eps, scale = self._step_constants(state, -lr)
+        _kernels.adam(theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale)
+        return theta
 
 
 class ScaleByRms:
@@ -179,7 +193,12 @@ class Chain:
         return g
 
     def step(self, theta, g, state, lr):
-        """``theta <- theta + update(g)``; ``g`` is overwritten."""
+        """``theta <- theta + update(g)``; ``g`` is overwritten.
+
+        A chain of one transform that has its own fused ``step`` uses it.
+        """
+        if len(self.transforms) == 1 and hasattr(self.transforms[0], "step"):
+            return self.transforms[0].step(theta, g, state[0], lr)
         theta += self.update(g, state, theta, lr)
         return theta
 

@@ -1,0 +1,432 @@
+/*
+ * Fused elementwise kernels for the training loop (module _sklearn_gd_fused).
+ *
+ * NumPy runs one pass over memory per operation; the training step needs many
+ * small ones (bias, activation, its derivative, the L2 term, softmax, Adam's
+ * ten passes). Each kernel here does one of those groups in a single pass.
+ * sklearn_gd/_kernels.py holds the NumPy reference of every kernel, is the
+ * only caller, and falls back to NumPy when this module is not built.
+ *
+ * Every kernel performs the same floating-point operations, in the same
+ * order, as its NumPy reference (compiled with -ffp-contract=off so no
+ * multiply-add is fused), so the two agree bit for bit except where libm's
+ * exp/log differ from NumPy's in the last place (softmax).
+ *
+ * Arrays are float32 or float64 (one dtype per call), C-contiguous except
+ * where a kernel says otherwise. The GIL is released while a kernel runs.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+/* Bumped whenever a signature or a semantic changes, so that a stale build
+ * is detected by _kernels.py instead of being called with the wrong API. */
+#define API_VERSION 1
+
+enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
+
+/* ---------------------------------------------------------------- buffers */
+
+/* Item size (4 or 8) of a float32/float64 buffer, 0 for anything else. */
+static int
+float_size(const Py_buffer *view)
+{
+    const char *f = view->format;
+    if (f == NULL)
+        return 0;
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    if (strcmp(f, "d") == 0)
+        return 8;
+    if (strcmp(f, "f") == 0)
+        return 4;
+    return 0;
+}
+
+typedef struct {
+    PyObject *obj;
+    const char *name;
+    int writable;
+    int ndim;       /* required number of dimensions */
+    int strided;    /* 1: any strides accepted; 0: C-contiguous required */
+    Py_buffer view;
+} Arg;
+
+static void
+release(Arg *args, int n)
+{
+    for (int i = 0; i < n; i++)
+        PyBuffer_Release(&args[i].view);
+}
+
+/* Acquire every buffer; all must share one float dtype. Returns the item
+ * size, or 0 with an exception set (and nothing held). */
+static int
+acquire(Arg *args, int n)
+{
+    int size = 0;
+    for (int i = 0; i < n; i++) {
+        Arg *a = &args[i];
+        int flags = (a->strided ? PyBUF_STRIDES : PyBUF_C_CONTIGUOUS) | PyBUF_FORMAT;
+        if (a->writable)
+            flags |= PyBUF_WRITABLE;
+        if (PyObject_GetBuffer(a->obj, &a->view, flags) < 0) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s must be a%s%s float32 or float64 array",
+                         a->name, a->strided ? "" : " C-contiguous",
+                         a->writable ? " writable" : "");
+            release(args, i);
+            return 0;
+        }
+        int this_size = float_size(&a->view);
+        const char *problem = NULL;
+        if (this_size == 0)
+            problem = "must be float32 or float64";
+        else if (size != 0 && this_size != size)
+            problem = "must have the same dtype as the other arrays";
+        else if (a->view.ndim != a->ndim)
+            problem = a->ndim == 1 ? "must be 1-D" : "must be 2-D";
+        if (problem != NULL) {
+            PyErr_Format(PyExc_ValueError, "%s %s", a->name, problem);
+            release(args, i + 1);
+            return 0;
+        }
+        size = this_size;
+    }
+    return size;
+}
+
+static Py_ssize_t
+length(const Arg *a)
+{
+    return a->view.ndim == 1 ? a->view.shape[0] : a->view.shape[0] * a->view.shape[1];
+}
+
+static int
+check(int ok, Arg *args, int n, const char *message)
+{
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, message);
+        release(args, n);
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------------------- adam */
+
+#define ADAM_LOOP(T, SQRT)                                                    \
+    {                                                                         \
+        T *restrict th = a[0].view.buf;                                       \
+        const T *restrict g = a[1].view.buf;                                  \
+        T *restrict u = a[2].view.buf, *restrict w = a[3].view.buf;           \
+        const T b1 = (T)beta_1, b2 = (T)beta_2, e = (T)eps, s = (T)scale;     \
+        for (Py_ssize_t i = 0; i < n; i++) {                                  \
+            T gi = g[i];                                                      \
+            T ui = u[i] * b1;                                                 \
+            ui = ui + gi;                                                     \
+            T wi = w[i] * b2;                                                 \
+            wi = wi + gi * gi;                                                \
+            u[i] = ui;                                                        \
+            w[i] = wi;                                                        \
+            T d = SQRT(wi) + e;                                               \
+            d = ui / d;                                                       \
+            th[i] = th[i] + d * s;                                            \
+        }                                                                     \
+    }
+
+PyDoc_STRVAR(adam_doc,
+"adam(theta, g, u, w, beta_1, beta_2, eps, scale)\n--\n\n"
+"One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
+"u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).");
+
+static PyObject *
+adam(PyObject *self, PyObject *args)
+{
+    Arg a[4] = {{0, "theta", 1, 1, 0}, {0, "g", 0, 1, 0}, {0, "u", 1, 1, 0}, {0, "w", 1, 1, 0}};
+    double beta_1, beta_2, eps, scale;
+    if (!PyArg_ParseTuple(args, "OOOOdddd:adam", &a[0].obj, &a[1].obj, &a[2].obj,
+                          &a[3].obj, &beta_1, &beta_2, &eps, &scale))
+        return NULL;
+    int size = acquire(a, 4);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t n = length(&a[0]);
+    if (!check(length(&a[1]) == n && length(&a[2]) == n && length(&a[3]) == n, a, 4,
+               "theta, g, u and w must have the same length"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8)
+        ADAM_LOOP(double, sqrt)
+    else
+        ADAM_LOOP(float, sqrtf)
+    Py_END_ALLOW_THREADS
+    release(a, 4);
+    Py_RETURN_NONE;
+}
+
+/* -------------------------------------------------------- bias_activation */
+
+#define BIAS_ACTIVATION_LOOP(T)                                               \
+    {                                                                         \
+        T *restrict z = a[0].view.buf;                                        \
+        const T *restrict b = a[1].view.buf;                                  \
+        const T s = (T)slope;                                                 \
+        for (Py_ssize_t i = 0; i < rows; i++, z += cols) {                    \
+            if (kind == KIND_RELU) {                                          \
+                for (Py_ssize_t j = 0; j < cols; j++) {                       \
+                    T v = z[j] + b[j];                                        \
+                    z[j] = v < 0 ? (T)0 : v;                                  \
+                }                                                             \
+            } else if (kind == KIND_LEAKY_RELU) {                             \
+                for (Py_ssize_t j = 0; j < cols; j++) {                       \
+                    T v = z[j] + b[j];                                        \
+                    T vs = v * s;                                             \
+                    z[j] = v < vs ? vs : v;                                   \
+                }                                                             \
+            } else {                                                          \
+                for (Py_ssize_t j = 0; j < cols; j++)                         \
+                    z[j] = z[j] + b[j];                                       \
+            }                                                                 \
+        }                                                                     \
+    }
+
+PyDoc_STRVAR(bias_activation_doc,
+"bias_activation(Z, b, kind, slope)\n--\n\n"
+"Z <- f(Z + b) in place, b broadcast over rows; f by kind: 0 identity,\n"
+"1 relu max(z, 0), 2 leaky relu max(z, slope z).");
+
+static PyObject *
+bias_activation(PyObject *self, PyObject *args)
+{
+    Arg a[2] = {{0, "Z", 1, 2, 0}, {0, "b", 0, 1, 0}};
+    int kind;
+    double slope;
+    if (!PyArg_ParseTuple(args, "OOid:bias_activation", &a[0].obj, &a[1].obj, &kind, &slope))
+        return NULL;
+    int size = acquire(a, 2);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    if (!check(a[1].view.shape[0] == cols, a, 2, "b must have one entry per column of Z") ||
+        !check(kind >= KIND_IDENTITY && kind <= KIND_LEAKY_RELU, a, 2, "unknown activation kind"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8)
+        BIAS_ACTIVATION_LOOP(double)
+    else
+        BIAS_ACTIVATION_LOOP(float)
+    Py_END_ALLOW_THREADS
+    release(a, 2);
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------- activation_backward */
+
+#define BACKWARD_LOOP(T)                                                      \
+    {                                                                         \
+        T *restrict d = a[0].view.buf;                                        \
+        const T *restrict act = a[1].view.buf;                                \
+        const T *restrict mask = n_args == 3 ? a[2].view.buf : NULL;          \
+        const T s = (T)slope, rest = (T)(1.0 - slope);                        \
+        if (mask != NULL)                                                     \
+            for (Py_ssize_t i = 0; i < n; i++)                                \
+                d[i] = d[i] * mask[i];                                        \
+        if (kind == KIND_RELU) {                                              \
+            for (Py_ssize_t i = 0; i < n; i++)                                \
+                d[i] = d[i] * (T)(act[i] > 0);                     \
+        } else {                                                              \
+            for (Py_ssize_t i = 0; i < n; i++) {                              \
+                T f = (T)(act[i] > 0);                               \
+                f = f * rest;                                                 \
+                d[i] = d[i] * (f + s);                                        \
+            }                                                                 \
+        }                                                                     \
+    }
+
+PyDoc_STRVAR(activation_backward_doc,
+"activation_backward(delta, A, mask, kind, slope)\n--\n\n"
+"delta <- delta * mask * f'(A) in place, f' from the activation's output A;\n"
+"mask may be None. kind: 1 relu (1 if A > 0 else 0), 2 leaky relu\n"
+"((A > 0) (1 - slope) + slope).");
+
+static PyObject *
+activation_backward(PyObject *self, PyObject *args)
+{
+    Arg a[3] = {{0, "delta", 1, 2, 0}, {0, "A", 0, 2, 0}, {0, "mask", 0, 2, 0}};
+    int kind;
+    double slope;
+    if (!PyArg_ParseTuple(args, "OOOid:activation_backward", &a[0].obj, &a[1].obj,
+                          &a[2].obj, &kind, &slope))
+        return NULL;
+    int n_args = a[2].obj == Py_None ? 2 : 3;
+    int size = acquire(a, n_args);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t n = length(&a[0]);
+    int same = a[1].view.shape[0] == a[0].view.shape[0] && a[1].view.shape[1] == a[0].view.shape[1];
+    if (n_args == 3)
+        same = same && a[2].view.shape[0] == a[0].view.shape[0] &&
+               a[2].view.shape[1] == a[0].view.shape[1];
+    if (!check(same, a, n_args, "delta, A and mask must have the same shape") ||
+        !check(kind == KIND_RELU || kind == KIND_LEAKY_RELU, a, n_args,
+               "unknown activation kind"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8)
+        BACKWARD_LOOP(double)
+    else
+        BACKWARD_LOOP(float)
+    Py_END_ALLOW_THREADS
+    release(a, n_args);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------ l2_gradient */
+
+/* Eight partial sums: independent additions that pipeline (and vectorize),
+ * where a single running sum would wait on each add's latency. */
+#define L2_LOOP(T)                                                            \
+    {                                                                         \
+        T *restrict gw = a[0].view.buf;                                       \
+        const T *restrict w = a[1].view.buf;                                  \
+        const T cc = (T)c;                                                    \
+        double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
+        Py_ssize_t i = 0;                                                     \
+        for (; i + 8 <= n; i += 8)                                            \
+            for (int k = 0; k < 8; k++) {                                     \
+                T wi = w[i + k];                                              \
+                gw[i + k] = gw[i + k] + wi * cc;                              \
+                partial[k] += (double)wi * (double)wi;                        \
+            }                                                                 \
+        for (; i < n; i++) {                                                  \
+            T wi = w[i];                                                      \
+            gw[i] = gw[i] + wi * cc;                                          \
+            partial[0] += (double)wi * (double)wi;                            \
+        }                                                                     \
+        for (int k = 0; k < 8; k++)                                           \
+            squares += partial[k];                                            \
+    }
+
+PyDoc_STRVAR(l2_gradient_doc,
+"l2_gradient(gW, W, c)\n--\n\n"
+"gW <- gW + c W in place; return the penalty c / 2 * sum(W^2) (summed in float64).");
+
+static PyObject *
+l2_gradient(PyObject *self, PyObject *args)
+{
+    Arg a[2] = {{0, "gW", 1, 1, 0}, {0, "W", 0, 1, 0}};
+    double c, squares = 0.0;
+    if (!PyArg_ParseTuple(args, "OOd:l2_gradient", &a[0].obj, &a[1].obj, &c))
+        return NULL;
+    /* weight matrices are passed flattened */
+    int size = acquire(a, 2);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t n = length(&a[0]);
+    if (!check(length(&a[1]) == n, a, 2, "gW and W must have the same length"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8)
+        L2_LOOP(double)
+    else
+        L2_LOOP(float)
+    Py_END_ALLOW_THREADS
+    release(a, 2);
+    return PyFloat_FromDouble(0.5 * c * squares);
+}
+
+/* ------------------------------------------------------- softmax_log_loss */
+
+/* Element (i, j) of a strided 2-D buffer, or entry i of a strided 1-D one. */
+#define AT2(T, v, i, j) (*(T *)((char *)(v).buf + (i) * (v).strides[0] + (j) * (v).strides[1]))
+#define AT1(T, v, i) (*(T *)((char *)(v).buf + (i) * (v).strides[0]))
+
+#define SOFTMAX_LOOP(T, EXP, LOG)                                             \
+    for (Py_ssize_t i = 0; i < rows; i++) {                                   \
+        T *restrict p = (T *)a[3].view.buf + i * cols;                        \
+        T *restrict d = (T *)a[4].view.buf + i * cols;                        \
+        T top = AT2(T, a[0].view, i, 0);                                      \
+        for (Py_ssize_t k = 1; k < cols; k++) {                               \
+            T r = AT2(T, a[0].view, i, k);                                    \
+            top = r > top ? r : top;                                          \
+        }                                                                     \
+        T sum = 0, target = 0;                                                \
+        for (Py_ssize_t k = 0; k < cols; k++) {                               \
+            T z = AT2(T, a[0].view, i, k) - top;                              \
+            target = target + AT2(T, a[1].view, i, k) * z;                    \
+            p[k] = EXP(z);                                                    \
+            sum = sum + p[k];                                                 \
+        }                                                                     \
+        T weight = AT1(T, a[2].view, i);                                      \
+        for (Py_ssize_t k = 0; k < cols; k++) {                               \
+            p[k] = p[k] / sum;                                                \
+            d[k] = (p[k] - AT2(T, a[1].view, i, k)) * weight;                 \
+        }                                                                     \
+        total += (double)weight * ((double)LOG(sum) - (double)target);        \
+    }
+
+PyDoc_STRVAR(softmax_log_loss_doc,
+"softmax_log_loss(R, Y, weights, P, delta)\n--\n\n"
+"Softmax, weighted log-loss and its gradient for rows of logits R:\n"
+"P = softmax(R); delta = weights[:, None] * (P - Y); return\n"
+"sum_i weights_i (logsumexp(R_i) - Y_i . R_i) (summed in float64).\n"
+"R, Y and weights may be strided; P and delta are C-contiguous outputs.");
+
+static PyObject *
+softmax_log_loss(PyObject *self, PyObject *args)
+{
+    Arg a[5] = {{0, "R", 0, 2, 1}, {0, "Y", 0, 2, 1}, {0, "weights", 0, 1, 1},
+                {0, "P", 1, 2, 0}, {0, "delta", 1, 2, 0}};
+    double total = 0.0;
+    if (!PyArg_ParseTuple(args, "OOOOO:softmax_log_loss", &a[0].obj, &a[1].obj, &a[2].obj,
+                          &a[3].obj, &a[4].obj))
+        return NULL;
+    int size = acquire(a, 5);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    int ok = cols > 0 && a[2].view.shape[0] == rows;
+    for (int i = 1; i < 5; i++)
+        if (i != 2)
+            ok = ok && a[i].view.shape[0] == rows && a[i].view.shape[1] == cols;
+    if (!check(ok, a, 5, "R, Y, P and delta must have the same shape (at least one column) "
+                         "and weights one entry per row"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8) {
+        SOFTMAX_LOOP(double, exp, log)
+    } else {
+        SOFTMAX_LOOP(float, expf, logf)
+    }
+    Py_END_ALLOW_THREADS
+    release(a, 5);
+    return PyFloat_FromDouble(total);
+}
+
+/* ----------------------------------------------------------------- module */
+
+static PyMethodDef methods[] = {
+    {"adam", adam, METH_VARARGS, adam_doc},
+    {"bias_activation", bias_activation, METH_VARARGS, bias_activation_doc},
+    {"activation_backward", activation_backward, METH_VARARGS, activation_backward_doc},
+    {"l2_gradient", l2_gradient, METH_VARARGS, l2_gradient_doc},
+    {"softmax_log_loss", softmax_log_loss, METH_VARARGS, softmax_log_loss_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_sklearn_gd_fused",
+    "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__sklearn_gd_fused(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

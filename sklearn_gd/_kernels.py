@@ -1,0 +1,187 @@
+"""Fused elementwise kernels of the training step, compiled or in NumPy.
+
+Between its matrix products, a training step makes many elementwise passes
+(bias, activation, its derivative, the L2 term, softmax and log-loss, Adam's
+moments and step). NumPy runs one pass over memory per operation and pays a
+fixed cost per call; the compiled module ``_sklearn_gd_fused`` (source
+``sklearn_gd/_fused.c``) does each group below in one pass. Every function
+here is written in NumPy as the reference for its compiled twin, which makes
+the same floating-point operations in the same order; the compiled one runs
+when the extension is built (``pip install`` builds it when a C compiler is
+present), the NumPy one otherwise.
+
+:func:`implementation` says which runs; :func:`use` switches (for tests and
+for comparing the two).
+"""
+
+import contextlib
+
+import numpy as np
+
+from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
+
+#: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
+API_VERSION = 1
+
+try:
+    import _sklearn_gd_fused as _compiled
+except ImportError:  # built without a C compiler: NumPy only
+    _compiled = None
+if getattr(_compiled, "API_VERSION", None) != API_VERSION:
+    _compiled = None
+
+#: Activations with a compiled fused forward and backward pass (kind codes).
+FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
+
+
+def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
+    """Adam's moment updates, then ``g <- scale * u / (sqrt(w) + eps)`` (NumPy only)."""
+    u *= beta_1
+    u += g
+    g *= g
+    w *= beta_2
+    w += g
+    np.sqrt(w, out=g)
+    g += eps
+    np.divide(u, g, out=g)
+    g *= scale
+    return g
+
+
+class NumpyKernels:
+    """The reference implementation: plain NumPy, one pass per operation."""
+
+    name = "numpy"
+
+    @staticmethod
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+        """One Adam step on rescaled moments, in place; ``g`` is used as scratch.
+
+        .. math::
+
+            u \\leftarrow \\beta_1 u + g,\\quad
+            w \\leftarrow \\beta_2 w + g^2,\\quad
+            \\theta \\leftarrow \\theta + s\\, \\frac{u}{\\sqrt{w} + \\epsilon}
+        """
+        theta += adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+
+    @staticmethod
+    def bias_activation(Z, b, activation):
+        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows)."""
+        Z += b
+        return ACTIVATIONS[activation][0](Z)
+
+    @staticmethod
+    def activation_backward(delta, A, mask, activation, scratch):
+        """``delta <- delta * mask * f'(A)`` in place (``mask`` may be None).
+
+        ``scratch`` is a buffer of ``delta``'s shape for ``f'``.
+        """
+        if mask is not None:
+            delta *= mask
+        delta *= ACTIVATIONS[activation][1](A, scratch)
+        return delta
+
+    @staticmethod
+    def l2_gradient(gW, W, c, scratch):
+        """``gW <- gW + c W`` in place; return the penalty ``c / 2 ||W||^2``."""
+        cW = np.multiply(W, c, out=scratch[: W.size].reshape(W.shape))
+        gW += cW
+        return 0.5 * c * float(np.dot(W.reshape(-1), W.reshape(-1)))
+
+    @staticmethod
+    def softmax_log_loss(R, Y, weights, P, delta):
+        """Softmax, weighted log-loss and its gradient in one go.
+
+        With ``z = r - max(r)`` and ``s = sum_k exp(z_k)`` per row:
+        ``P = exp(z) / s``, ``delta = w (P - Y)`` and the returned loss
+        ``sum_i w_i (log(s_i) - sum_k y_ik z_ik)``, which is
+        ``sum_i w_i (logsumexp(r_i) - y_i . r_i)`` for row-stochastic ``Y``.
+        """
+        np.subtract(R, R.max(axis=1, keepdims=True), out=P)
+        target_logit = np.einsum("ij,ij->i", Y, P)
+        np.exp(P, out=P)
+        s = P.sum(axis=1, keepdims=True)
+        P /= s
+        loss = float(weights @ (np.log(s[:, 0]) - target_logit))
+        np.subtract(P, Y, out=delta)
+        delta *= weights[:, None]
+        return loss
+
+
+class CompiledKernels:
+    """The same kernels, one compiled pass each (``sklearn_gd/_fused.c``)."""
+
+    name = "compiled"
+
+    @staticmethod
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+        _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale)
+
+    @staticmethod
+    def bias_activation(Z, b, activation):
+        kind = FUSED_KINDS.get(activation)
+        if kind is None:
+            _compiled.bias_activation(Z, b, 0, 0.0)
+            return ACTIVATIONS[activation][0](Z)
+        _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE)
+        return Z
+
+    @staticmethod
+    def activation_backward(delta, A, mask, activation, scratch):
+        kind = FUSED_KINDS.get(activation)
+        if not kind:  # identity and the activations without a fused kernel
+            return NumpyKernels.activation_backward(delta, A, mask, activation, scratch)
+        _compiled.activation_backward(delta, A, mask, kind, LEAKY_RELU_SLOPE)
+        return delta
+
+    @staticmethod
+    def l2_gradient(gW, W, c, scratch):
+        return _compiled.l2_gradient(gW.reshape(-1), W.reshape(-1), c)
+
+    @staticmethod
+    def softmax_log_loss(R, Y, weights, P, delta):
+        return _compiled.softmax_log_loss(R, Y, weights, P, delta)
+
+
+IMPLEMENTATIONS = {"numpy": NumpyKernels}
+if _compiled is not None:
+    IMPLEMENTATIONS["compiled"] = CompiledKernels
+
+_active = IMPLEMENTATIONS.get("compiled", NumpyKernels)
+
+
+def implementation():
+    """Name of the kernels in use: ``"compiled"`` or ``"numpy"``."""
+    return _active.name
+
+
+@contextlib.contextmanager
+def use(name):
+    """Run the enclosed code with the kernels called ``name``."""
+    global _active
+    previous, _active = _active, IMPLEMENTATIONS[name]
+    try:
+        yield
+    finally:
+        _active = previous
+
+
+def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+    return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale)
+
+
+def bias_activation(Z, b, activation):
+    return _active.bias_activation(Z, b, activation)
+
+
+def activation_backward(delta, A, mask, activation, scratch):
+    return _active.activation_backward(delta, A, mask, activation, scratch)
+
+
+def l2_gradient(gW, W, c, scratch):
+    return _active.l2_gradient(gW, W, c, scratch)
+
+
+def softmax_log_loss(R, Y, weights, P, delta):
+    return _active.softmax_log_loss(R, Y, weights, P, delta)

@@ -1,0 +1,180 @@
+"""The compiled kernels against their NumPy references, alone and inside fits.
+
+The compiled module is built by ``pip install`` when a C compiler is present;
+these tests fail (rather than skip) when it is missing, so that a build that
+silently fell back to NumPy is noticed.
+"""
+
+import numpy as np
+import pytest
+
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels
+from sklearn_gd._kernels import CompiledKernels, NumpyKernels
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+@pytest.fixture(autouse=True)
+def _require_compiled():
+    assert "compiled" in _kernels.IMPLEMENTATIONS, (
+        "the compiled kernels (_sklearn_gd_fused) are not built: reinstall "
+        "sklearn-gd with a C compiler available"
+    )
+
+
+def random_arrays(dtype, *shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=shape).astype(dtype) for shape in shapes]
+    for a in arrays:  # exact zeros exercise the relu boundary (f'(0) = 0)
+        a.reshape(-1)[::7] = 0
+    return arrays
+
+
+def run_both(kernel, *arrays, **kwargs):
+    """Run ``kernel`` of both implementations on copies; return both results and arrays."""
+    results = {}
+    for impl in (NumpyKernels, CompiledKernels):
+        copies = [a.copy() for a in arrays]
+        out = getattr(impl, kernel)(*copies, **kwargs)
+        results[impl.name] = (out, copies)
+    return results["numpy"], results["compiled"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_is_bit_identical(dtype):
+    theta, g, u = random_arrays(dtype, (1001,), (1001,), (1001,))
+    w = np.abs(random_arrays(dtype, (1001,), seed=1)[0])
+    (_, ref), (_, got) = run_both("adam", theta, g, u, w, beta_1=0.9, beta_2=0.999,
+                                  eps=1e-6, scale=-0.01)
+    for r, c, name in zip(ref, got, ["theta", "g", "u", "w"]):
+        if name != "g":  # g is scratch space
+            np.testing.assert_array_equal(c, r, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["identity", "relu", "leaky_relu", "tanh", "softplus"])
+def test_bias_activation_is_bit_identical(dtype, activation):
+    Z, b = random_arrays(dtype, (33, 17), (17,))
+    (ref, _), (got, _) = run_both("bias_activation", Z, b, activation=activation)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "logistic", "elu"])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_activation_backward_is_bit_identical(dtype, activation, with_mask):
+    delta, Z = random_arrays(dtype, (33, 17), (33, 17))
+    A = NumpyKernels.bias_activation(Z, np.zeros(17, dtype), activation)
+    mask = (np.arange(33 * 17).reshape(33, 17) % 3 != 0) * dtype(1.5) if with_mask else None
+    scratch = np.empty_like(delta)
+    (ref, _), (got, _) = run_both(
+        "activation_backward", delta, A, mask=mask, activation=activation, scratch=scratch
+    )
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_l2_gradient(dtype):
+    gW, W = random_arrays(dtype, (41, 13), (41, 13))  # 533 entries: not a multiple of 8
+    scratch = np.empty(W.size, dtype)
+    (ref_penalty, (ref_gW, *_)), (penalty, (got_gW, *_)) = run_both(
+        "l2_gradient", gW, W, c=0.3, scratch=scratch
+    )
+    np.testing.assert_array_equal(got_gW, ref_gW)
+    expected = 0.15 * np.sum(W.astype(np.float64) ** 2)
+    assert penalty == pytest.approx(expected, rel=1e-12)
+    assert ref_penalty == pytest.approx(expected, rel=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_log_loss(dtype):
+    rng = np.random.default_rng(0)
+    R = (rng.normal(size=(50, 7)) * 30).astype(dtype)  # large logits: stability
+    Y = np.eye(7, dtype=dtype)[rng.integers(0, 7, 50)]
+    weights = rng.random(50).astype(dtype)
+    P, delta = np.empty_like(R), np.empty_like(R)
+    (ref, (_, _, _, ref_P, ref_delta)), (got, (_, _, _, got_P, got_delta)) = run_both(
+        "softmax_log_loss", R, Y, weights, P, delta
+    )
+    assert got == pytest.approx(ref, rel=TOL[dtype])
+    np.testing.assert_allclose(got_P, ref_P, rtol=TOL[dtype], atol=TOL[dtype] * 1e-3)
+    np.testing.assert_allclose(got_delta, ref_delta, rtol=TOL[dtype], atol=TOL[dtype] * 1e-3)
+    np.testing.assert_allclose(got_P.sum(axis=1), 1, rtol=TOL[dtype] * 10)
+
+
+def test_softmax_log_loss_accepts_strided_inputs():
+    rng = np.random.default_rng(0)
+    R = rng.normal(size=(20, 6))
+    Y = np.eye(3)[rng.integers(0, 3, 20)]
+    weights = np.full(40, 0.05)
+    P, delta = np.empty((20, 3)), np.empty((20, 3))
+    expected = NumpyKernels.softmax_log_loss(R[:, ::2], Y, weights[::2], P.copy(), delta.copy())
+    loss = CompiledKernels.softmax_log_loss(R[:, ::2], np.asfortranarray(Y), weights[::2], P, delta)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: CompiledKernels.adam(*[np.zeros(3, int)] * 4, 0.9, 0.9, 1e-8, -1.0),
+         "theta must be float32 or float64"),
+        (lambda: CompiledKernels.adam(np.zeros(3), np.zeros(3, np.float32), np.zeros(3),
+                                      np.zeros(3), 0.9, 0.9, 1e-8, -1.0),
+         "g must have the same dtype"),
+        (lambda: CompiledKernels.adam(np.zeros(3), np.zeros(4), np.zeros(3), np.zeros(3),
+                                      0.9, 0.9, 1e-8, -1.0),
+         "same length"),
+        (lambda: CompiledKernels.bias_activation(np.zeros((4, 3)), np.zeros(2), "relu"),
+         "one entry per column"),
+        (lambda: CompiledKernels.bias_activation(np.zeros((4, 6))[:, ::2], np.zeros(3), "relu"),
+         "Z must be a C-contiguous writable"),
+        (lambda: CompiledKernels.activation_backward(
+            np.zeros((4, 3)), np.zeros((4, 2)), None, "relu", None), "same shape"),
+        (lambda: CompiledKernels.softmax_log_loss(
+            np.zeros((4, 3)), np.zeros((4, 3)), np.zeros(5), np.zeros((4, 3)), np.zeros((4, 3))),
+         "weights one entry per row"),
+    ],
+)
+def test_compiled_kernels_reject_bad_arrays_clearly(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "make, dtype",
+    [
+        (lambda: MLPBackpropClassifier(hidden_layer_sizes=(12, 8), alpha=1e-3, max_iter=6,
+                                       batch_size=16, random_state=0), np.float64),
+        (lambda: MLPBackpropClassifier(hidden_layer_sizes=(12,), dropout=0.2, max_iter=6,
+                                       batch_size=16, random_state=0), np.float32),
+        (lambda: MLPBackpropClassifier(hidden_layer_sizes=(10,), activation="tanh",
+                                       solver="adamw", max_iter=6, random_state=0), np.float64),
+        (lambda: GDRegressor(hidden_layer_sizes=(9,), activation="leaky_relu", max_iter=6,
+                             batch_size=8, learning_rate_init=0.01, random_state=0), np.float32),
+    ],
+)
+def test_fits_agree_between_implementations(make, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 5)).astype(dtype)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+    fitted = {}
+    for name in ("numpy", "compiled"):
+        with _kernels.use(name):
+            est = make().fit(X, y if isinstance(make(), MLPBackpropClassifier) else X[:, 0] - X[:, 3])
+        fitted[name] = est
+    numpy_fit, compiled_fit = fitted["numpy"], fitted["compiled"]
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    for a, b in zip(compiled_fit.coefs_ + compiled_fit.intercepts_,
+                    numpy_fit.coefs_ + numpy_fit.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(compiled_fit.loss_curve_, numpy_fit.loss_curve_, rtol=rtol)
+
+
+def test_use_switches_and_restores():
+    before = _kernels.implementation()
+    with _kernels.use("numpy"):
+        assert _kernels.implementation() == "numpy"
+    assert _kernels.implementation() == before == "compiled"
