@@ -9,8 +9,9 @@
  *
  * Every kernel performs the same floating-point operations, in the same
  * order, as its NumPy reference (compiled with -ffp-contract=off so no
- * multiply-add is fused), so the two agree bit for bit except where libm's
- * exp/log differ from NumPy's in the last place (softmax).
+ * multiply-add is fused), so the two agree bit for bit, except softmax: libm's
+ * exp/log may differ from NumPy's in the last place, and it multiplies by the
+ * reciprocal of the row sum where NumPy divides.
  *
  * Arrays are float32 or float64 (one dtype per call), C-contiguous except
  * where a kernel says otherwise. The GIL is released while a kernel runs.
@@ -338,32 +339,37 @@ l2_gradient(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------- softmax_log_loss */
 
-/* Element (i, j) of a strided 2-D buffer, or entry i of a strided 1-D one. */
-#define AT2(T, v, i, j) (*(T *)((char *)(v).buf + (i) * (v).strides[0] + (j) * (v).strides[1]))
-#define AT1(T, v, i) (*(T *)((char *)(v).buf + (i) * (v).strides[0]))
-
+/* Strides are copied into locals so that the compiler need not reload them
+ * after every store to P or delta. */
 #define SOFTMAX_LOOP(T, EXP, LOG)                                             \
-    for (Py_ssize_t i = 0; i < rows; i++) {                                   \
-        T *restrict p = (T *)a[3].view.buf + i * cols;                        \
-        T *restrict d = (T *)a[4].view.buf + i * cols;                        \
-        T top = AT2(T, a[0].view, i, 0);                                      \
-        for (Py_ssize_t k = 1; k < cols; k++) {                               \
-            T r = AT2(T, a[0].view, i, k);                                    \
-            top = r > top ? r : top;                                          \
+    {                                                                         \
+        const char *r_row = a[0].view.buf, *y_row = a[1].view.buf;            \
+        const char *weights = a[2].view.buf;                                  \
+        const Py_ssize_t r0 = a[0].view.strides[0], r1 = a[0].view.strides[1]; \
+        const Py_ssize_t y0 = a[1].view.strides[0], y1 = a[1].view.strides[1]; \
+        const Py_ssize_t w0 = a[2].view.strides[0];                           \
+        T *restrict p = a[3].view.buf, *restrict d = a[4].view.buf;           \
+        for (Py_ssize_t i = 0; i < rows;                                      \
+             i++, r_row += r0, y_row += y0, p += cols, d += cols) {           \
+            T top = *(const T *)r_row;                                        \
+            for (Py_ssize_t k = 1; k < cols; k++) {                           \
+                T r = *(const T *)(r_row + k * r1);                           \
+                top = r > top ? r : top;                                      \
+            }                                                                 \
+            T sum = 0, target = 0;                                            \
+            for (Py_ssize_t k = 0; k < cols; k++) {                           \
+                T z = *(const T *)(r_row + k * r1) - top;                     \
+                target = target + *(const T *)(y_row + k * y1) * z;          \
+                p[k] = EXP(z);                                                \
+                sum = sum + p[k];                                             \
+            }                                                                 \
+            T weight = *(const T *)(weights + i * w0), inverse = (T)1 / sum;  \
+            for (Py_ssize_t k = 0; k < cols; k++) {                           \
+                p[k] = p[k] * inverse;                                        \
+                d[k] = (p[k] - *(const T *)(y_row + k * y1)) * weight;        \
+            }                                                                 \
+            total += (double)weight * ((double)LOG(sum) - (double)target);    \
         }                                                                     \
-        T sum = 0, target = 0;                                                \
-        for (Py_ssize_t k = 0; k < cols; k++) {                               \
-            T z = AT2(T, a[0].view, i, k) - top;                              \
-            target = target + AT2(T, a[1].view, i, k) * z;                    \
-            p[k] = EXP(z);                                                    \
-            sum = sum + p[k];                                                 \
-        }                                                                     \
-        T weight = AT1(T, a[2].view, i);                                      \
-        for (Py_ssize_t k = 0; k < cols; k++) {                               \
-            p[k] = p[k] / sum;                                                \
-            d[k] = (p[k] - AT2(T, a[1].view, i, k)) * weight;                 \
-        }                                                                     \
-        total += (double)weight * ((double)LOG(sum) - (double)target);        \
     }
 
 PyDoc_STRVAR(softmax_log_loss_doc,
