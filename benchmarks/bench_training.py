@@ -25,7 +25,7 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from sklearn_gd import GDRegressor, MLPBackpropClassifier  # noqa: E402
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels  # noqa: E402
 
 try:
     import torch
@@ -52,8 +52,8 @@ def make_data(n, d, dtype, seed=0):
     return X[:n], y[:n], X[n:], y[n:]
 
 
-def floor_epoch(n, d, hidden, batch, dtype, repeats):
-    """Seconds for one epoch of the network's matrix products only."""
+def floor_epoch(n, d, hidden, batch, dtype):
+    """A function running one epoch of the network's matrix products only."""
     sizes = [d, *hidden, N_CLASSES]
     rng = np.random.default_rng(0)
     X = rng.normal(size=(batch, d)).astype(dtype)
@@ -75,7 +75,7 @@ def floor_epoch(n, d, hidden, batch, dtype, repeats):
                 if layer:
                     np.dot(deltas[layer], Ws[layer].T, out=deltas[layer - 1])
 
-    return median_time(epoch, repeats)
+    return epoch
 
 
 def median_time(fn, repeats):
@@ -96,8 +96,9 @@ def peak_memory(fn):
     return peak
 
 
-def torch_trainer(X, y, hidden, batch, epochs, dtype):
-    torch.manual_seed(0)
+def torch_trainer(X, y, hidden, batch, epochs, dtype, seed):
+    """A plain PyTorch training loop; returns ``fit() -> accuracy(X_test, y_test)``."""
+    torch.manual_seed(seed)
     tdtype = torch.float32 if dtype == np.float32 else torch.float64
     layers, width = [], X.shape[1]
     for h in hidden:
@@ -109,6 +110,10 @@ def torch_trainer(X, y, hidden, batch, epochs, dtype):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=0.0)
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    def accuracy(X_test, y_test):
+        with torch.no_grad():
+            return float((model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+
     def fit():
         for _ in range(epochs):
             perm = torch.randperm(Xt.shape[0])
@@ -118,53 +123,62 @@ def torch_trainer(X, y, hidden, batch, epochs, dtype):
                 loss = loss_fn(model(Xt[idx]), yt[idx])
                 loss.backward()
                 optimizer.step()
+        return accuracy
 
-    def accuracy(X_test, y_test):
-        with torch.no_grad():
-            return float((model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+    return fit
 
-    return fit, accuracy
+
+def classifier_contenders(X, y, cfg, epochs, seed):
+    """Each contender as ``fit() -> accuracy(X_test, y_test)``, for one seed."""
+    common = dict(hidden_layer_sizes=cfg["hidden"], batch_size=cfg["batch"], max_iter=epochs,
+                  tol=0.0, n_iter_no_change=10**6, random_state=seed, solver="adam")
+
+    def sklearn_fit(cls):
+        def fit():
+            return cls(**common).fit(X, y).score
+        return fit
+
+    contenders = {"sklearn-gd": sklearn_fit(MLPBackpropClassifier),
+                  "MLPClassifier": sklearn_fit(MLPClassifier)}
+    if torch is not None:
+        contenders["PyTorch loop"] = torch_trainer(X, y, cfg["hidden"], cfg["batch"], epochs,
+                                                   cfg["dtype"], seed)
+    return contenders
 
 
 def bench_classifier(name, cfg, epochs, repeats):
+    """Round robin over the floor and the contenders, one seed per round.
+
+    Times are medians over the rounds (the floor runs in every round too, so
+    that machine noise hits all alike); accuracy is the mean over the seeds.
+    """
     X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
-    common = dict(hidden_layer_sizes=cfg["hidden"], batch_size=cfg["batch"], max_iter=epochs,
-                  tol=0.0, n_iter_no_change=10**6, random_state=0, solver="adam")
-    floor = floor_epoch(cfg["n"], cfg["d"], cfg["hidden"], cfg["batch"], cfg["dtype"], repeats)
-    contenders = {
-        "sklearn-gd": lambda: MLPBackpropClassifier(**common).fit(X, y),
-        "MLPClassifier": lambda: MLPClassifier(**common).fit(X, y),
-    }
     if torch is not None:
         torch.set_num_threads(os.cpu_count())
-        torch_fit, torch_accuracy = torch_trainer(X, y, cfg["hidden"], cfg["batch"], epochs,
-                                                  cfg["dtype"])
-        contenders["PyTorch loop"] = torch_fit
-    # round robin over the contenders, so that machine noise hits them alike
-    times = {label: [] for label in contenders}
-    results = {}
-    for _ in range(repeats):
-        for label, fit in contenders.items():
+    floor = floor_epoch(cfg["n"], cfg["d"], cfg["hidden"], cfg["batch"], cfg["dtype"])
+    times, accuracies = {"floor": []}, {}
+    for seed in range(repeats):
+        start = time.perf_counter()
+        floor()
+        times["floor"].append(time.perf_counter() - start)
+        for label, fit in classifier_contenders(X, y, cfg, epochs, seed).items():
             start = time.perf_counter()
-            results[label] = fit()
-            times[label].append(time.perf_counter() - start)
-    rows = {}
-    for label, fit in contenders.items():
-        per_epoch = statistics.median(times[label]) / epochs
-        if label == "PyTorch loop":  # torch's allocator is invisible to tracemalloc
-            rows[label] = (per_epoch, torch_accuracy(X_test, y_test), None)
-        else:
-            rows[label] = (per_epoch, results[label].score(X_test, y_test), peak_memory(fit))
+            score = fit()
+            times.setdefault(label, []).append((time.perf_counter() - start) / epochs)
+            accuracies.setdefault(label, []).append(score(X_test, y_test))
+    floor_ms = statistics.median(times.pop("floor")) * 1e3
     print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
-          f"adam, {epochs} epochs, median of {repeats}")
-    print(f"floor (matrix products only): {floor * 1e3:.1f} ms/epoch")
-    print("| contender | ms/epoch | x floor | x sklearn-gd | test accuracy | peak MiB |")
+          f"adam, {epochs} epochs, median of {repeats} rounds (seeds 0-{repeats - 1})")
+    print(f"floor (matrix products only): {floor_ms:.1f} ms/epoch")
+    print("| contender | ms/epoch | x floor | x sklearn-gd | mean test accuracy | peak MiB |")
     print("|---|---|---|---|---|---|")
-    ours = rows["sklearn-gd"][0]
-    for label, (per_epoch, acc, memory) in rows.items():
-        print(f"| {label} | {per_epoch * 1e3:.1f} | {per_epoch / floor:.2f} | "
-              f"{per_epoch / ours:.2f} | {acc:.4f} | "
-              f"{'n/a' if memory is None else f'{memory / 2**20:.1f}'} |")
+    ours_ms = statistics.median(times["sklearn-gd"]) * 1e3
+    for label, fit in classifier_contenders(X, y, cfg, epochs, 0).items():
+        ms = statistics.median(times[label]) * 1e3
+        # torch's allocator is invisible to tracemalloc
+        memory = "n/a" if label == "PyTorch loop" else f"{peak_memory(fit) / 2**20:.1f}"
+        print(f"| {label} | {ms:.1f} | {ms / floor_ms:.2f} | {ms / ours_ms:.2f} | "
+              f"{statistics.mean(accuracies[label]):.4f} | {memory} |")
 
 
 def bench_linear_regression(repeats, n=200_000, d=100):
@@ -238,6 +252,7 @@ def print_machine():
                 f"scikit-learn {sklearn.__version__}"]
     versions.append(f"torch {torch.__version__}" if torch else "torch not installed")
     print("versions: " + ", ".join(versions))
+    print(f"sklearn-gd kernels: {_kernels.implementation()}")
 
 
 def main(argv=None):
@@ -246,7 +261,7 @@ def main(argv=None):
     parser.add_argument("--only", choices=["classifier", "linear", "prediction"], default=None)
     parser.add_argument("--config", choices=list(CONFIGS), action="append")
     args = parser.parse_args(argv)
-    repeats = 3
+    repeats = 2 if args.quick else 5
     print_machine()
     if args.only in (None, "classifier"):
         for name in args.config or CONFIGS:

@@ -68,11 +68,11 @@ class BatchSource:
         if self.X_buf is None:
             Xb = self.X[idx]
         else:
-            Xb = np.take(self.X, idx, axis=0, out=self.X_buf[:m])
+            Xb = self.X.take(idx, axis=0, out=self.X_buf[:m])
         if self.convert_Y:
-            Yb = self._as_float(np.take(self.Y, idx, axis=0, out=self.Y_raw_buf[:m]))
+            Yb = self._as_float(self.Y.take(idx, axis=0, out=self.Y_raw_buf[:m]))
         else:
-            Yb = np.take(self.Y, idx, axis=0, out=self.Y_buf[:m])
+            Yb = self.Y.take(idx, axis=0, out=self.Y_buf[:m])
         return Xb, Yb
 
     def _weights(self, rows, m):

@@ -249,15 +249,15 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
                 f"classes={np.asarray(classes).tolist()} differs from the classes of "
                 f"the first partial_fit call, {self.classes_.tolist()}."
             )
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.size:
+        index = np.searchsorted(self.classes_, y)
+        known = self.classes_[np.minimum(index, self.classes_.shape[0] - 1)] == y
+        if not known.all():
             raise ValueError(
-                f"y contains labels {unseen.tolist()} that are not in classes_ "
-                f"{self.classes_.tolist()}."
+                f"y contains labels {np.unique(y[~known]).tolist()} that are not in "
+                f"classes_ {self.classes_.tolist()}."
             )
         if self._target_kind == "binary":
-            return (y == self.classes_[1]).reshape(-1, 1)
-        index = np.searchsorted(self.classes_, y)
+            return (index == 1).reshape(-1, 1)
         Y = np.zeros((y.shape[0], self.classes_.shape[0]), dtype=bool)
         Y[np.arange(y.shape[0]), index] = True
         return Y

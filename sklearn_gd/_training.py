@@ -7,6 +7,7 @@ minimises the full-batch objective with SciPy's L-BFGS-B. Both only read the
 estimator's hyper-parameters and update its fitted state.
 """
 
+import math
 import time
 import warnings
 
@@ -50,7 +51,7 @@ class _DivergenceGuard:
         self.limit = None
 
     def ok(self, loss):
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             return False
         if self.limit is None:
             self.limit = DIVERGENCE_RATIO * loss + 1.0
