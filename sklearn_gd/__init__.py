@@ -3,6 +3,7 @@
 from ._classifier import MLPBackpropClassifier
 from ._plot import LossCurveDisplay
 from ._regressor import GDRegressor
+from ._show_versions import show_versions
 from ._training import DivergenceWarning
 
 __version__ = "0.1.0"
@@ -13,4 +14,5 @@ __all__ = [
     "LossCurveDisplay",
     "MLPBackpropClassifier",
     "__version__",
+    "show_versions",
 ]

@@ -178,3 +178,16 @@ def test_use_switches_and_restores():
     with _kernels.use("numpy"):
         assert _kernels.implementation() == "numpy"
     assert _kernels.implementation() == before == "compiled"
+
+
+def test_show_versions_says_which_kernels_run(capsys):
+    import sklearn_gd
+
+    with _kernels.use("numpy"):
+        sklearn_gd.show_versions()
+    out = capsys.readouterr().out
+    assert "kernels: numpy" in out
+    assert f"sklearn-gd: {sklearn_gd.__version__}" in out
+    assert f"numpy: {np.__version__}" in out
+    sklearn_gd.show_versions()
+    assert "kernels: compiled" in capsys.readouterr().out

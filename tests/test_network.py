@@ -92,6 +92,26 @@ def test_forward_without_workspace_matches_training_buffers():
     np.testing.assert_allclose(P_alloc.sum(axis=1), 1.0)
 
 
+@pytest.mark.parametrize("sparse_input", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prediction_in_chunks_matches_all_rows_at_once(monkeypatch, sparse_input, dtype):
+    from sklearn_gd import _network
+
+    rng = np.random.default_rng(0)
+    layout = Layout([4, 6, 3])
+    net = Network(layout, "relu", get_loss("log_loss"))
+    theta = rng.normal(size=layout.size).astype(dtype)
+    X = rng.normal(size=(301, 4)).astype(dtype)
+    X = sp.csr_matrix(X) if sparse_input else X
+    R_whole, P_whole = net.forward(theta, X)  # 301 rows: below one chunk
+    monkeypatch.setattr(_network, "PREDICT_CHUNK_BYTES", 1)  # 64-row chunks
+    assert net._prediction_chunk_rows(theta.itemsize) == 64
+    R, P = net.forward(theta, X)
+    assert R.dtype == P.dtype == dtype and R.shape == (301, 3)
+    np.testing.assert_allclose(R, R_whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(P, P_whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
 def test_forward_matches_explicit_formula():
     rng = np.random.default_rng(1)
     layout = Layout([3, 4, 5, 2])
