@@ -18,14 +18,13 @@ import tracemalloc
 import warnings
 
 import numpy as np
-import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, SGDRegressor
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels  # noqa: E402
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, show_versions  # noqa: E402
 
 try:
     import torch
@@ -237,22 +236,11 @@ def bench_prediction(repeats):
 
 
 def print_machine():
-    from threadpoolctl import threadpool_info
-
     print("# sklearn-gd benchmarks")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
           f"{platform.system()} {platform.release()}")
-    for pool in threadpool_info():
-        if pool.get("user_api") != "blas":
-            continue
-        print(f"BLAS: {pool.get('internal_api')} {pool.get('version')} "
-              f"({pool.get('architecture')}), {pool.get('num_threads')} threads, "
-              f"{os.path.basename(pool.get('filepath', ''))}")
-    versions = [f"python {platform.python_version()}", f"numpy {np.__version__}",
-                f"scikit-learn {sklearn.__version__}"]
-    versions.append(f"torch {torch.__version__}" if torch else "torch not installed")
-    print("versions: " + ", ".join(versions))
-    print(f"sklearn-gd kernels: {_kernels.implementation()}")
+    show_versions()  # versions, BLAS library and threads, compiled or NumPy kernels
+    print(f"torch: {torch.__version__}" if torch else "torch: not installed (column skipped)")
 
 
 def main(argv=None):
