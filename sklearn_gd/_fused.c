@@ -23,7 +23,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 1
+#define API_VERSION 2
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -410,6 +410,58 @@ softmax_log_loss(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(total);
 }
 
+/* ---------------------------------------------------------------- softmax */
+
+#define SOFTMAX_ONLY_LOOP(T, EXP)                                             \
+    {                                                                         \
+        const char *r_row = a[0].view.buf;                                    \
+        const Py_ssize_t r0 = a[0].view.strides[0], r1 = a[0].view.strides[1]; \
+        T *restrict p = a[1].view.buf;                                        \
+        for (Py_ssize_t i = 0; i < rows; i++, r_row += r0, p += cols) {       \
+            T top = *(const T *)r_row;                                        \
+            for (Py_ssize_t k = 1; k < cols; k++) {                           \
+                T r = *(const T *)(r_row + k * r1);                           \
+                top = r > top ? r : top;                                      \
+            }                                                                 \
+            T sum = 0;                                                        \
+            for (Py_ssize_t k = 0; k < cols; k++) {                           \
+                p[k] = EXP(*(const T *)(r_row + k * r1) - top);               \
+                sum = sum + p[k];                                             \
+            }                                                                 \
+            T inverse = (T)1 / sum;                                           \
+            for (Py_ssize_t k = 0; k < cols; k++)                             \
+                p[k] = p[k] * inverse;                                        \
+        }                                                                     \
+    }
+
+PyDoc_STRVAR(softmax_doc,
+"softmax(R, P)\n--\n\n"
+"P = softmax(R) row by row, exp(r - max(r)) / sum(exp(r - max(r))); R may be\n"
+"strided, P is a C-contiguous output of the same shape.");
+
+static PyObject *
+softmax(PyObject *self, PyObject *args)
+{
+    Arg a[2] = {{0, "R", 0, 2, 1}, {0, "P", 1, 2, 0}};
+    if (!PyArg_ParseTuple(args, "OO:softmax", &a[0].obj, &a[1].obj))
+        return NULL;
+    int size = acquire(a, 2);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    if (!check(cols > 0 && a[1].view.shape[0] == rows && a[1].view.shape[1] == cols, a, 2,
+               "R and P must have the same shape, with at least one column"))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (size == 8)
+        SOFTMAX_ONLY_LOOP(double, exp)
+    else
+        SOFTMAX_ONLY_LOOP(float, expf)
+    Py_END_ALLOW_THREADS
+    release(a, 2);
+    Py_RETURN_NONE;
+}
+
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -418,6 +470,7 @@ static PyMethodDef methods[] = {
     {"activation_backward", activation_backward, METH_VARARGS, activation_backward_doc},
     {"l2_gradient", l2_gradient, METH_VARARGS, l2_gradient_doc},
     {"softmax_log_loss", softmax_log_loss, METH_VARARGS, softmax_log_loss_doc},
+    {"softmax", softmax, METH_VARARGS, softmax_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,14 +56,6 @@ def _logistic(R, out):
     return expit(R, out=out)
 
 
-def _softmax(R, out):
-    """``p_k = exp(r_k - max r) / sum_j exp(r_j - max r)``."""
-    np.subtract(R, R.max(axis=1, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
-    return out
-
-
 def _residual(R, P, Y, out):
     """Canonical gradient ``P - Y``."""
     return np.subtract(P, Y, out=out)
@@ -119,5 +111,5 @@ LOSSES = {
     "squared_error": Loss(_identity, _squared_error, _residual),
     "poisson": Loss(_exp, _poisson, _residual),
     "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual),
-    "log_loss": Loss(_softmax, _log_loss, _residual, fused=_kernels.softmax_log_loss),
+    "log_loss": Loss(_kernels.softmax, _log_loss, _residual, fused=_kernels.softmax_log_loss),
 }

@@ -70,9 +70,10 @@ class Network:
         chunks (see ``PREDICT_CHUNK_BYTES``); with one (training), its buffers
         are filled and returned as views.
         """
-        chunk = self._prediction_chunk_rows(theta.itemsize)
-        if ws is None and X.shape[0] > chunk:
-            return self._forward_in_chunks(theta, X, chunk)
+        if ws is None:
+            chunk = self._prediction_chunk_rows(theta.itemsize)
+            if X.shape[0] > chunk:
+                return self._forward_in_chunks(theta, X, chunk)
         R = self._raw_outputs(theta, X, ws, masks)
         out = np.empty_like(R) if ws is None else ws.P[: X.shape[0]]
         return R, self.loss.link(R, out)

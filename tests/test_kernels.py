@@ -104,6 +104,16 @@ def test_softmax_log_loss(dtype):
     np.testing.assert_allclose(got_P.sum(axis=1), 1, rtol=TOL[dtype] * 10)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax(dtype):
+    R = (random_arrays(dtype, (40, 6))[0] * 30)[:, ::2]  # strided, large logits
+    ref = NumpyKernels.softmax(R, np.empty((40, 3), dtype))
+    got = CompiledKernels.softmax(R, np.empty((40, 3), dtype))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype] * 1e-3)
+    np.testing.assert_allclose(got.sum(axis=1), 1, rtol=TOL[dtype] * 10)
+
+
 def test_softmax_log_loss_accepts_strided_inputs():
     rng = np.random.default_rng(0)
     R = rng.normal(size=(20, 6))
