@@ -87,7 +87,9 @@ class ScaleByAdam:
     ``a = (1 - b1) / (1 - b1^t)`` and ``c = sqrt((1 - b2) / (1 - b2^t))``,
     ``mhat / (sqrt(vhat) + eps) = (a / c) u / (sqrt(w) + eps / c)``: the same
     value. With ``scale_by_learning_rate`` the step ``-lr`` is folded into that
-    last scaling (Adam without a later transform needs no separate pass for it).
+    last scaling, and :meth:`step` applies the whole update to ``theta`` as one
+    fused kernel (:func:`sklearn_gd._kernels.adam`: one pass over memory when
+    compiled).
     """
 
     def __init__(self, beta_1, beta_2, epsilon, scale_by_learning_rate=False):
