@@ -42,6 +42,17 @@ enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
             PyEval_RestoreThread(saved_thread);                               \
     }
 
+/* Run the float64 or the float32 instance of a loop (by the item size
+ * `size` of the call's arrays), without the GIL when the work is large. */
+#define RUN_TYPED(work, DOUBLE_LOOP, FLOAT_LOOP)                              \
+    BEGIN_ALLOW_THREADS_IF_LARGE(work)                                        \
+    if (size == 8) {                                                          \
+        DOUBLE_LOOP                                                           \
+    } else {                                                                  \
+        FLOAT_LOOP                                                            \
+    }                                                                         \
+    END_ALLOW_THREADS_IF_LARGE
+
 /* ---------------------------------------------------------------- buffers */
 
 /* Item size (4 or 8) of a float32/float64 buffer, 0 for anything else. */
@@ -171,12 +182,7 @@ adam(PyObject *self, PyObject *args)
     if (!check(length(&a[1]) == n && length(&a[2]) == n && length(&a[3]) == n, a, 4,
                "theta, g, u and w must have the same length"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(n)
-    if (size == 8)
-        ADAM_LOOP(double, sqrt)
-    else
-        ADAM_LOOP(float, sqrtf)
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(n, ADAM_LOOP(double, sqrt), ADAM_LOOP(float, sqrtf))
     release(a, 4);
     Py_RETURN_NONE;
 }
@@ -227,12 +233,7 @@ bias_activation(PyObject *self, PyObject *args)
     if (!check(a[1].view.shape[0] == cols, a, 2, "b must have one entry per column of Z") ||
         !check(kind >= KIND_IDENTITY && kind <= KIND_LEAKY_RELU, a, 2, "unknown activation kind"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(rows * cols)
-    if (size == 8)
-        BIAS_ACTIVATION_LOOP(double)
-    else
-        BIAS_ACTIVATION_LOOP(float)
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double), BIAS_ACTIVATION_LOOP(float))
     release(a, 2);
     Py_RETURN_NONE;
 }
@@ -288,12 +289,7 @@ activation_backward(PyObject *self, PyObject *args)
         !check(kind == KIND_RELU || kind == KIND_LEAKY_RELU, a, n_args,
                "unknown activation kind"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(n)
-    if (size == 8)
-        BACKWARD_LOOP(double)
-    else
-        BACKWARD_LOOP(float)
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(n, BACKWARD_LOOP(double), BACKWARD_LOOP(float))
     release(a, n_args);
     Py_RETURN_NONE;
 }
@@ -342,12 +338,7 @@ l2_gradient(PyObject *self, PyObject *args)
     Py_ssize_t n = length(&a[0]);
     if (!check(length(&a[1]) == n, a, 2, "gW and W must have the same length"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(n)
-    if (size == 8)
-        L2_LOOP(double)
-    else
-        L2_LOOP(float)
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(n, L2_LOOP(double), L2_LOOP(float))
     release(a, 2);
     return PyFloat_FromDouble(0.5 * c * squares);
 }
@@ -414,13 +405,7 @@ softmax_log_loss(PyObject *self, PyObject *args)
     if (!check(ok, a, 5, "R, Y, P and delta must have the same shape (at least one column) "
                          "and weights one entry per row"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(rows * cols)
-    if (size == 8) {
-        SOFTMAX_LOOP(double, exp, log)
-    } else {
-        SOFTMAX_LOOP(float, expf, logf)
-    }
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(rows * cols, SOFTMAX_LOOP(double, exp, log), SOFTMAX_LOOP(float, expf, logf))
     release(a, 5);
     return PyFloat_FromDouble(total);
 }
@@ -467,12 +452,7 @@ softmax(PyObject *self, PyObject *args)
     if (!check(cols > 0 && a[1].view.shape[0] == rows && a[1].view.shape[1] == cols, a, 2,
                "R and P must have the same shape, with at least one column"))
         return NULL;
-    BEGIN_ALLOW_THREADS_IF_LARGE(rows * cols)
-    if (size == 8)
-        SOFTMAX_ONLY_LOOP(double, exp)
-    else
-        SOFTMAX_ONLY_LOOP(float, expf)
-    END_ALLOW_THREADS_IF_LARGE
+    RUN_TYPED(rows * cols, SOFTMAX_ONLY_LOOP(double, exp), SOFTMAX_ONLY_LOOP(float, expf))
     release(a, 2);
     Py_RETURN_NONE;
 }
