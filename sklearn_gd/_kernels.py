@@ -184,24 +184,30 @@ def use(name):
 
 
 def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+    """See :meth:`NumpyKernels.adam`; runs the active implementation."""
     return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale)
 
 
 def bias_activation(Z, b, activation):
+    """See :meth:`NumpyKernels.bias_activation`; runs the active implementation."""
     return _active.bias_activation(Z, b, activation)
 
 
 def activation_backward(delta, A, mask, activation, scratch):
+    """See :meth:`NumpyKernels.activation_backward`; runs the active implementation."""
     return _active.activation_backward(delta, A, mask, activation, scratch)
 
 
 def l2_gradient(gW, W, c, scratch):
+    """See :meth:`NumpyKernels.l2_gradient`; runs the active implementation."""
     return _active.l2_gradient(gW, W, c, scratch)
 
 
 def softmax(R, P):
+    """See :meth:`NumpyKernels.softmax`; runs the active implementation."""
     return _active.softmax(R, P)
 
 
 def softmax_log_loss(R, Y, weights, P, delta):
+    """See :meth:`NumpyKernels.softmax_log_loss`; runs the active implementation."""
     return _active.softmax_log_loss(R, Y, weights, P, delta)
