@@ -7,6 +7,8 @@ Everything here reuses buffers allocated once per fit; the random draws
 import numpy as np
 import scipy.sparse as sp
 
+from . import _kernels
+
 
 def resolve_batch_size(batch_size, n_samples):
     """``"auto"`` -> ``min(200, n)``, ``None`` -> ``n`` (full batch), int -> clipped."""
@@ -68,12 +70,9 @@ class BatchSource:
         if self.X_buf is None:
             Xb = self.X[idx]
         else:
-            Xb = self.X.take(idx, axis=0, out=self.X_buf[:m])
-        if self.convert_Y:
-            Yb = self._as_float(self.Y.take(idx, axis=0, out=self.Y_raw_buf[:m]))
-        else:
-            Yb = self.Y.take(idx, axis=0, out=self.Y_buf[:m])
-        return Xb, Yb
+            Xb = _kernels.take_rows(self.X, idx, self.X_buf[:m], None)
+        raw = None if self.Y_raw_buf is None else self.Y_raw_buf[:m]
+        return Xb, _kernels.take_rows(self.Y, idx, self.Y_buf[:m], raw)
 
     def _weights(self, rows, m):
         w = self.w_buf[:m]

@@ -3,7 +3,8 @@
  *
  * NumPy runs one pass over memory per operation; the training step needs many
  * small ones (bias, activation, its derivative, the L2 term, softmax, Adam's
- * ten passes). Each kernel here does one of those groups in a single pass.
+ * ten passes), and gathers the rows of each shuffled batch. Each kernel here
+ * does one of those groups in a single pass.
  * sklearn_gd/_kernels.py holds the NumPy reference of every kernel, is the
  * only caller, and falls back to NumPy when this module is not built.
  *
@@ -23,7 +24,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 2
+#define API_VERSION 3
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -457,6 +458,133 @@ softmax(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -------------------------------------------------------------- take_rows */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
+
+/* Rows are fetched this many rows ahead: a shuffled batch reads rows
+ * scattered over the whole data set, mostly not in cache. */
+#define PREFETCH_ROWS 4
+
+/* Each row's cache lines, PREFETCH_ROWS rows ahead of the copy. */
+#define PREFETCH_ROW(i)                                                       \
+    if ((i) + PREFETCH_ROWS < m) {                                            \
+        Py_ssize_t ahead = index[(i) + PREFETCH_ROWS];                        \
+        if (ahead >= 0 && ahead < n_src)                                      \
+            for (Py_ssize_t k = 0; k < row_bytes; k += 64)                    \
+                PREFETCH(source + ahead * row_bytes + k);                     \
+    }
+
+/* Bool rows (one byte per entry) into float rows. */
+#define TAKE_BOOL_LOOP(T)                                                     \
+    for (Py_ssize_t i = 0; i < m; i++) {                                      \
+        PREFETCH_ROW(i)                                                       \
+        Py_ssize_t r = index[i];                                              \
+        if (r < 0 || r >= n_src) {                                            \
+            bad = i;                                                          \
+            break;                                                            \
+        }                                                                     \
+        const unsigned char *from = (const unsigned char *)source + r * row_bytes; \
+        T *to = (T *)target + i * cols;                                       \
+        for (Py_ssize_t k = 0; k < cols; k++)                                 \
+            to[k] = from[k] ? (T)1 : (T)0;                                    \
+    }
+
+/* Format of a 1-D int64 buffer ('q', 'l' or 'n' with 8-byte items). */
+static int
+is_int64(const Py_buffer *view)
+{
+    const char *f = view->format;
+    if (f == NULL || view->itemsize != 8)
+        return 0;
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    return (f[0] == 'q' || f[0] == 'l' || f[0] == 'n') && f[1] == 0;
+}
+
+static int
+is_bool(const Py_buffer *view)
+{
+    const char *f = view->format;
+    return f != NULL && view->itemsize == 1 && f[0] == '?' && f[1] == 0;
+}
+
+PyDoc_STRVAR(take_rows_doc,
+"take_rows(source, rows, out)\n--\n\n"
+"out[i] = source[rows[i]] for the rows of a 2-D C-contiguous source (float32,\n"
+"float64 of out's dtype, or bool, converted to 0/1); rows is int64, every\n"
+"entry in [0, len(source)).");
+
+static PyObject *
+take_rows(PyObject *self, PyObject *args)
+{
+    PyObject *objects[3];
+    if (!PyArg_ParseTuple(args, "OOO:take_rows", &objects[0], &objects[1], &objects[2]))
+        return NULL;
+    Arg a[3] = {{objects[0], "source", 0, 2, 0}, {objects[1], "rows", 0, 1, 0},
+                {objects[2], "out", 1, 2, 0}};
+    int size = acquire(&a[2], 1);
+    if (size == 0)
+        return NULL;
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+    if (PyObject_GetBuffer(objects[0], &a[0].view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "source must be a C-contiguous array");
+        release(&a[2], 1);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(objects[1], &a[1].view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "rows must be a C-contiguous int64 array");
+        PyBuffer_Release(&a[0].view);
+        release(&a[2], 1);
+        return NULL;
+    }
+    int source_bool = is_bool(&a[0].view);
+    if (!check(a[0].view.ndim == 2 && (source_bool || float_size(&a[0].view) == size), a, 3,
+               "source must be 2-D, bool or of out's float dtype") ||
+        !check(a[1].view.ndim == 1 && is_int64(&a[1].view), a, 3,
+               "rows must be a 1-D int64 array") ||
+        !check(a[2].view.shape[0] == a[1].view.shape[0] &&
+               a[2].view.shape[1] == a[0].view.shape[1], a, 3,
+               "out must have one row per entry of rows and source's columns"))
+        return NULL;
+    const char *source = a[0].view.buf;
+    char *target = a[2].view.buf;
+    const Py_ssize_t *index = a[1].view.buf;
+    Py_ssize_t m = a[1].view.shape[0], n_src = a[0].view.shape[0], cols = a[0].view.shape[1];
+    Py_ssize_t row_bytes = cols * a[0].view.itemsize, bad = -1;
+    BEGIN_ALLOW_THREADS_IF_LARGE(m * cols)
+    if (source_bool && size == 8) {
+        TAKE_BOOL_LOOP(double)
+    } else if (source_bool) {
+        TAKE_BOOL_LOOP(float)
+    } else {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PREFETCH_ROW(i)
+            Py_ssize_t r = index[i];
+            if (r < 0 || r >= n_src) {
+                bad = i;
+                break;
+            }
+            memcpy(target + i * row_bytes, source + r * row_bytes, (size_t)row_bytes);
+        }
+    }
+    END_ALLOW_THREADS_IF_LARGE
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "rows[%zd] = %zd is out of bounds for %zd rows", bad,
+                     index[bad], n_src);
+        release(a, 3);
+        return NULL;
+    }
+    release(a, 3);
+    Py_RETURN_NONE;
+}
+
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -466,6 +594,7 @@ static PyMethodDef methods[] = {
     {"l2_gradient", l2_gradient, METH_VARARGS, l2_gradient_doc},
     {"softmax_log_loss", softmax_log_loss, METH_VARARGS, softmax_log_loss_doc},
     {"softmax", softmax, METH_VARARGS, softmax_doc},
+    {"take_rows", take_rows, METH_VARARGS, take_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,15 +1,15 @@
 """Fused elementwise kernels of the training step, compiled or in NumPy.
 
-Between its matrix products, a training step makes many elementwise passes
-(bias, activation, its derivative, the L2 term, softmax and log-loss, Adam's
-moments and step). NumPy runs one pass over memory per operation and pays a
-fixed cost per call; the compiled module ``_sklearn_gd_fused`` (source
-``sklearn_gd/_fused.c``) does each group below in one pass. Every function
-here is written in NumPy as the reference for its compiled twin, which makes
-the same floating-point operations in the same order (bit-identical results;
-softmax only up to rounding, as libm's ``exp`` is not NumPy's); the compiled one runs
-when the extension is built (``pip install`` builds it when a C compiler is
-present), the NumPy one otherwise.
+Between its matrix products, a training step gathers the rows of a shuffled
+batch and makes many elementwise passes (bias, activation, its derivative, the
+L2 term, softmax and log-loss, Adam's moments and step). NumPy runs one pass
+over memory per operation and pays a fixed cost per call; the compiled module
+``_sklearn_gd_fused`` (source ``sklearn_gd/_fused.c``) does each group below
+in one pass. Every function here is written in NumPy as the reference for its
+compiled twin, which makes the same floating-point operations in the same
+order (bit-identical results; softmax only up to rounding, as libm's ``exp``
+is not NumPy's); the compiled one runs when the extension is built (``pip
+install`` builds it when a C compiler is present), the NumPy one otherwise.
 
 :func:`implementation` says which runs; :func:`use` switches (for tests and
 for comparing the two).
@@ -22,7 +22,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 2
+API_VERSION = 3
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -119,6 +119,18 @@ class NumpyKernels:
         delta *= weights[:, None]
         return loss
 
+    @staticmethod
+    def take_rows(source, rows, out, scratch):
+        """``out <- source[rows]`` for a 2-D ``source``, converted to ``out``'s dtype.
+
+        ``scratch`` is a buffer of ``source``'s dtype and ``out``'s shape,
+        used when the dtypes differ (bool targets into a float batch).
+        """
+        if source.dtype == out.dtype:
+            return source.take(rows, axis=0, out=out)
+        np.copyto(out, source.take(rows, axis=0, out=scratch))
+        return out
+
 
 class CompiledKernels:
     """The same kernels, one compiled pass each (``sklearn_gd/_fused.c``)."""
@@ -158,6 +170,13 @@ class CompiledKernels:
     @staticmethod
     def softmax_log_loss(R, Y, weights, P, delta):
         return _compiled.softmax_log_loss(R, Y, weights, P, delta)
+
+    @staticmethod
+    def take_rows(source, rows, out, scratch):
+        if not source.flags.c_contiguous or rows.dtype != np.int64:
+            return NumpyKernels.take_rows(source, rows, out, scratch)
+        _compiled.take_rows(source, rows, out)
+        return out
 
 
 IMPLEMENTATIONS = {"numpy": NumpyKernels}
@@ -211,3 +230,8 @@ def softmax(R, P):
 def softmax_log_loss(R, Y, weights, P, delta):
     """See :meth:`NumpyKernels.softmax_log_loss`; runs the active implementation."""
     return _active.softmax_log_loss(R, Y, weights, P, delta)
+
+
+def take_rows(source, rows, out, scratch):
+    """See :meth:`NumpyKernels.take_rows`; runs the active implementation."""
+    return _active.take_rows(source, rows, out, scratch)

@@ -125,6 +125,29 @@ def test_softmax_log_loss_accepts_strided_inputs():
     assert loss == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("source_dtype", ["same", bool])
+def test_take_rows_is_exact(dtype, source_dtype):
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(57, 9)).astype(dtype)
+    if source_dtype is bool:
+        source = source > 0
+    rows = rng.permutation(57)[:23]
+    rows[-1] = rows[0]  # a row taken twice
+    out, scratch = np.full((23, 9), np.nan, dtype), np.empty((23, 9), source.dtype)
+    (ref, _), (got, _) = run_both("take_rows", source, rows, out, scratch)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got, source[rows].astype(dtype))
+
+
+def test_take_rows_falls_back_on_fortran_order():
+    source = np.asfortranarray(np.arange(12.0).reshape(4, 3))
+    rows = np.array([3, 1])
+    got = CompiledKernels.take_rows(source, rows, np.empty((2, 3)), None)
+    np.testing.assert_array_equal(got, source[rows])
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -145,6 +168,18 @@ def test_softmax_log_loss_accepts_strided_inputs():
         (lambda: CompiledKernels.softmax_log_loss(
             np.zeros((4, 3)), np.zeros((4, 3)), np.zeros(5), np.zeros((4, 3)), np.zeros((4, 3))),
          "weights one entry per row"),
+        (lambda: CompiledKernels.take_rows(np.zeros((4, 3)), np.array([0, 4]),
+                                           np.zeros((2, 3)), None),
+         r"rows\[1\] = 4 is out of bounds for 4 rows"),
+        (lambda: CompiledKernels.take_rows(np.zeros((4, 3)), np.array([-1, 0]),
+                                           np.zeros((2, 3)), None),
+         r"rows\[0\] = -1 is out of bounds"),
+        (lambda: CompiledKernels.take_rows(np.zeros((4, 3)), np.array([0, 1]),
+                                           np.zeros((2, 3), np.float32), None),
+         "source must be 2-D, bool or of out's float dtype"),
+        (lambda: CompiledKernels.take_rows(np.zeros((4, 3)), np.array([0, 1]),
+                                           np.zeros((3, 3)), None),
+         "one row per entry of rows"),
     ],
 )
 def test_compiled_kernels_reject_bad_arrays_clearly(call, message):
