@@ -10,9 +10,9 @@
  *
  * Every kernel performs the same floating-point operations, in the same
  * order, as its NumPy reference (compiled with -ffp-contract=off so no
- * multiply-add is fused), so the two agree bit for bit, except softmax: libm's
- * exp/log may differ from NumPy's in the last place, and it multiplies by the
- * reciprocal of the row sum where NumPy divides.
+ * multiply-add is fused), so the two agree bit for bit, except softmax: it
+ * multiplies by the reciprocal of the row sum where NumPy divides, and libm's
+ * log may differ from NumPy's in the last place.
  *
  * Arrays are float32 or float64 (one dtype per call), C-contiguous except
  * where a kernel says otherwise. The GIL is released while a large kernel runs.
@@ -24,7 +24,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 3
+#define API_VERSION 4
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -344,11 +344,102 @@ l2_gradient(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(0.5 * c * squares);
 }
 
-/* ------------------------------------------------------- softmax_log_loss */
+/* ---------------------------------------------------------------- softmax */
+
+/* Softmax comes in three steps: subtract_row_max here, NumPy's exp (SIMD
+ * vectorized, where libm's scalar exp made the one-pass kernel ~5x slower),
+ * then normalize_rows or log_loss_from_exp here. */
+
+/* Largest entry of a strided row of `cols` entries. */
+#define ROW_MAX(T, row, stride, top)                                          \
+    T top = *(const T *)(row);                                                \
+    for (Py_ssize_t k = 1; k < cols; k++) {                                   \
+        T r = *(const T *)((row) + k * (stride));                             \
+        top = r > top ? r : top;                                              \
+    }
 
 /* Strides are copied into locals so that the compiler need not reload them
- * after every store to P or delta. */
-#define SOFTMAX_LOOP(T, EXP, LOG)                                             \
+ * after every store to Z. */
+#define SUBTRACT_MAX_LOOP(T)                                                  \
+    {                                                                         \
+        const char *r_row = a[0].view.buf;                                    \
+        const Py_ssize_t r0 = a[0].view.strides[0], r1 = a[0].view.strides[1]; \
+        T *restrict z = a[1].view.buf;                                        \
+        for (Py_ssize_t i = 0; i < rows; i++, r_row += r0, z += cols) {       \
+            ROW_MAX(T, r_row, r1, top)                                        \
+            for (Py_ssize_t k = 0; k < cols; k++)                             \
+                z[k] = *(const T *)(r_row + k * r1) - top;                    \
+        }                                                                     \
+    }
+
+/* The same checks for the (R, other) pairs of the softmax kernels. */
+static int
+same_shape_with_columns(Arg *a, int n)
+{
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    int ok = cols > 0;
+    for (int i = 1; i < n; i++)
+        ok = ok && a[i].view.shape[0] == rows && a[i].view.shape[1] == cols;
+    return ok;
+}
+
+PyDoc_STRVAR(subtract_row_max_doc,
+"subtract_row_max(R, Z)\n--\n\n"
+"Z = R - max(R, axis=1) row by row; R may be strided, Z is a C-contiguous\n"
+"output of the same shape.");
+
+static PyObject *
+subtract_row_max(PyObject *self, PyObject *args)
+{
+    Arg a[2] = {{0, "R", 0, 2, 1}, {0, "Z", 1, 2, 0}};
+    if (!PyArg_ParseTuple(args, "OO:subtract_row_max", &a[0].obj, &a[1].obj))
+        return NULL;
+    int size = acquire(a, 2);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    if (!check(same_shape_with_columns(a, 2), a, 2,
+               "R and Z must have the same shape, with at least one column"))
+        return NULL;
+    RUN_TYPED(rows * cols, SUBTRACT_MAX_LOOP(double), SUBTRACT_MAX_LOOP(float))
+    release(a, 2);
+    Py_RETURN_NONE;
+}
+
+#define NORMALIZE_LOOP(T)                                                     \
+    {                                                                         \
+        T *restrict p = a[0].view.buf;                                        \
+        for (Py_ssize_t i = 0; i < rows; i++, p += cols) {                    \
+            T sum = 0;                                                        \
+            for (Py_ssize_t k = 0; k < cols; k++)                             \
+                sum = sum + p[k];                                             \
+            T inverse = (T)1 / sum;                                           \
+            for (Py_ssize_t k = 0; k < cols; k++)                             \
+                p[k] = p[k] * inverse;                                        \
+        }                                                                     \
+    }
+
+PyDoc_STRVAR(normalize_rows_doc,
+"normalize_rows(P)\n--\n\n"
+"P <- P / sum(P, axis=1) in place (multiplying by the reciprocal of each sum).");
+
+static PyObject *
+normalize_rows(PyObject *self, PyObject *args)
+{
+    Arg a[1] = {{0, "P", 1, 2, 0}};
+    if (!PyArg_ParseTuple(args, "O:normalize_rows", &a[0].obj))
+        return NULL;
+    int size = acquire(a, 1);
+    if (size == 0)
+        return NULL;
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    RUN_TYPED(rows * cols, NORMALIZE_LOOP(double), NORMALIZE_LOOP(float))
+    release(a, 1);
+    Py_RETURN_NONE;
+}
+
+/* With P = exp(z), z = r - max(r), s = sum(P) per row. */
+#define LOG_LOSS_LOOP(T, LOG)                                                 \
     {                                                                         \
         const char *r_row = a[0].view.buf, *y_row = a[1].view.buf;            \
         const char *weights = a[2].view.buf;                                  \
@@ -358,16 +449,11 @@ l2_gradient(PyObject *self, PyObject *args)
         T *restrict p = a[3].view.buf, *restrict d = a[4].view.buf;           \
         for (Py_ssize_t i = 0; i < rows;                                      \
              i++, r_row += r0, y_row += y0, p += cols, d += cols) {           \
-            T top = *(const T *)r_row;                                        \
-            for (Py_ssize_t k = 1; k < cols; k++) {                           \
-                T r = *(const T *)(r_row + k * r1);                           \
-                top = r > top ? r : top;                                      \
-            }                                                                 \
+            ROW_MAX(T, r_row, r1, top)                                        \
             T sum = 0, target = 0;                                            \
             for (Py_ssize_t k = 0; k < cols; k++) {                           \
                 T z = *(const T *)(r_row + k * r1) - top;                     \
                 target = target + *(const T *)(y_row + k * y1) * z;          \
-                p[k] = EXP(z);                                                \
                 sum = sum + p[k];                                             \
             }                                                                 \
             T weight = *(const T *)(weights + i * w0), inverse = (T)1 / sum;  \
@@ -379,83 +465,35 @@ l2_gradient(PyObject *self, PyObject *args)
         }                                                                     \
     }
 
-PyDoc_STRVAR(softmax_log_loss_doc,
-"softmax_log_loss(R, Y, weights, P, delta)\n--\n\n"
-"Softmax, weighted log-loss and its gradient for rows of logits R:\n"
-"P = softmax(R); delta = weights[:, None] * (P - Y); return\n"
-"sum_i weights_i (logsumexp(R_i) - Y_i . R_i) (summed in float64).\n"
-"R, Y and weights may be strided; P and delta are C-contiguous outputs.");
+PyDoc_STRVAR(log_loss_from_exp_doc,
+"log_loss_from_exp(R, Y, weights, P, delta)\n--\n\n"
+"Finish softmax, weighted log-loss and its gradient for rows of logits R,\n"
+"given P = exp(R - max(R, axis=1)): P <- P / sum(P, axis=1);\n"
+"delta = weights[:, None] * (P - Y); return sum_i weights_i (log(s_i) -\n"
+"Y_i . (R_i - max(R_i))) with s_i the row sums (summed in float64).\n"
+"R, Y and weights may be strided; P and delta are C-contiguous.");
 
 static PyObject *
-softmax_log_loss(PyObject *self, PyObject *args)
+log_loss_from_exp(PyObject *self, PyObject *args)
 {
     Arg a[5] = {{0, "R", 0, 2, 1}, {0, "Y", 0, 2, 1}, {0, "weights", 0, 1, 1},
                 {0, "P", 1, 2, 0}, {0, "delta", 1, 2, 0}};
     double total = 0.0;
-    if (!PyArg_ParseTuple(args, "OOOOO:softmax_log_loss", &a[0].obj, &a[1].obj, &a[2].obj,
+    if (!PyArg_ParseTuple(args, "OOOOO:log_loss_from_exp", &a[0].obj, &a[1].obj, &a[2].obj,
                           &a[3].obj, &a[4].obj))
         return NULL;
     int size = acquire(a, 5);
     if (size == 0)
         return NULL;
     Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    int ok = cols > 0 && a[2].view.shape[0] == rows;
-    for (int i = 1; i < 5; i++)
-        if (i != 2)
-            ok = ok && a[i].view.shape[0] == rows && a[i].view.shape[1] == cols;
-    if (!check(ok, a, 5, "R, Y, P and delta must have the same shape (at least one column) "
-                         "and weights one entry per row"))
+    Arg matrices[4] = {a[0], a[1], a[3], a[4]};
+    if (!check(same_shape_with_columns(matrices, 4) && a[2].view.shape[0] == rows, a, 5,
+               "R, Y, P and delta must have the same shape (at least one column) "
+               "and weights one entry per row"))
         return NULL;
-    RUN_TYPED(rows * cols, SOFTMAX_LOOP(double, exp, log), SOFTMAX_LOOP(float, expf, logf))
+    RUN_TYPED(rows * cols, LOG_LOSS_LOOP(double, log), LOG_LOSS_LOOP(float, logf))
     release(a, 5);
     return PyFloat_FromDouble(total);
-}
-
-/* ---------------------------------------------------------------- softmax */
-
-#define SOFTMAX_ONLY_LOOP(T, EXP)                                             \
-    {                                                                         \
-        const char *r_row = a[0].view.buf;                                    \
-        const Py_ssize_t r0 = a[0].view.strides[0], r1 = a[0].view.strides[1]; \
-        T *restrict p = a[1].view.buf;                                        \
-        for (Py_ssize_t i = 0; i < rows; i++, r_row += r0, p += cols) {       \
-            T top = *(const T *)r_row;                                        \
-            for (Py_ssize_t k = 1; k < cols; k++) {                           \
-                T r = *(const T *)(r_row + k * r1);                           \
-                top = r > top ? r : top;                                      \
-            }                                                                 \
-            T sum = 0;                                                        \
-            for (Py_ssize_t k = 0; k < cols; k++) {                           \
-                p[k] = EXP(*(const T *)(r_row + k * r1) - top);               \
-                sum = sum + p[k];                                             \
-            }                                                                 \
-            T inverse = (T)1 / sum;                                           \
-            for (Py_ssize_t k = 0; k < cols; k++)                             \
-                p[k] = p[k] * inverse;                                        \
-        }                                                                     \
-    }
-
-PyDoc_STRVAR(softmax_doc,
-"softmax(R, P)\n--\n\n"
-"P = softmax(R) row by row, exp(r - max(r)) / sum(exp(r - max(r))); R may be\n"
-"strided, P is a C-contiguous output of the same shape.");
-
-static PyObject *
-softmax(PyObject *self, PyObject *args)
-{
-    Arg a[2] = {{0, "R", 0, 2, 1}, {0, "P", 1, 2, 0}};
-    if (!PyArg_ParseTuple(args, "OO:softmax", &a[0].obj, &a[1].obj))
-        return NULL;
-    int size = acquire(a, 2);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    if (!check(cols > 0 && a[1].view.shape[0] == rows && a[1].view.shape[1] == cols, a, 2,
-               "R and P must have the same shape, with at least one column"))
-        return NULL;
-    RUN_TYPED(rows * cols, SOFTMAX_ONLY_LOOP(double, exp), SOFTMAX_ONLY_LOOP(float, expf))
-    release(a, 2);
-    Py_RETURN_NONE;
 }
 
 /* -------------------------------------------------------------- take_rows */
@@ -592,8 +630,9 @@ static PyMethodDef methods[] = {
     {"bias_activation", bias_activation, METH_VARARGS, bias_activation_doc},
     {"activation_backward", activation_backward, METH_VARARGS, activation_backward_doc},
     {"l2_gradient", l2_gradient, METH_VARARGS, l2_gradient_doc},
-    {"softmax_log_loss", softmax_log_loss, METH_VARARGS, softmax_log_loss_doc},
-    {"softmax", softmax, METH_VARARGS, softmax_doc},
+    {"subtract_row_max", subtract_row_max, METH_VARARGS, subtract_row_max_doc},
+    {"normalize_rows", normalize_rows, METH_VARARGS, normalize_rows_doc},
+    {"log_loss_from_exp", log_loss_from_exp, METH_VARARGS, log_loss_from_exp_doc},
     {"take_rows", take_rows, METH_VARARGS, take_rows_doc},
     {NULL, NULL, 0, NULL},
 };

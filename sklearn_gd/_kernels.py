@@ -7,8 +7,8 @@ over memory per operation and pays a fixed cost per call; the compiled module
 ``_sklearn_gd_fused`` (source ``sklearn_gd/_fused.c``) does each group below
 in one pass. Every function here is written in NumPy as the reference for its
 compiled twin, which makes the same floating-point operations in the same
-order (bit-identical results; softmax only up to rounding, as libm's ``exp``
-is not NumPy's); the compiled one runs when the extension is built (``pip
+order (bit-identical results; softmax only up to rounding, as it multiplies
+by the reciprocal of the row sum where NumPy divides); the compiled one runs when the extension is built (``pip
 install`` builds it when a C compiler is present), the NumPy one otherwise.
 
 :func:`implementation` says which runs; :func:`use` switches (for tests and
@@ -22,7 +22,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 3
+API_VERSION = 4
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -162,14 +162,19 @@ class CompiledKernels:
     def l2_gradient(gW, W, c, scratch):
         return _compiled.l2_gradient(gW.reshape(-1), W.reshape(-1), c)
 
+    # Softmax: NumPy's exp (vectorized) between two compiled passes.
     @staticmethod
     def softmax(R, P):
-        _compiled.softmax(R, P)
+        _compiled.subtract_row_max(R, P)
+        np.exp(P, out=P)
+        _compiled.normalize_rows(P)
         return P
 
     @staticmethod
     def softmax_log_loss(R, Y, weights, P, delta):
-        return _compiled.softmax_log_loss(R, Y, weights, P, delta)
+        _compiled.subtract_row_max(R, P)
+        np.exp(P, out=P)
+        return _compiled.log_loss_from_exp(R, Y, weights, P, delta)
 
     @staticmethod
     def take_rows(source, rows, out, scratch):
