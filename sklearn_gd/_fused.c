@@ -62,8 +62,10 @@ enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
  * identical whichever runs. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#define RUNS_AVX2_CLONES() __builtin_cpu_supports("avx2")
 #else
 #define VECTOR_CLONES
+#define RUNS_AVX2_CLONES() 0
 #endif
 
 /* ---------------------------------------------------------------- buffers */
@@ -654,11 +656,15 @@ static struct PyModuleDef module = {
     "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).", -1, methods,
 };
 
+/* VECTOR_ISA: "avx2" when the AVX2 clones run on this CPU, else "baseline". */
 PyMODINIT_FUNC
 PyInit__sklearn_gd_fused(void)
 {
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0) {
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0 ||
+        PyModule_AddStringConstant(m, "VECTOR_ISA", RUNS_AVX2_CLONES() ? "avx2" : "baseline") < 0) {
         Py_DECREF(m);
         return NULL;
     }

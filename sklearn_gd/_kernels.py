@@ -196,6 +196,17 @@ def implementation():
     return _active.name
 
 
+def description():
+    """:func:`implementation`, with the compiled kernels' vector instructions.
+
+    ``"compiled (avx2)"`` or ``"compiled (baseline)"`` (see ``VECTOR_CLONES``
+    in ``_fused.c``), or ``"numpy"``.
+    """
+    if _active is NumpyKernels:
+        return _active.name
+    return f"{_active.name} ({_compiled.VECTOR_ISA})"
+
+
 @contextlib.contextmanager
 def use(name):
     """Run the enclosed code with the kernels called ``name``."""

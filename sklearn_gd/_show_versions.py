@@ -17,9 +17,11 @@ def _blas_lines():
 def show_versions():
     """Print the versions, the BLAS in use and which kernels sklearn-gd runs.
 
-    ``kernels: compiled`` means the fused C kernels were built at install;
-    ``numpy`` means they were not (no C compiler then): the results are the
-    same, training is slower. Reinstall with a C compiler to build them.
+    ``kernels: compiled`` means the fused C kernels were built at install
+    (with ``(avx2)`` when their AVX2 versions run on this CPU, else
+    ``(baseline)``); ``numpy`` means they were not (no C compiler then): the
+    results are the same, training is slower. Reinstall with a C compiler to
+    build them.
     """
     import numpy
     import scipy
@@ -29,7 +31,7 @@ def show_versions():
 
     lines = [
         f"sklearn-gd: {__version__}",
-        f"kernels: {_kernels.implementation()}",
+        f"kernels: {_kernels.description()}",
         f"python: {platform.python_version()} ({platform.machine()}, {platform.system()})",
         f"numpy: {numpy.__version__}",
         f"scipy: {scipy.__version__}",
