@@ -520,7 +520,7 @@ log_loss_from_exp(PyObject *self, PyObject *args)
 
 /* Rows are fetched this many rows ahead: a shuffled batch reads rows
  * scattered over the whole data set, mostly not in cache. */
-#define PREFETCH_ROWS 4
+#define PREFETCH_ROWS 8
 
 /* Each row's cache lines, PREFETCH_ROWS rows ahead of the copy. */
 #define PREFETCH_ROW(i)                                                       \
