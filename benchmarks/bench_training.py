@@ -152,8 +152,8 @@ def bench_classifier(name, cfg, epochs, repeats):
     (contender / floor, contender / sklearn-gd) measured within seconds of
     each other; the table reports the median time and the median of those
     paired ratios, which shared-machine noise (slow phases lasting many
-    seconds) moves far less than it moves times. Accuracy is the mean over
-    the seeds.
+    seconds) moves far less than it moves times, with their range over the
+    rounds for the ratio to the floor. Accuracy is the mean over the seeds.
     """
     X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
     if torch is not None:
@@ -171,18 +171,23 @@ def bench_classifier(name, cfg, epochs, repeats):
             accuracies.setdefault(label, []).append(score(X_test, y_test))
 
     def paired(label, reference):
-        return statistics.median(a / b for a, b in zip(times[label], times[reference]))
+        return [a / b for a, b in zip(times[label], times[reference])]
+
+    def median_and_range(ratios):
+        return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
     print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
           f"adam, {epochs} epochs, {repeats} rounds (seeds 0-{repeats - 1})")
     print(f"floor (matrix products only): {statistics.median(times['floor']) * 1e3:.1f} ms/epoch")
-    print("| contender | ms/epoch | x floor | x sklearn-gd | mean test accuracy | peak MiB |")
+    print("| contender | ms/epoch | x floor (range over rounds) | x sklearn-gd | "
+          "mean test accuracy | peak MiB |")
     print("|---|---|---|---|---|---|")
     for label, fit in classifier_contenders(X, y, cfg, epochs, 0).items():
         # torch's allocator is invisible to tracemalloc
         memory = "n/a" if label == "PyTorch loop" else f"{peak_memory(fit) / 2**20:.1f}"
         print(f"| {label} | {statistics.median(times[label]) * 1e3:.1f} | "
-              f"{paired(label, 'floor'):.2f} | {paired(label, 'sklearn-gd'):.2f} | "
+              f"{median_and_range(paired(label, 'floor'))} | "
+              f"{statistics.median(paired(label, 'sklearn-gd')):.2f} | "
               f"{statistics.mean(accuracies[label]):.4f} | {memory} |")
 
 
