@@ -98,6 +98,31 @@ def test_wrong_feature_count_and_unseen_classes():
         clf.partial_fit(np.ones((2, 5)), [0, 1])
 
 
+def test_plain_ndarray_prediction_skips_validation_but_not_its_checks():
+    """A finite float ndarray goes straight to the network (fast path); the
+    same rows as a list take ``validate_data``: same predictions. Input the
+    fast path must not accept still gets scikit-learn's errors and warnings."""
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0)
+    clf.fit(X, y_clf)
+    for rows in (X, np.asfortranarray(X), X.astype(np.float32), X[:1]):
+        np.testing.assert_array_equal(clf.predict_proba(rows), clf.predict_proba(rows.tolist()))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.predict(with_value(X, (0, 0), np.nan))
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        clf.predict(with_value(X, (0, 0), -np.inf))
+    with pytest.raises(ValueError, match="0 sample"):
+        clf.predict(X[:0])
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.predict(X[:, :3])
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        clf.predict(X[0])
+    pd = pytest.importorskip("pandas")
+    named = MLPBackpropClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0)
+    named.fit(pd.DataFrame(X, columns=list("abcd")), y_clf)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X)
+
+
 def test_predict_overflow_is_reported_not_returned_as_nan():
     reg = GDRegressor(solver="lbfgs").fit(X, y_reg)  # coefficients near (1, -2, 0.5, 0)
     with pytest.raises(ValueError, match="non-finite predictions.*scale"):
