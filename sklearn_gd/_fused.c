@@ -57,7 +57,7 @@ enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 /* The heavy loops are compiled twice on x86-64 Linux with GCC: for the
  * baseline (SSE2) and for AVX2, chosen when the module loads by the CPU it
  * runs on. Adam's square roots and divisions run twice as fast 4-wide (they
- * were its bottleneck), the elementwise passes 1.3-1.8x. Both versions make
+ * were its bottleneck), the elementwise passes 1.4-1.8x. Both versions make
  * the same IEEE operations (no FMA: -ffp-contract=off), so results are
  * identical whichever runs. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
