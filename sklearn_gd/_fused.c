@@ -24,7 +24,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 4
+#define API_VERSION 5
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -54,18 +54,31 @@ enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
     }                                                                         \
     END_ALLOW_THREADS_IF_LARGE
 
-/* The heavy loops are compiled twice on x86-64 Linux with GCC: for the
- * baseline (SSE2) and for AVX2, chosen when the module loads by the CPU it
- * runs on. Adam's square roots and divisions run twice as fast 4-wide (they
- * were its bottleneck), the elementwise passes 1.4-1.8x. Both versions make
- * the same IEEE operations (no FMA: -ffp-contract=off), so results are
- * identical whichever runs. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#define RUNS_AVX2_CLONES() __builtin_cpu_supports("avx2")
+/* The heavy loops are compiled twice on x86-64 (GCC or Clang): for the
+ * baseline (SSE2) and for AVX2. A call runs the AVX2 version when the CPU has
+ * it (set_vector_isa switches, for tests). Adam's square roots and divisions
+ * run twice as fast 4-wide (they were its bottleneck), the elementwise passes
+ * 1.4-1.8x. Both versions make the same IEEE operations (no FMA:
+ * -ffp-contract=off), so results are identical whichever runs (tested).
+ * COMPILED_TWICE(name, (params), (args), { body }) defines both versions and
+ * name(params), which calls the one in use. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(_WIN32)
+#define HAVE_AVX2_VERSION 1
+static int use_avx2 = 0;
+#define COMPILED_TWICE(name, params, args, body)                              \
+    static void name##_baseline params body                                   \
+    static __attribute__((target("avx2"))) void name##_avx2 params body      \
+    static void name params                                                   \
+    {                                                                         \
+        if (use_avx2)                                                         \
+            name##_avx2 args;                                                 \
+        else                                                                  \
+            name##_baseline args;                                             \
+    }
 #else
-#define VECTOR_CLONES
-#define RUNS_AVX2_CLONES() 0
+#define HAVE_AVX2_VERSION 0
+static const int use_avx2 = 0;
+#define COMPILED_TWICE(name, params, args, body) static void name params body
 #endif
 
 /* ---------------------------------------------------------------- buffers */
@@ -177,12 +190,18 @@ check(int ok, Arg *args, int n, const char *message)
         }                                                                     \
     }
 
+COMPILED_TWICE(adam_loops,
+               (Arg *a, int size, Py_ssize_t n, double beta_1, double beta_2, double eps,
+                double scale),
+               (a, size, n, beta_1, beta_2, eps, scale),
+               { RUN_TYPED(n, ADAM_LOOP(double, sqrt), ADAM_LOOP(float, sqrtf)) })
+
 PyDoc_STRVAR(adam_doc,
 "adam(theta, g, u, w, beta_1, beta_2, eps, scale)\n--\n\n"
 "One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
 "u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).");
 
-VECTOR_CLONES static PyObject *
+static PyObject *
 adam(PyObject *self, PyObject *args)
 {
     Arg a[4] = {{0, "theta", 1, 1, 0}, {0, "g", 0, 1, 0}, {0, "u", 1, 1, 0}, {0, "w", 1, 1, 0}};
@@ -197,7 +216,7 @@ adam(PyObject *self, PyObject *args)
     if (!check(length(&a[1]) == n && length(&a[2]) == n && length(&a[3]) == n, a, 4,
                "theta, g, u and w must have the same length"))
         return NULL;
-    RUN_TYPED(n, ADAM_LOOP(double, sqrt), ADAM_LOOP(float, sqrtf))
+    adam_loops(a, size, n, beta_1, beta_2, eps, scale);
     release(a, 4);
     Py_RETURN_NONE;
 }
@@ -228,12 +247,17 @@ adam(PyObject *self, PyObject *args)
         }                                                                     \
     }
 
+COMPILED_TWICE(bias_activation_loops,
+               (Arg *a, int size, Py_ssize_t rows, Py_ssize_t cols, int kind, double slope),
+               (a, size, rows, cols, kind, slope),
+               { RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double), BIAS_ACTIVATION_LOOP(float)) })
+
 PyDoc_STRVAR(bias_activation_doc,
 "bias_activation(Z, b, kind, slope)\n--\n\n"
 "Z <- f(Z + b) in place, b broadcast over rows; f by kind: 0 identity,\n"
 "1 relu max(z, 0), 2 leaky relu max(z, slope z).");
 
-VECTOR_CLONES static PyObject *
+static PyObject *
 bias_activation(PyObject *self, PyObject *args)
 {
     Arg a[2] = {{0, "Z", 1, 2, 0}, {0, "b", 0, 1, 0}};
@@ -248,7 +272,7 @@ bias_activation(PyObject *self, PyObject *args)
     if (!check(a[1].view.shape[0] == cols, a, 2, "b must have one entry per column of Z") ||
         !check(kind >= KIND_IDENTITY && kind <= KIND_LEAKY_RELU, a, 2, "unknown activation kind"))
         return NULL;
-    RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double), BIAS_ACTIVATION_LOOP(float))
+    bias_activation_loops(a, size, rows, cols, kind, slope);
     release(a, 2);
     Py_RETURN_NONE;
 }
@@ -276,13 +300,18 @@ bias_activation(PyObject *self, PyObject *args)
         }                                                                     \
     }
 
+COMPILED_TWICE(backward_loops,
+               (Arg *a, int size, Py_ssize_t n, int n_args, int kind, double slope),
+               (a, size, n, n_args, kind, slope),
+               { RUN_TYPED(n, BACKWARD_LOOP(double), BACKWARD_LOOP(float)) })
+
 PyDoc_STRVAR(activation_backward_doc,
 "activation_backward(delta, A, mask, kind, slope)\n--\n\n"
 "delta <- delta * mask * f'(A) in place, f' from the activation's output A;\n"
 "mask may be None. kind: 1 relu (1 if A > 0 else 0), 2 leaky relu\n"
 "((A > 0) (1 - slope) + slope).");
 
-VECTOR_CLONES static PyObject *
+static PyObject *
 activation_backward(PyObject *self, PyObject *args)
 {
     Arg a[3] = {{0, "delta", 1, 2, 0}, {0, "A", 0, 2, 0}, {0, "mask", 0, 2, 0}};
@@ -304,7 +333,7 @@ activation_backward(PyObject *self, PyObject *args)
         !check(kind == KIND_RELU || kind == KIND_LEAKY_RELU, a, n_args,
                "unknown activation kind"))
         return NULL;
-    RUN_TYPED(n, BACKWARD_LOOP(double), BACKWARD_LOOP(float))
+    backward_loops(a, size, n, n_args, kind, slope);
     release(a, n_args);
     Py_RETURN_NONE;
 }
@@ -335,11 +364,20 @@ activation_backward(PyObject *self, PyObject *args)
             squares += partial[k];                                            \
     }
 
+COMPILED_TWICE(l2_loops,
+               (Arg *a, int size, Py_ssize_t n, double c, double *sum_of_squares),
+               (a, size, n, c, sum_of_squares),
+               {
+                   double squares = 0.0;
+                   RUN_TYPED(n, L2_LOOP(double), L2_LOOP(float))
+                   *sum_of_squares = squares;
+               })
+
 PyDoc_STRVAR(l2_gradient_doc,
 "l2_gradient(gW, W, c)\n--\n\n"
 "gW <- gW + c W in place; return the penalty c / 2 * sum(W^2) (summed in float64).");
 
-VECTOR_CLONES static PyObject *
+static PyObject *
 l2_gradient(PyObject *self, PyObject *args)
 {
     Arg a[2] = {{0, "gW", 1, 1, 0}, {0, "W", 0, 1, 0}};
@@ -353,7 +391,7 @@ l2_gradient(PyObject *self, PyObject *args)
     Py_ssize_t n = length(&a[0]);
     if (!check(length(&a[1]) == n, a, 2, "gW and W must have the same length"))
         return NULL;
-    RUN_TYPED(n, L2_LOOP(double), L2_LOOP(float))
+    l2_loops(a, size, n, c, &squares);
     release(a, 2);
     return PyFloat_FromDouble(0.5 * c * squares);
 }
@@ -637,6 +675,68 @@ take_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------ vector ISA */
+
+static int
+cpu_has_avx2(void)
+{
+#if HAVE_AVX2_VERSION
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+PyDoc_STRVAR(vector_isa_doc,
+"vector_isa()\n--\n\n"
+"The version of the heavy kernels in use: 'avx2' or 'baseline'.");
+
+static PyObject *
+vector_isa(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(use_avx2 ? "avx2" : "baseline");
+}
+
+PyDoc_STRVAR(vector_isas_doc,
+"vector_isas()\n--\n\n"
+"The versions this build can run on this CPU: ('baseline',) or ('baseline', 'avx2').");
+
+static PyObject *
+vector_isas(PyObject *self, PyObject *unused)
+{
+    return cpu_has_avx2() ? Py_BuildValue("(ss)", "baseline", "avx2")
+                          : Py_BuildValue("(s)", "baseline");
+}
+
+PyDoc_STRVAR(set_vector_isa_doc,
+"set_vector_isa(name)\n--\n\n"
+"Run the heavy kernels' 'avx2' or 'baseline' version from now on (for tests:\n"
+"not to be called while another thread runs a kernel).");
+
+static PyObject *
+set_vector_isa(PyObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s:set_vector_isa", &name))
+        return NULL;
+    int avx2 = strcmp(name, "avx2") == 0;
+    if (!avx2 && strcmp(name, "baseline") != 0) {
+        PyErr_Format(PyExc_ValueError, "unknown vector ISA %R: 'avx2' or 'baseline'",
+                     PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    if (avx2 && !cpu_has_avx2()) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the AVX2 kernels are not available (not built, or no AVX2 CPU)");
+        return NULL;
+    }
+#if HAVE_AVX2_VERSION
+    use_avx2 = avx2;
+#endif
+    Py_RETURN_NONE;
+}
+
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -648,6 +748,9 @@ static PyMethodDef methods[] = {
     {"normalize_rows", normalize_rows, METH_VARARGS, normalize_rows_doc},
     {"log_loss_from_exp", log_loss_from_exp, METH_VARARGS, log_loss_from_exp_doc},
     {"take_rows", take_rows, METH_VARARGS, take_rows_doc},
+    {"vector_isa", vector_isa, METH_NOARGS, vector_isa_doc},
+    {"vector_isas", vector_isas, METH_NOARGS, vector_isas_doc},
+    {"set_vector_isa", set_vector_isa, METH_VARARGS, set_vector_isa_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -656,17 +759,19 @@ static struct PyModuleDef module = {
     "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).", -1, methods,
 };
 
-/* VECTOR_ISA: "avx2" when the AVX2 clones run on this CPU, else "baseline". */
+/* The heavy kernels run their AVX2 version wherever the CPU has AVX2. */
 PyMODINIT_FUNC
 PyInit__sklearn_gd_fused(void)
 {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0 ||
-        PyModule_AddStringConstant(m, "VECTOR_ISA", RUNS_AVX2_CLONES() ? "avx2" : "baseline") < 0) {
+    if (PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }
+#if HAVE_AVX2_VERSION
+    use_avx2 = cpu_has_avx2();
+#endif
     return m;
 }

@@ -22,7 +22,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 4
+API_VERSION = 5
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -199,12 +199,26 @@ def implementation():
 def description():
     """:func:`implementation`, with the compiled kernels' vector instructions.
 
-    ``"compiled (avx2)"`` or ``"compiled (baseline)"`` (see ``VECTOR_CLONES``
-    in ``_fused.c``), or ``"numpy"``.
+    ``"compiled (avx2)"`` or ``"compiled (baseline)"`` (see
+    ``COMPILED_TWICE`` in ``_fused.c``), or ``"numpy"``.
     """
     if _active is NumpyKernels:
         return _active.name
-    return f"{_active.name} ({_compiled.VECTOR_ISA})"
+    return f"{_active.name} ({_compiled.vector_isa()})"
+
+
+@contextlib.contextmanager
+def use_vector_isa(name):
+    """Run the compiled kernels' ``"avx2"`` or ``"baseline"`` version inside.
+
+    ``_compiled.vector_isas()`` lists the versions this build and CPU can run.
+    """
+    previous = _compiled.vector_isa()
+    _compiled.set_vector_isa(name)
+    try:
+        yield
+    finally:
+        _compiled.set_vector_isa(previous)
 
 
 @contextlib.contextmanager

@@ -126,6 +126,48 @@ def test_softmax_log_loss_accepts_strided_inputs():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_avx2_and_baseline_versions_agree_bit_for_bit(dtype):
+    isas = _kernels._compiled.vector_isas()
+    if "avx2" not in isas:
+        pytest.skip("this CPU (or build) runs only the baseline kernels")
+    rng = np.random.default_rng(3)
+    n = 4099  # not a multiple of any vector width
+    theta, g, u = (rng.normal(size=n).astype(dtype) for _ in range(3))
+    w = np.abs(rng.normal(size=n)).astype(dtype)
+    Z = rng.normal(size=(37, 111)).astype(dtype)
+    Z[::3, ::5] = 0
+    b = rng.normal(size=111).astype(dtype)
+    mask = (rng.random(Z.shape) > 0.3) * dtype(1.4)
+
+    def run_kernels():
+        arrays = [a.copy() for a in (theta, g, u, w)]
+        CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3)
+        results = arrays[::2] + arrays[3:]
+        gW = g.copy()
+        results += [gW, CompiledKernels.l2_gradient(gW, theta, 0.3, None)]
+        for activation in ("identity", "relu", "leaky_relu"):
+            results.append(CompiledKernels.bias_activation(Z.copy(), b, activation))
+        for activation in ("relu", "leaky_relu"):
+            for m in (None, mask):
+                results.append(CompiledKernels.activation_backward(
+                    Z.copy(), np.maximum(Z, 0), m, activation, None))
+        return results
+
+    outputs = {}
+    for isa in isas:
+        with _kernels.use_vector_isa(isa):
+            assert _kernels._compiled.vector_isa() == isa
+            outputs[isa] = run_kernels()
+    for got, ref in zip(outputs["avx2"], outputs["baseline"]):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_set_vector_isa_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown vector ISA 'avx512'"):
+        _kernels._compiled.set_vector_isa("avx512")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("source_dtype", ["same", bool])
 def test_take_rows_is_exact(dtype, source_dtype):
     rng = np.random.default_rng(0)
