@@ -228,6 +228,25 @@ def test_diverging_partial_fit_leaves_model_as_before():
     assert (after.n_iter_, after.t_) == (restored.n_iter_, restored.t_)
 
 
+def test_failed_partial_fit_truncates_the_histories_it_appended_to(monkeypatch):
+    from sklearn_gd import _training
+
+    reg = GDRegressor(hidden_layer_sizes=(5,), random_state=0)
+    for _ in range(3):
+        reg.partial_fit(X, y_reg)
+    curve = reg.loss_curve_  # a reference held by the user
+    before = list(curve)
+
+    def failing_report(*args, **kwargs):  # runs after the epoch's loss is appended
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(_training, "_report", failing_report)
+    with pytest.raises(RuntimeError, match="report failed"):
+        reg.partial_fit(X, y_reg)
+    assert reg.loss_curve_ is curve and curve == before
+    assert reg.n_iter_ == 3
+
+
 # ---------------------------------------------------------------- interruption
 
 @pytest.mark.parametrize("early_stopping", [False, True])
