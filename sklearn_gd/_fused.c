@@ -250,7 +250,10 @@ adam(PyObject *self, PyObject *args)
 COMPILED_TWICE(bias_activation_loops,
                (Arg *a, int size, Py_ssize_t rows, Py_ssize_t cols, int kind, double slope),
                (a, size, rows, cols, kind, slope),
-               { RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double), BIAS_ACTIVATION_LOOP(float)) })
+               {
+                   RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double),
+                             BIAS_ACTIVATION_LOOP(float))
+               })
 
 PyDoc_STRVAR(bias_activation_doc,
 "bias_activation(Z, b, kind, slope)\n--\n\n"

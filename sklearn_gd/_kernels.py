@@ -8,8 +8,9 @@ over memory per operation and pays a fixed cost per call; the compiled module
 in one pass. Every function here is written in NumPy as the reference for its
 compiled twin, which makes the same floating-point operations in the same
 order (bit-identical results; softmax only up to rounding, as it multiplies
-by the reciprocal of the row sum where NumPy divides); the compiled one runs when the extension is built (``pip
-install`` builds it when a C compiler is present), the NumPy one otherwise.
+by the reciprocal of the row sum where NumPy divides); the compiled one runs
+when the extension is built (``pip install`` builds it when a C compiler is
+present), the NumPy one otherwise.
 
 :func:`implementation` says which runs; :func:`use` switches (for tests and
 for comparing the two).
