@@ -24,7 +24,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 5
+#define API_VERSION 6
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -170,45 +170,146 @@ check(int ok, Arg *args, int n, const char *message)
 
 /* ------------------------------------------------------------------- adam */
 
+/* One element's Adam update from its gradient gi. */
+#define ADAM_UPDATE(T, SQRT, i, gi)                                           \
+    {                                                                         \
+        T ui = u[i] * b1;                                                     \
+        ui = ui + gi;                                                         \
+        T wi = w[i] * b2;                                                     \
+        wi = wi + gi * gi;                                                    \
+        u[i] = ui;                                                            \
+        w[i] = wi;                                                            \
+        T d = SQRT(wi) + e;                                                   \
+        d = ui / d;                                                           \
+        th[i] = th[i] + d * s;                                                \
+    }
+
+/* Adam on [lo, hi) with the gradient g (biases, or no L2 term). */
+#define ADAM_RANGE(T, SQRT, lo, hi)                                           \
+    for (Py_ssize_t i = (lo); i < (hi); i++) {                                \
+        T gi = g[i];                                                          \
+        ADAM_UPDATE(T, SQRT, i, gi)                                           \
+    }
+
+/* Sum of squares of x[lo, hi) into `squares` (a double[8]): element i goes
+ * to squares[(i - lo) % 8], the last (hi - lo) % 8 to squares[0]: eight
+ * independent additions that pipeline (and vectorize), where a single
+ * running sum would wait on each add's latency. `tail` says whether the
+ * range ends the block (else its length is a multiple of 8). */
+#define SQUARES(T, x, lo, hi, squares)                                        \
+    {                                                                         \
+        Py_ssize_t i = (lo);                                                  \
+        for (; i + 8 <= (hi); i += 8)                                         \
+            for (int k = 0; k < 8; k++)                                       \
+                (squares)[k] += (double)(x)[i + k] * (double)(x)[i + k];      \
+        for (; i < (hi); i++)                                                 \
+            (squares)[0] += (double)(x)[i] * (double)(x)[i];                  \
+    }
+
+/* Adam on the weight block [lo, hi) with the gradient g + c theta, as
+ * l2_gradient then adam compute it; the block's sum of squares of theta
+ * (before the step, summed as in L2_LOOP) goes to `squares`. In chunks that
+ * stay in L1 between the sum's pass and Adam's (each loop vectorizes alone;
+ * merged, neither does). */
+#define ADAM_L2_CHUNK 1024
+#define ADAM_L2_RANGE(T, SQRT, lo, hi, squares)                               \
+    {                                                                         \
+        double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
+        for (Py_ssize_t c0 = (lo); c0 < (hi); c0 += ADAM_L2_CHUNK) {          \
+            Py_ssize_t c1 = (hi) - c0 > ADAM_L2_CHUNK ? c0 + ADAM_L2_CHUNK : (hi); \
+            SQUARES(T, th, c0, c1, partial)                                   \
+            for (Py_ssize_t i = c0; i < c1; i++) {                            \
+                T gi = g[i] + th[i] * cc;                                     \
+                ADAM_UPDATE(T, SQRT, i, gi)                                   \
+            }                                                                 \
+        }                                                                     \
+        double total = 0.0;                                                   \
+        for (int k = 0; k < 8; k++)                                           \
+            total += partial[k];                                              \
+        (squares) = total;                                                    \
+    }
+
+/* Weight blocks are [bounds[2b], bounds[2b + 1]), ascending (checked). */
 #define ADAM_LOOP(T, SQRT)                                                    \
     {                                                                         \
         T *restrict th = a[0].view.buf;                                       \
         const T *restrict g = a[1].view.buf;                                  \
         T *restrict u = a[2].view.buf, *restrict w = a[3].view.buf;           \
         const T b1 = (T)beta_1, b2 = (T)beta_2, e = (T)eps, s = (T)scale;     \
-        for (Py_ssize_t i = 0; i < n; i++) {                                  \
-            T gi = g[i];                                                      \
-            T ui = u[i] * b1;                                                 \
-            ui = ui + gi;                                                     \
-            T wi = w[i] * b2;                                                 \
-            wi = wi + gi * gi;                                                \
-            u[i] = ui;                                                        \
-            w[i] = wi;                                                        \
-            T d = SQRT(wi) + e;                                               \
-            d = ui / d;                                                       \
-            th[i] = th[i] + d * s;                                            \
+        const T cc = (T)c;                                                    \
+        Py_ssize_t done = 0;                                                  \
+        for (Py_ssize_t b = 0; b < n_blocks; b++) {                           \
+            Py_ssize_t lo = bounds[2 * b], hi = bounds[2 * b + 1];             \
+            ADAM_RANGE(T, SQRT, done, lo)                                     \
+            ADAM_L2_RANGE(T, SQRT, lo, hi, squares[b])                        \
+            done = hi;                                                        \
         }                                                                     \
+        ADAM_RANGE(T, SQRT, done, n)                                          \
     }
 
 COMPILED_TWICE(adam_loops,
                (Arg *a, int size, Py_ssize_t n, double beta_1, double beta_2, double eps,
-                double scale),
-               (a, size, n, beta_1, beta_2, eps, scale),
+                double scale, double c, const long long *bounds, Py_ssize_t n_blocks,
+                double *squares),
+               (a, size, n, beta_1, beta_2, eps, scale, c, bounds, n_blocks, squares),
                { RUN_TYPED(n, ADAM_LOOP(double, sqrt), ADAM_LOOP(float, sqrtf)) })
 
+/* Bounds of the weight blocks as an (n_blocks, 2) int64 array, ascending and
+ * within [0, n]. Returns the number of blocks, or -1 with an exception set. */
+static Py_ssize_t
+weight_blocks(PyObject *obj, Py_ssize_t n, Py_buffer *view)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError,
+                        "weight_bounds must be a C-contiguous int64 array of shape (k, 2)");
+        return -1;
+    }
+    const char *f = view->format;
+    if (f != NULL && (*f == '@' || *f == '=' || *f == '<'))
+        f++;
+    int ok = f != NULL && (strcmp(f, "q") == 0 || (strcmp(f, "l") == 0 && sizeof(long) == 8)) &&
+             view->ndim == 2 && view->shape[1] == 2;
+    Py_ssize_t n_blocks = ok ? view->shape[0] : 0;
+    const long long *bounds = view->buf;
+    long long done = 0;
+    for (Py_ssize_t b = 0; ok && b < n_blocks; b++) {
+        ok = done <= bounds[2 * b] && bounds[2 * b] <= bounds[2 * b + 1] &&
+             bounds[2 * b + 1] <= n;
+        done = bounds[2 * b + 1];
+    }
+    if (!ok) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError,
+                        "weight_bounds must be an int64 array of shape (k, 2) of ascending, "
+                        "non-overlapping [start, stop) blocks within theta");
+        return -1;
+    }
+    return n_blocks;
+}
+
 PyDoc_STRVAR(adam_doc,
-"adam(theta, g, u, w, beta_1, beta_2, eps, scale)\n--\n\n"
+"adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None)\n--\n\n"
 "One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
-"u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).");
+"u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).\n"
+"With c != 0, g + c theta replaces g on the weight blocks [start, stop) listed in\n"
+"weight_bounds (the gradient of the L2 penalty); returns that penalty before the\n"
+"step, c / 2 * sum(theta^2) over the blocks, added from the last block to the\n"
+"first (0.0 when c == 0).");
 
 static PyObject *
 adam(PyObject *self, PyObject *args)
 {
     Arg a[4] = {{0, "theta", 1, 1, 0}, {0, "g", 0, 1, 0}, {0, "u", 1, 1, 0}, {0, "w", 1, 1, 0}};
-    double beta_1, beta_2, eps, scale;
-    if (!PyArg_ParseTuple(args, "OOOOdddd:adam", &a[0].obj, &a[1].obj, &a[2].obj,
-                          &a[3].obj, &beta_1, &beta_2, &eps, &scale))
+    double beta_1, beta_2, eps, scale, c = 0.0;
+    PyObject *bounds_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOdddd|dO:adam", &a[0].obj, &a[1].obj, &a[2].obj,
+                          &a[3].obj, &beta_1, &beta_2, &eps, &scale, &c, &bounds_obj))
         return NULL;
+    if (c != 0.0 && bounds_obj == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "c != 0 needs weight_bounds");
+        return NULL;
+    }
     int size = acquire(a, 4);
     if (size == 0)
         return NULL;
@@ -216,9 +317,29 @@ adam(PyObject *self, PyObject *args)
     if (!check(length(&a[1]) == n && length(&a[2]) == n && length(&a[3]) == n, a, 4,
                "theta, g, u and w must have the same length"))
         return NULL;
-    adam_loops(a, size, n, beta_1, beta_2, eps, scale);
+    Py_buffer bounds_view = {0};
+    Py_ssize_t n_blocks = 0;
+    if (c != 0.0) {
+        n_blocks = weight_blocks(bounds_obj, n, &bounds_view);
+        if (n_blocks < 0) {
+            release(a, 4);
+            return NULL;
+        }
+    }
+    double *squares = PyMem_Calloc(n_blocks + 1, sizeof(double));
+    if (squares == NULL) {
+        PyBuffer_Release(&bounds_view);
+        release(a, 4);
+        return PyErr_NoMemory();
+    }
+    adam_loops(a, size, n, beta_1, beta_2, eps, scale, c, bounds_view.buf, n_blocks, squares);
+    double penalty = 0.0;
+    for (Py_ssize_t b = n_blocks - 1; b >= 0; b--)
+        penalty += 0.5 * c * squares[b];
+    PyMem_Free(squares);
+    PyBuffer_Release(&bounds_view); /* a no-op when never acquired */
     release(a, 4);
-    Py_RETURN_NONE;
+    return PyFloat_FromDouble(penalty);
 }
 
 /* -------------------------------------------------------- bias_activation */

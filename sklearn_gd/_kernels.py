@@ -23,7 +23,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 5
+API_VERSION = 6
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -56,7 +56,8 @@ class NumpyKernels:
     name = "numpy"
 
     @staticmethod
-    def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+             scratch=None):
         """One Adam step on rescaled moments, in place; ``g`` is used as scratch.
 
         .. math::
@@ -64,8 +65,14 @@ class NumpyKernels:
             u \\leftarrow \\beta_1 u + g,\\quad
             w \\leftarrow \\beta_2 w + g^2,\\quad
             \\theta \\leftarrow \\theta + s\\, \\frac{u}{\\sqrt{w} + \\epsilon}
+
+        With ``c != 0``, ``g`` first gets the L2 term: see :func:`l2_gradient_blocks`
+        (``weight_bounds`` and ``scratch`` as there). Returns the penalty it
+        reports, ``0.0`` when ``c == 0``.
         """
+        penalty = _l2_blocks(NumpyKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
         theta += adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+        return penalty
 
     @staticmethod
     def bias_activation(Z, b, activation):
@@ -139,8 +146,10 @@ class CompiledKernels:
     name = "compiled"
 
     @staticmethod
-    def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
-        _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale)
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+             scratch=None):
+        # one pass: the L2 term is added on the fly, g is left unchanged
+        return _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds)
 
     @staticmethod
     def bias_activation(Z, b, activation):
@@ -233,9 +242,9 @@ def use(name):
         _active = previous
 
 
-def adam(theta, g, u, w, beta_1, beta_2, eps, scale):
+def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None, scratch=None):
     """See :meth:`NumpyKernels.adam`; runs the active implementation."""
-    return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale)
+    return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
 
 
 def bias_activation(Z, b, activation):
@@ -251,6 +260,26 @@ def activation_backward(delta, A, mask, activation, scratch):
 def l2_gradient(gW, W, c, scratch):
     """See :meth:`NumpyKernels.l2_gradient`; runs the active implementation."""
     return _active.l2_gradient(gW, W, c, scratch)
+
+
+def l2_gradient_blocks(g, theta, c, weight_bounds, scratch):
+    """The L2 term on a flat buffer: ``g <- g + c theta`` on the weight blocks.
+
+    ``weight_bounds`` is an int64 array of ``[start, stop)`` rows, one per
+    weight matrix, ascending; ``scratch`` as for :func:`l2_gradient`. Returns
+    the penalty ``c / 2 sum theta^2`` over the blocks, added from the last
+    block to the first (the order of the backward pass, so that the objective
+    is the same float either way); ``0.0`` when ``c == 0``.
+    """
+    return _l2_blocks(l2_gradient, g, theta, c, weight_bounds, scratch)
+
+
+def _l2_blocks(l2_gradient_kernel, g, theta, c, weight_bounds, scratch):
+    penalty = 0.0
+    if c:
+        for start, stop in weight_bounds[::-1]:
+            penalty += l2_gradient_kernel(g[start:stop], theta[start:stop], c, scratch)
+    return penalty
 
 
 def softmax(R, P):

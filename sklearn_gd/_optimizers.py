@@ -118,16 +118,20 @@ class ScaleByAdam:
             g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale
         )
 
-    def step(self, theta, g, state, lr):
+    def step(self, theta, g, state, lr, l2=None):
         """``theta <- theta + update(g)`` as one fused kernel (``g`` is scratch).
 
         Only for ``scale_by_learning_rate=True``, where the update is the step.
+        ``l2`` (an :class:`L2Penalty`) adds the L2 term inside the same pass;
+        returns its penalty (``0.0`` without).
         """
         if not self.scale_by_learning_rate:
             raise ValueError("A fused Adam step needs scale_by_learning_rate=True.")
         eps, scale = self._step_constants(state, -lr)
-        _kernels.adam(theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale)
-        return theta
+        l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
+        return _kernels.adam(
+            theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale, *l2_args
+        )
 
 
 class ScaleByRms:
@@ -194,15 +198,48 @@ class Chain:
             g = transform.update(g, transform_state, theta, lr)
         return g
 
-    def step(self, theta, g, state, lr):
+    def step(self, theta, g, state, lr, l2=None):
         """``theta <- theta + update(g)``; ``g`` is overwritten.
 
-        A chain of one transform that has its own fused ``step`` uses it.
+        With ``l2`` (an :class:`L2Penalty`), ``g`` first gets the L2 term;
+        returns its penalty at ``theta`` before the step (``0.0`` without). A
+        chain of one transform that has its own fused ``step`` uses it.
         """
         if len(self.transforms) == 1 and hasattr(self.transforms[0], "step"):
-            return self.transforms[0].step(theta, g, state[0], lr)
+            return self.transforms[0].step(theta, g, state[0], lr, l2)
+        penalty = 0.0 if l2 is None else l2.add_gradient(g, theta)
         theta += self.update(g, state, theta, lr)
-        return theta
+        return penalty
+
+
+class L2Penalty:
+    """The objective's L2 term ``c / 2 sum_l ||W_l||^2``, added by the step.
+
+    Mini-batch training leaves it out of the backward pass and lets the
+    optimizer step add its gradient ``c W`` to the weights' gradient: the
+    fused Adam kernel does so in the pass over ``theta`` it makes anyway (one
+    pass over the parameters less per batch; same floats as in the backward
+    pass, see :func:`sklearn_gd._kernels.l2_gradient_blocks`).
+
+    Parameters
+    ----------
+    c : float
+        ``alpha / N``.
+    layout : Layout
+        Where the weights (not the biases) sit in ``theta``.
+    scratch : ndarray
+        At least as long as the largest weight matrix (NumPy kernels only).
+    """
+
+    def __init__(self, c, layout, scratch):
+        self.c = float(c)
+        bounds = [(s.start, s.stop) for s in layout.weight_slices]
+        self.weight_bounds = np.array(bounds, dtype=np.int64).reshape(-1, 2)
+        self.scratch = scratch
+
+    def add_gradient(self, g, theta):
+        """``g <- g + c W``; return the penalty at ``theta``."""
+        return _kernels.l2_gradient_blocks(g, theta, self.c, self.weight_bounds, self.scratch)
 
 
 def make_optimizer(

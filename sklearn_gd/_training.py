@@ -16,6 +16,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from ._batches import BatchSource, Regularizers, dropout_rates, resolve_batch_size
+from ._optimizers import L2Penalty
 from ._schedules import make_schedule
 
 #: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
@@ -98,21 +99,24 @@ def _objective_weights(sw, n, dtype):
     return sw / total, total
 
 
-def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, c, guard):
-    """One pass over the batches; return the epoch's mean objective or NaN."""
+def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, guard):
+    """One pass over the batches; return the epoch's mean objective or NaN.
+
+    The L2 term (``l2``, or None) is added by the optimizer step, which
+    returns its penalty, rather than by the backward pass (``c = 0`` there).
+    """
     weighted_loss, rows = 0.0, 0
     for Xb, Yb, weights in batches:
         m = Xb.shape[0]
         rows += m
         if weights is None:
             continue  # all-zero sample weights: no step
-        data_loss, penalty = net.loss_and_grad(
-            theta, regs.noisy(Xb), Yb, weights, c, ws, grad, regs.masks(m)
+        data_loss, _ = net.loss_and_grad(
+            theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
-        batch_loss = data_loss + penalty
+        batch_loss = data_loss + chain.step(theta, grad, opt_state, lr, l2)
         if not guard.ok(batch_loss):
             return np.nan
-        chain.step(theta, grad, opt_state, lr)
         weighted_loss += batch_loss * m
     if not np.isfinite(theta).all():
         return np.nan
@@ -144,6 +148,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
     regs = Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
     ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
     grad = np.empty_like(theta)
+    l2 = L2Penalty(c, net.layout, ws.weight_scratch) if c else None
     batches = BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng, theta.dtype)
     chain = est._make_optimizer(net.layout)
     state = est._opt_state
@@ -160,7 +165,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
         hooks.begin_epoch()
         try:
             epoch_loss = _run_epoch(
-                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, c, guard
+                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, l2, guard
             )
         except KeyboardInterrupt:
             best = est._best_theta if early_stopping and est._best_theta is not None else last_good
@@ -169,6 +174,8 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
             raise
         if not np.isfinite(epoch_loss):
             theta[...] = last_good
+            # the diverging steps' moments would throw a later partial_fit off
+            state["chain"] = chain.init(theta)
             hooks.end_epoch(theta, completed=False)
             warnings.warn(
                 f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "

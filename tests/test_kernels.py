@@ -52,6 +52,53 @@ def test_adam_is_bit_identical(dtype):
             np.testing.assert_array_equal(c, r, err_msg=name)
 
 
+WEIGHT_BOUNDS = [  # [start, stop) weight blocks of a 1001-entry buffer
+    [[0, 533], [540, 990]],  # biases between and after; 533 not a multiple of 8
+    [[0, 1001]],  # one block to the end
+    [[3, 3], [10, 1001]],  # an empty block
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bounds", WEIGHT_BOUNDS)
+def test_adam_with_the_l2_term_is_the_l2_pass_then_adam(dtype, bounds):
+    """The fused step makes the floats of ``l2_gradient_blocks`` followed by ``adam``."""
+    bounds = np.array(bounds, dtype=np.int64)
+    theta, g, u = random_arrays(dtype, (1001,), (1001,), (1001,))
+    w = np.abs(random_arrays(dtype, (1001,), seed=1)[0])
+    scratch = np.empty(1001, dtype)
+    hyper = dict(beta_1=0.9, beta_2=0.999, eps=1e-6, scale=-0.01)
+    expected_penalty = 0.15 * sum(np.sum(theta[a:b].astype(np.float64) ** 2) for a, b in bounds)
+    fused = {}
+    for impl in (CompiledKernels, NumpyKernels):
+        with _kernels.use(impl.name):
+            arrays = [a.copy() for a in (theta, g, u, w)]
+            penalty = impl.adam(*arrays, **hyper, c=0.3, weight_bounds=bounds, scratch=scratch)
+            two_passes = [a.copy() for a in (theta, g, u, w)]
+            l2_penalty = _kernels.l2_gradient_blocks(
+                two_passes[1], two_passes[0], 0.3, bounds, scratch)
+            assert impl.adam(*two_passes, **hyper) == 0.0
+        assert penalty == l2_penalty
+        assert penalty == pytest.approx(expected_penalty, rel=TOL[dtype])
+        del arrays[1], two_passes[1]  # g is scratch space
+        for got, want, name in zip(arrays, two_passes, ["theta", "u", "w"]):
+            np.testing.assert_array_equal(got, want, err_msg=f"{impl.name}: {name}")
+        fused[impl.name] = arrays
+    for got, want in zip(fused["compiled"], fused["numpy"]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_l2_gradient_blocks_adds_c_theta_on_the_weights_only():
+    theta = np.arange(1.0, 11.0)
+    g = np.zeros(10)
+    bounds = np.array([[0, 4], [6, 9]])
+    penalty = _kernels.l2_gradient_blocks(g, theta, 0.5, bounds, np.empty(4))
+    weights = np.r_[0:4, 6:9]
+    np.testing.assert_array_equal(g[weights], 0.5 * theta[weights])
+    np.testing.assert_array_equal(np.delete(g, weights), 0.0)
+    assert penalty == pytest.approx(0.25 * np.sum(theta[weights] ** 2), rel=1e-15)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ["identity", "relu", "leaky_relu", "tanh", "softplus"])
 def test_bias_activation_is_bit_identical(dtype, activation):
@@ -143,6 +190,10 @@ def test_avx2_and_baseline_versions_agree_bit_for_bit(dtype):
         arrays = [a.copy() for a in (theta, g, u, w)]
         CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3)
         results = arrays[::2] + arrays[3:]
+        arrays = [a.copy() for a in (theta, g, u, w)]
+        bounds = np.array([[0, 1999], [2011, 4090]])
+        results += [CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3, 0.3, bounds)]
+        results += arrays[::2] + arrays[3:]
         gW = g.copy()
         results += [gW, CompiledKernels.l2_gradient(gW, theta, 0.3, None)]
         for activation in ("identity", "relu", "leaky_relu"):
@@ -201,6 +252,20 @@ def test_take_rows_falls_back_on_fortran_order():
         (lambda: CompiledKernels.adam(np.zeros(3), np.zeros(4), np.zeros(3), np.zeros(3),
                                       0.9, 0.9, 1e-8, -1.0),
          "same length"),
+        (lambda: CompiledKernels.adam(*[np.zeros(3)] * 4, 0.9, 0.9, 1e-8, -1.0, 0.1),
+         "c != 0 needs weight_bounds"),
+        (lambda: CompiledKernels.adam(*[np.zeros(9)] * 4, 0.9, 0.9, 1e-8, -1.0, 0.1,
+                                      np.array([[4, 6], [0, 2]])),
+         r"weight_bounds must be an int64 array of shape \(k, 2\) of ascending"),
+        (lambda: CompiledKernels.adam(*[np.zeros(9)] * 4, 0.9, 0.9, 1e-8, -1.0, 0.1,
+                                      np.array([[0, 10]])),
+         "blocks within theta"),
+        (lambda: CompiledKernels.adam(*[np.zeros(9)] * 4, 0.9, 0.9, 1e-8, -1.0, 0.1,
+                                      np.array([[0, 2]], dtype=np.int32)),
+         "int64 array of shape"),
+        (lambda: CompiledKernels.adam(*[np.zeros(9)] * 4, 0.9, 0.9, 1e-8, -1.0, 0.1,
+                                      np.array([0, 2])),
+         "int64 array of shape"),
         (lambda: CompiledKernels.bias_activation(np.zeros((4, 3)), np.zeros(2), "relu"),
          "one entry per column"),
         (lambda: CompiledKernels.bias_activation(np.zeros((4, 6))[:, ::2], np.zeros(3), "relu"),

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from sklearn_gd._optimizers import make_optimizer
+from sklearn_gd import _kernels
+from sklearn_gd._activations import ACTIVATIONS
+from sklearn_gd._layout import Layout
+from sklearn_gd._losses import get_loss
+from sklearn_gd._network import Network
+from sklearn_gd._optimizers import L2Penalty, make_optimizer
 
 MASK = np.array([1.0, 1.0, 0.0, 1.0])  # third entry plays a bias
 HYPER = dict(momentum=0.8, beta_1=0.85, beta_2=0.95, epsilon=1e-3, rho=0.7, weight_decay=0.05)
@@ -109,3 +114,47 @@ def test_state_keeps_dtype(dtype):
             for value in part.values():
                 if isinstance(value, np.ndarray):
                     assert value.dtype == dtype
+
+
+SOLVERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("kernels", sorted(_kernels.IMPLEMENTATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_term_in_the_step_equals_l2_term_in_the_backward_pass(solver, kernels, dtype):
+    """Training adds ``c W`` in the step (fused into Adam's pass), not in the backward pass.
+
+    Both must give the same floats: the same weights after each step and the
+    same objective.
+    """
+    layout = Layout([4, 6, 5, 3])
+    net = Network(layout, "relu", get_loss("log_loss"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(7, 4)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 7)]
+    weights = np.full(7, 1 / 7, dtype)
+    c = 0.05
+    ws = net.workspace(7, dtype)
+    grad = np.empty(layout.size, dtype)
+    theta0 = rng.normal(size=layout.size).astype(dtype)
+    chain = make_optimizer(solver, weight_mask=layout.weight_mask())
+    l2 = L2Penalty(c, layout, ws.weight_scratch)
+    runs = {}
+    with _kernels.use(kernels):
+        for where in ("backward pass", "step"):
+            theta, state, terms = theta0.copy(), chain.init(theta0), []
+            for _ in range(3):
+                if where == "backward pass":
+                    data, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad)
+                    assert chain.step(theta, grad, state, 0.01) == 0.0
+                else:
+                    data, zero = net.loss_and_grad(theta, X, Y, weights, 0.0, ws, grad)
+                    assert zero == 0.0
+                    penalty = chain.step(theta, grad, state, 0.01, l2)
+                terms.append((data, penalty))
+            runs[where] = theta, terms
+    np.testing.assert_array_equal(runs["step"][0], runs["backward pass"][0])
+    assert runs["step"][1] == runs["backward pass"][1]
+    expected = 0.5 * c * sum(np.sum(W.astype(np.float64) ** 2) for W in layout.weights(theta0))
+    assert runs["step"][1][0][1] == pytest.approx(expected, rel=1e-5)

@@ -214,6 +214,24 @@ def test_divergence_warns_and_keeps_finite_weights():
     assert np.isfinite(reg.predict(Xb)).all()
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_divergence_restarts_the_optimizer_state(solver):
+    """The diverging steps' moments (inf, NaN or huge) are not carried into a
+    later ``partial_fit``: it continues from the kept weights with a new state."""
+    reg = GDRegressor(hidden_layer_sizes=(5,), solver=solver, learning_rate_init=1e6,
+                      alpha=1e-3, batch_size=5, random_state=0)
+    with pytest.warns(DivergenceWarning):
+        reg.fit(X, y_reg)
+    fresh = reg._new_optimizer_state()["chain"]
+    for kept, new in zip(reg._opt_state["chain"], fresh):
+        for name, value in new.items():
+            np.testing.assert_array_equal(kept[name], value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        reg.set_params(learning_rate_init=1e-3).partial_fit(X, y_reg)
+    assert np.isfinite(reg.loss_curve_[-1])
+
+
 def test_diverging_partial_fit_leaves_model_as_before():
     reg = GDRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=1e-3,
                       batch_size=5, random_state=0)
@@ -256,11 +274,11 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, early_stopping):
     calls = {"n": 0}
     original = _optimizers.Chain.step
 
-    def interrupting_step(self, theta, g, state, lr):
+    def interrupting_step(self, *args):
         calls["n"] += 1
         if calls["n"] == 25:
             raise KeyboardInterrupt
-        return original(self, theta, g, state, lr)
+        return original(self, *args)
 
     monkeypatch.setattr(_optimizers.Chain, "step", interrupting_step)
     clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), batch_size=5, max_iter=50,
