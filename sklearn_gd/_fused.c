@@ -191,11 +191,12 @@ check(int ok, Arg *args, int n, const char *message)
         ADAM_UPDATE(T, SQRT, i, gi)                                           \
     }
 
-/* Sum of squares of x[lo, hi) into `squares` (a double[8]): element i goes
- * to squares[(i - lo) % 8], the last (hi - lo) % 8 to squares[0]: eight
- * independent additions that pipeline (and vectorize), where a single
- * running sum would wait on each add's latency. `tail` says whether the
- * range ends the block (else its length is a multiple of 8). */
+/* Adds the squares of x[lo, hi) to `squares` (a double[8]): element i to
+ * squares[(i - lo) % 8], the last (hi - lo) % 8 to squares[0], as L2_LOOP
+ * does: eight independent additions that pipeline (and vectorize), where a
+ * single running sum would wait on each add's latency. Ranges called one
+ * after the other sum as one range when all but the last have a multiple
+ * of 8 entries. */
 #define SQUARES(T, x, lo, hi, squares)                                        \
     {                                                                         \
         Py_ssize_t i = (lo);                                                  \
@@ -211,12 +212,12 @@ check(int ok, Arg *args, int n, const char *message)
  * (before the step, summed as in L2_LOOP) goes to `squares`. In chunks that
  * stay in L1 between the sum's pass and Adam's (each loop vectorizes alone;
  * merged, neither does). */
-#define ADAM_L2_CHUNK 1024
+#define ADAM_L2_CHUNK 1024 /* a multiple of 8: see SQUARES */
 #define ADAM_L2_RANGE(T, SQRT, lo, hi, squares)                               \
     {                                                                         \
         double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
         for (Py_ssize_t c0 = (lo); c0 < (hi); c0 += ADAM_L2_CHUNK) {          \
-            Py_ssize_t c1 = (hi) - c0 > ADAM_L2_CHUNK ? c0 + ADAM_L2_CHUNK : (hi); \
+            Py_ssize_t c1 = c0 + ADAM_L2_CHUNK < (hi) ? c0 + ADAM_L2_CHUNK : (hi); \
             SQUARES(T, th, c0, c1, partial)                                   \
             for (Py_ssize_t i = c0; i < c1; i++) {                            \
                 T gi = g[i] + th[i] * cc;                                     \
@@ -239,7 +240,7 @@ check(int ok, Arg *args, int n, const char *message)
         const T cc = (T)c;                                                    \
         Py_ssize_t done = 0;                                                  \
         for (Py_ssize_t b = 0; b < n_blocks; b++) {                           \
-            Py_ssize_t lo = bounds[2 * b], hi = bounds[2 * b + 1];             \
+            Py_ssize_t lo = bounds[2 * b], hi = bounds[2 * b + 1];            \
             ADAM_RANGE(T, SQRT, done, lo)                                     \
             ADAM_L2_RANGE(T, SQRT, lo, hi, squares[b])                        \
             done = hi;                                                        \

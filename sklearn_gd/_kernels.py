@@ -66,9 +66,9 @@ class NumpyKernels:
             w \\leftarrow \\beta_2 w + g^2,\\quad
             \\theta \\leftarrow \\theta + s\\, \\frac{u}{\\sqrt{w} + \\epsilon}
 
-        With ``c != 0``, ``g`` first gets the L2 term: see :func:`l2_gradient_blocks`
-        (``weight_bounds`` and ``scratch`` as there). Returns the penalty it
-        reports, ``0.0`` when ``c == 0``.
+        With ``c != 0``, ``g`` first gets the L2 term, and the L2 penalty is
+        returned, as :func:`l2_gradient_blocks` does (``weight_bounds`` and
+        ``scratch`` as there); ``0.0`` is returned when ``c == 0``.
         """
         penalty = _l2_blocks(NumpyKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
         theta += adam_direction(g, u, w, beta_1, beta_2, eps, scale)
