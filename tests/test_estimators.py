@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
@@ -323,6 +323,23 @@ def test_multilabel_targets():
     streamed = MLPBackpropClassifier(hidden_layer_sizes=(10,))
     streamed.partial_fit(X, Y)
     assert streamed.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize("kind", ["multiclass-multioutput", "binary column", "sequence"])
+def test_target_kinds_other_than_labels_or_indicators(kind):
+    """Only 1-D labels (or one column of them) and 0/1 indicator matrices are targets."""
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(3,), max_iter=5)
+    if kind == "multiclass-multioutput":
+        with pytest.raises(ValueError, match="1-D or a multilabel indicator matrix"):
+            clf.fit(X, np.array([[0, 1], [2, 0], [1, 1], [0, 2], [2, 2], [1, 0]]))
+    elif kind == "binary column":  # a column vector of labels: warned about, then used
+        with pytest.warns(DataConversionWarning):
+            quiet(clf.fit, X, np.array([[0], [1], [0], [1], [1], [0]]))
+        assert clf.classes_.tolist() == [0, 1] and clf.n_outputs_ == 1
+    else:
+        with pytest.raises(ValueError):
+            clf.fit(X, [[0, 1], [1], [0], [1, 0], [1], [0]])
 
 
 def test_partial_fit_classes_rules(clf_data):
