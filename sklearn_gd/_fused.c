@@ -685,13 +685,17 @@ log_loss_from_exp(PyObject *self, PyObject *args)
  * scattered over the whole data set, mostly not in cache. */
 #define PREFETCH_ROWS 8
 
-/* Each row's cache lines, PREFETCH_ROWS rows ahead of the copy. */
+/* Each cache line of a row, PREFETCH_ROWS rows ahead of the copy (from the
+ * line holding its first byte: a row need not start on a line). */
 #define PREFETCH_ROW(i)                                                       \
     if ((i) + PREFETCH_ROWS < m) {                                            \
         Py_ssize_t ahead = index[(i) + PREFETCH_ROWS];                        \
-        if (ahead >= 0 && ahead < n_src)                                      \
-            for (Py_ssize_t k = 0; k < row_bytes; k += 64)                    \
-                PREFETCH(source + ahead * row_bytes + k);                     \
+        if (ahead >= 0 && ahead < n_src) {                                    \
+            const char *first = source + ahead * row_bytes;                   \
+            const char *line = first - ((size_t)first & 63);                  \
+            for (; line < first + row_bytes; line += 64)                      \
+                PREFETCH(line);                                               \
+        }                                                                     \
     }
 
 /* Bool rows (one byte per entry) into float rows. */
