@@ -1,4 +1,7 @@
-"""Training and prediction speed against MLPClassifier, SGDRegressor/Ridge, PyTorch and the BLAS floor.
+"""Training and prediction speed against scikit-learn, PyTorch and the BLAS floor.
+
+Contenders: MLPClassifier, MLPRegressor, SGDRegressor and Ridge, a plain PyTorch
+loop, and the floor.
 
 Run ``python benchmarks/bench_training.py`` (``--quick`` for a short run). The
 PyTorch column is skipped when torch is not installed.
@@ -21,7 +24,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, SGDRegressor
 from sklearn.metrics import r2_score
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, show_versions  # noqa: E402
@@ -223,9 +226,14 @@ def bench_linear_regression(repeats, n=200_000, d=100):
                 return time.perf_counter() - start, epoch
         return float("inf"), max_epochs
 
+    batch = 1000
     contenders = {
         "sklearn-gd GDRegressor(adam, batch 1000)": lambda: GDRegressor(
-            batch_size=1000, learning_rate_init=0.05, alpha=1.0, random_state=0),
+            batch_size=batch, learning_rate_init=0.05, alpha=1.0, random_state=0),
+        # the same objective: MLPRegressor scales its penalty by 1 / batch size
+        "MLPRegressor(hidden_layer_sizes=(), adam, batch 1000)": lambda: MLPRegressor(
+            hidden_layer_sizes=(), batch_size=batch, learning_rate_init=0.05,
+            alpha=1.0 * batch / n, random_state=0),
         "SGDRegressor": lambda: SGDRegressor(alpha=1.0 / n, random_state=0),
     }
     print(f"\n## linear regression: {n} x {d}, time to an R² within 1e-3 of Ridge's ({target:.5f})")
