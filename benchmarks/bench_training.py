@@ -43,8 +43,9 @@ CONFIGS = {
     "small float32": dict(n=20_000, d=50, hidden=(100,), batch=200, dtype=np.float32),
 }
 N_CLASSES = 10
-#: A round is *quiet* when its floor ran at most this many times the run's
-#: fastest floor (this shared machine has phases of 1.5x-2x slower products).
+#: A round is *quiet* for a contender when the floors run before and after it
+#: took at most this many times the run's fastest floor (this shared machine
+#: has phases of 1.5x-2x slower products).
 QUIET_FLOOR = 1.15
 
 
@@ -152,62 +153,69 @@ def classifier_contenders(X, y, cfg, epochs, seed):
 
 
 def bench_classifier(name, cfg, epochs, repeats):
-    """Round robin over the floor and the contenders, one seed per round.
+    """Round robin over the contenders with the floor run between them, one seed per round.
 
-    The floor runs in every round too, so each round gives paired ratios
-    (contender / floor, contender / sklearn-gd) measured within seconds of
-    each other; the table reports the median time and the median of those
-    paired ratios, which shared-machine noise (slow phases lasting many
-    seconds) moves far less than it moves times, with their range over the
-    rounds for the ratio to the floor. Those slow phases also change the
-    ratios themselves (memory-bound work slows more than the products), so the
-    ratio to the floor is also given over the *quiet* rounds alone: those
-    whose floor ran within ``QUIET_FLOOR`` of the run's fastest. Accuracy is
-    the mean over the seeds.
+    Each contender runs between two runs of the floor, and its ratio to the
+    floor in a round is its time over the mean of those two: paired
+    measurements seconds apart, which this shared machine's slow phases
+    (lasting many seconds) move far less than they move times. The table
+    reports the median time, the median ratio and its range over the rounds.
+    The slow phases also change the ratios themselves (memory-bound work slows
+    more than the products), so the median ratio is also given over the
+    *quiet* rounds alone: those in which both floors around the contender ran
+    within ``QUIET_FLOOR`` of the run's fastest floor. Accuracy is the mean
+    over the seeds.
     """
     X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
     if torch is not None:
         torch.set_num_threads(os.cpu_count())
     floor = floor_epoch(cfg["n"], cfg["d"], cfg["hidden"], cfg["batch"], cfg["dtype"])
-    times, accuracies = {"floor": []}, {}
-    for seed in range(repeats):
+    floors, times, floors_around, accuracies = [], {}, {}, {}
+
+    def time_floor():
         start = time.perf_counter()
         floor()
-        times["floor"].append(time.perf_counter() - start)
+        floors.append(time.perf_counter() - start)
+
+    for seed in range(repeats):
+        time_floor()
         for label, fit in classifier_contenders(X, y, cfg, epochs, seed).items():
             start = time.perf_counter()
             score = fit()
             times.setdefault(label, []).append((time.perf_counter() - start) / epochs)
+            time_floor()
+            floors_around.setdefault(label, []).append((floors[-2], floors[-1]))
             accuracies.setdefault(label, []).append(score(X_test, y_test))
+    fastest = min(floors)
 
-    def paired(label, reference):
-        return [a / b for a, b in zip(times[label], times[reference])]
+    def to_floor(label, quiet_only=False):
+        return [t / ((before + after) / 2)
+                for t, (before, after) in zip(times[label], floors_around[label])
+                if not quiet_only or max(before, after) <= QUIET_FLOOR * fastest]
 
     def median_and_range(ratios):
         return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
-    fastest = min(times["floor"])
-    quiet = [i for i, t in enumerate(times["floor"]) if t <= QUIET_FLOOR * fastest]
+    def quiet_median(label):
+        ratios = to_floor(label, quiet_only=True)
+        return f"{statistics.median(ratios):.2f} ({len(ratios)})" if ratios else "-"
 
-    def over_quiet_rounds(ratios):
-        return f"{statistics.median([ratios[i] for i in quiet]):.2f}"
+    def to_ours(label):
+        return statistics.median(a / b for a, b in zip(times[label], times["sklearn-gd"]))
 
     print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
           f"adam, {epochs} epochs, {repeats} rounds (seeds 0-{repeats - 1})")
-    print(f"floor (matrix products only): {statistics.median(times['floor']) * 1e3:.1f} ms/epoch")
-    print(f"quiet rounds (floor within {QUIET_FLOOR:.2f}x of its fastest, "
-          f"{fastest * 1e3:.1f} ms): {len(quiet)} of {repeats}")
-    print("| contender | ms/epoch | x floor (range over rounds) | x floor, quiet rounds | "
+    print(f"floor (matrix products only): {statistics.median(floors) * 1e3:.1f} ms/epoch "
+          f"(fastest {fastest * 1e3:.1f}; quiet: within {QUIET_FLOOR:.2f}x of it)")
+    print("| contender | ms/epoch | x floor (range over rounds) | x floor, quiet rounds (how many) | "
           "x sklearn-gd | mean test accuracy | peak MiB |")
     print("|---|---|---|---|---|---|---|")
     for label, fit in classifier_contenders(X, y, cfg, epochs, 0).items():
         # torch's allocator is invisible to tracemalloc
         memory = "n/a" if label == "PyTorch loop" else f"{peak_memory(fit) / 2**20:.1f}"
         print(f"| {label} | {statistics.median(times[label]) * 1e3:.1f} | "
-              f"{median_and_range(paired(label, 'floor'))} | "
-              f"{over_quiet_rounds(paired(label, 'floor'))} | "
-              f"{statistics.median(paired(label, 'sklearn-gd')):.2f} | "
-              f"{statistics.mean(accuracies[label]):.4f} | {memory} |")
+              f"{median_and_range(to_floor(label))} | {quiet_median(label)} | "
+              f"{to_ours(label):.2f} | {statistics.mean(accuracies[label]):.4f} | {memory} |")
 
 
 def bench_linear_regression(repeats, n=200_000, d=100):
