@@ -24,7 +24,7 @@
 
 /* Bumped whenever a signature or a semantic changes, so that a stale build
  * is detected by _kernels.py instead of being called with the wrong API. */
-#define API_VERSION 6
+#define API_VERSION 7
 
 enum { KIND_IDENTITY = 0, KIND_RELU = 1, KIND_LEAKY_RELU = 2 };
 
@@ -168,6 +168,60 @@ check(int ok, Arg *args, int n, const char *message)
     return ok;
 }
 
+/* ----------------------------------------------------------- BLAS threads */
+
+/* Large kernels run split in parts over OpenBLAS's own threads. NumPy's
+ * products have just run on them, and between products they spin on the
+ * other cores waiting for work, so a thread of our own would have to take a
+ * core from them: measured, such a worker made the Adam step slower in the
+ * training loop, where the same step split over OpenBLAS's threads runs
+ * 1.7x faster. OpenBLAS's gotoblas_pthread(n, f, args, stride) runs
+ * f(args + k stride) for k < n, the first on the calling thread, and returns
+ * when all are done. attach_blas_threads finds it (and the thread count,
+ * blas_cpu_number, which openblas_set_num_threads and threadpoolctl set) in
+ * the BLAS that NumPy links; with any other BLAS every kernel runs on the
+ * calling thread. A kernel gives each part whole cache lines and the same
+ * float operations as one pass, so results do not depend on the split. */
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#define HAVE_BLAS_THREADS 1
+#else
+#define HAVE_BLAS_THREADS 0
+#endif
+
+typedef int (*blas_run_fn)(int, void *, void *, int);
+static blas_run_fn blas_run = NULL;
+static const int *blas_threads_now = NULL;
+static int split_enabled = 1;
+
+#define MAX_PARTS 16
+/* A hand-off to OpenBLAS's threads costs ~1-2 us: parts are no smaller. */
+#define MIN_PART_ELEMENTS 16384
+
+/* How many parts a kernel over `work` elements runs in. */
+static int
+parts_for(Py_ssize_t work)
+{
+    if (blas_run == NULL || !split_enabled)
+        return 1;
+    Py_ssize_t parts = *blas_threads_now;
+    if (parts > work / MIN_PART_ELEMENTS)
+        parts = work / MIN_PART_ELEMENTS;
+    if (parts > MAX_PARTS)
+        parts = MAX_PARTS;
+    return parts > 1 ? (int)parts : 1;
+}
+
+/* part(jobs + k * stride) for k < parts, on OpenBLAS's threads when parts > 1. */
+static void
+run_parts(void (*part)(void *), void *jobs, size_t stride, int parts)
+{
+    if (parts > 1)
+        blas_run(parts, (void *)part, jobs, (int)stride);
+    else
+        part(jobs);
+}
+
 /* ------------------------------------------------------------------- adam */
 
 /* One element's Adam update from its gradient gi. */
@@ -192,11 +246,9 @@ check(int ok, Arg *args, int n, const char *message)
     }
 
 /* Adds the squares of x[lo, hi) to `squares` (a double[8]): element i to
- * squares[(i - lo) % 8], the last (hi - lo) % 8 to squares[0], as L2_LOOP
- * does: eight independent additions that pipeline (and vectorize), where a
- * single running sum would wait on each add's latency. Ranges called one
- * after the other sum as one range when all but the last have a multiple
- * of 8 entries. */
+ * squares[(i - lo) % 8], the last (hi - lo) % 8 to squares[0]: eight
+ * independent additions that pipeline (and vectorize), where a single
+ * running sum would wait on each add's latency. */
 #define SQUARES(T, x, lo, hi, squares)                                        \
     {                                                                         \
         Py_ssize_t i = (lo);                                                  \
@@ -207,53 +259,103 @@ check(int ok, Arg *args, int n, const char *message)
             (squares)[0] += (double)(x)[i] * (double)(x)[i];                  \
     }
 
-/* Adam on the weight block [lo, hi) with the gradient g + c theta, as
- * l2_gradient then adam compute it; the block's sum of squares of theta
- * (before the step, summed as in L2_LOOP) goes to `squares`. In chunks that
- * stay in L1 between the sum's pass and Adam's (each loop vectorizes alone;
- * merged, neither does). */
-#define ADAM_L2_CHUNK 1024 /* a multiple of 8: see SQUARES */
-#define ADAM_L2_RANGE(T, SQRT, lo, hi, squares)                               \
+/* The L2 penalty's sum of squares over a weight block is the sum, in order,
+ * of its chunks' sums, each of eight partial sums (SQUARES) added in order,
+ * here and in L2_LOOP: the parts of a split Adam step start on a chunk
+ * boundary, so the penalty is the same float64 whatever the split. */
+#define L2_CHUNK 1024 /* a multiple of 8; 4-8 KiB, in L1 for Adam's second pass */
+
+static double
+lanes_total(const double partial[8])
+{
+    double total = 0.0;
+    for (int k = 0; k < 8; k++)
+        total += partial[k];
+    return total;
+}
+
+/* Adam on the weight block's [lo, hi) with the gradient g + c theta, as
+ * l2_gradient then adam compute it; the sums of squares of theta (before the
+ * step) of the chunks from lo on go to chunk_squares[0], [1], ... A chunk's
+ * sum and its Adam update are two loops over data in L1 (each vectorizes
+ * alone; merged, neither does). */
+#define ADAM_L2_RANGE(T, SQRT, lo, hi, chunk_squares)                         \
     {                                                                         \
-        double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
-        for (Py_ssize_t c0 = (lo); c0 < (hi); c0 += ADAM_L2_CHUNK) {          \
-            Py_ssize_t c1 = c0 + ADAM_L2_CHUNK < (hi) ? c0 + ADAM_L2_CHUNK : (hi); \
+        double *sums = (chunk_squares);                                       \
+        for (Py_ssize_t c0 = (lo); c0 < (hi); c0 += L2_CHUNK) {               \
+            Py_ssize_t c1 = c0 + L2_CHUNK < (hi) ? c0 + L2_CHUNK : (hi);      \
+            double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
             SQUARES(T, th, c0, c1, partial)                                   \
+            *sums++ = lanes_total(partial);                                   \
             for (Py_ssize_t i = c0; i < c1; i++) {                            \
                 T gi = g[i] + th[i] * cc;                                     \
                 ADAM_UPDATE(T, SQRT, i, gi)                                   \
             }                                                                 \
         }                                                                     \
-        double total = 0.0;                                                   \
-        for (int k = 0; k < 8; k++)                                           \
-            total += partial[k];                                              \
-        (squares) = total;                                                    \
     }
 
-/* Weight blocks are [bounds[2b], bounds[2b + 1]), ascending (checked). */
-#define ADAM_LOOP(T, SQRT)                                                    \
+/* One part of an Adam step: theta[lo, hi). */
+typedef struct {
+    const Arg *a;
+    int size;
+    Py_ssize_t lo, hi;
+    double beta_1, beta_2, eps, scale, c;
+    const long long *bounds; /* weight blocks [bounds[2b], bounds[2b + 1]) */
+    Py_ssize_t n_blocks;
+    const Py_ssize_t *first_chunk; /* block b's chunks in chunk_squares */
+    double *chunk_squares;
+} AdamPart;
+
+#define ADAM_PART_LOOP(T, SQRT)                                               \
     {                                                                         \
-        T *restrict th = a[0].view.buf;                                       \
-        const T *restrict g = a[1].view.buf;                                  \
-        T *restrict u = a[2].view.buf, *restrict w = a[3].view.buf;           \
-        const T b1 = (T)beta_1, b2 = (T)beta_2, e = (T)eps, s = (T)scale;     \
-        const T cc = (T)c;                                                    \
-        Py_ssize_t done = 0;                                                  \
-        for (Py_ssize_t b = 0; b < n_blocks; b++) {                           \
-            Py_ssize_t lo = bounds[2 * b], hi = bounds[2 * b + 1];            \
+        T *restrict th = p->a[0].view.buf;                                    \
+        const T *restrict g = p->a[1].view.buf;                               \
+        T *restrict u = p->a[2].view.buf, *restrict w = p->a[3].view.buf;     \
+        const T b1 = (T)p->beta_1, b2 = (T)p->beta_2, e = (T)p->eps;          \
+        const T s = (T)p->scale, cc = (T)p->c;                                \
+        Py_ssize_t done = p->lo;                                              \
+        for (Py_ssize_t b = 0; b < p->n_blocks; b++) {                        \
+            Py_ssize_t start = p->bounds[2 * b], stop = p->bounds[2 * b + 1]; \
+            Py_ssize_t lo = start > done ? start : done;                      \
+            Py_ssize_t hi = stop < p->hi ? stop : p->hi;                      \
+            if (lo >= hi)                                                     \
+                continue;                                                     \
             ADAM_RANGE(T, SQRT, done, lo)                                     \
-            ADAM_L2_RANGE(T, SQRT, lo, hi, squares[b])                        \
+            ADAM_L2_RANGE(T, SQRT, lo, hi,                                    \
+                          p->chunk_squares + p->first_chunk[b] + (lo - start) / L2_CHUNK) \
             done = hi;                                                        \
         }                                                                     \
-        ADAM_RANGE(T, SQRT, done, n)                                          \
+        ADAM_RANGE(T, SQRT, done, p->hi)                                      \
     }
 
-COMPILED_TWICE(adam_loops,
-               (Arg *a, int size, Py_ssize_t n, double beta_1, double beta_2, double eps,
-                double scale, double c, const long long *bounds, Py_ssize_t n_blocks,
-                double *squares),
-               (a, size, n, beta_1, beta_2, eps, scale, c, bounds, n_blocks, squares),
-               { RUN_TYPED(n, ADAM_LOOP(double, sqrt), ADAM_LOOP(float, sqrtf)) })
+COMPILED_TWICE(adam_part_loops, (const AdamPart *p), (p),
+               {
+                   if (p->size == 8)
+                       ADAM_PART_LOOP(double, sqrt)
+                   else
+                       ADAM_PART_LOOP(float, sqrtf)
+               })
+
+static void
+adam_part(void *part)
+{
+    adam_part_loops(part);
+}
+
+/* Where part k of `parts` starts: near k n / parts, on a multiple of 16
+ * elements (whole cache lines), moved back to a chunk boundary when inside a
+ * weight block. */
+static Py_ssize_t
+adam_part_start(Py_ssize_t n, int k, int parts, const long long *bounds, Py_ssize_t n_blocks)
+{
+    if (k == parts)
+        return n;
+    Py_ssize_t at = n / parts * k & ~(Py_ssize_t)15;
+    for (Py_ssize_t b = 0; b < n_blocks; b++)
+        if (bounds[2 * b] < at && at < bounds[2 * b + 1])
+            at = bounds[2 * b] + (at - bounds[2 * b]) / L2_CHUNK * L2_CHUNK;
+    return at;
+}
 
 /* Bounds of the weight blocks as an (n_blocks, 2) int64 array, ascending and
  * within [0, n]. Returns the number of blocks, or -1 with an exception set. */
@@ -327,17 +429,43 @@ adam(PyObject *self, PyObject *args)
             return NULL;
         }
     }
-    double *squares = PyMem_Calloc(n_blocks + 1, sizeof(double));
-    if (squares == NULL) {
+    const long long *bounds = bounds_view.buf;
+    /* block b's chunk sums are chunk_squares[first_chunk[b]:first_chunk[b + 1]] */
+    Py_ssize_t *first_chunk = PyMem_Malloc((n_blocks + 1) * sizeof(Py_ssize_t));
+    double *chunk_squares = NULL;
+    if (first_chunk != NULL) {
+        first_chunk[0] = 0;
+        for (Py_ssize_t b = 0; b < n_blocks; b++)
+            first_chunk[b + 1] =
+                first_chunk[b] + (bounds[2 * b + 1] - bounds[2 * b] + L2_CHUNK - 1) / L2_CHUNK;
+        chunk_squares = PyMem_Calloc(first_chunk[n_blocks] + 1, sizeof(double));
+    }
+    if (chunk_squares == NULL) {
+        PyMem_Free(first_chunk);
         PyBuffer_Release(&bounds_view);
         release(a, 4);
         return PyErr_NoMemory();
     }
-    adam_loops(a, size, n, beta_1, beta_2, eps, scale, c, bounds_view.buf, n_blocks, squares);
+    int parts = parts_for(n);
+    AdamPart jobs[MAX_PARTS];
+    for (int k = 0; k < parts; k++)
+        jobs[k] = (AdamPart){a, size,
+                             adam_part_start(n, k, parts, bounds, n_blocks),
+                             adam_part_start(n, k + 1, parts, bounds, n_blocks),
+                             beta_1, beta_2, eps, scale, c, bounds, n_blocks,
+                             first_chunk, chunk_squares};
+    BEGIN_ALLOW_THREADS_IF_LARGE(n)
+    run_parts(adam_part, jobs, sizeof(AdamPart), parts);
+    END_ALLOW_THREADS_IF_LARGE
     double penalty = 0.0;
-    for (Py_ssize_t b = n_blocks - 1; b >= 0; b--)
-        penalty += 0.5 * c * squares[b];
-    PyMem_Free(squares);
+    for (Py_ssize_t b = n_blocks - 1; b >= 0; b--) {
+        double squares = 0.0;
+        for (Py_ssize_t j = first_chunk[b]; j < first_chunk[b + 1]; j++)
+            squares += chunk_squares[j];
+        penalty += 0.5 * c * squares;
+    }
+    PyMem_Free(chunk_squares);
+    PyMem_Free(first_chunk);
     PyBuffer_Release(&bounds_view); /* a no-op when never acquired */
     release(a, 4);
     return PyFloat_FromDouble(penalty);
@@ -465,31 +593,32 @@ activation_backward(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------------ l2_gradient */
 
-/* Eight partial sums: independent additions that pipeline (and vectorize),
- * where a single running sum would wait on each add's latency. The same sums
- * as SQUARES, merged here with the gradient's update: one loop measured
- * faster than SQUARES followed by a second loop (28.6 against 34.9 us for
- * 94,218 float32 entries). */
+/* The sum of squares in L2_CHUNK chunks (see there), each of eight partial
+ * sums, merged here with the gradient's update: one loop measured faster
+ * than SQUARES followed by a second loop (28.6 against 34.9 us for 94,218
+ * float32 entries). */
 #define L2_LOOP(T)                                                            \
     {                                                                         \
         T *restrict gw = a[0].view.buf;                                       \
         const T *restrict w = a[1].view.buf;                                  \
         const T cc = (T)c;                                                    \
-        double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
-        Py_ssize_t i = 0;                                                     \
-        for (; i + 8 <= n; i += 8)                                            \
-            for (int k = 0; k < 8; k++) {                                     \
-                T wi = w[i + k];                                              \
-                gw[i + k] = gw[i + k] + wi * cc;                              \
-                partial[k] += (double)wi * (double)wi;                        \
+        for (Py_ssize_t c0 = 0; c0 < n; c0 += L2_CHUNK) {                     \
+            Py_ssize_t c1 = c0 + L2_CHUNK < n ? c0 + L2_CHUNK : n;            \
+            double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
+            Py_ssize_t i = c0;                                                \
+            for (; i + 8 <= c1; i += 8)                                       \
+                for (int k = 0; k < 8; k++) {                                 \
+                    T wi = w[i + k];                                          \
+                    gw[i + k] = gw[i + k] + wi * cc;                          \
+                    partial[k] += (double)wi * (double)wi;                    \
+                }                                                             \
+            for (; i < c1; i++) {                                             \
+                T wi = w[i];                                                  \
+                gw[i] = gw[i] + wi * cc;                                      \
+                partial[0] += (double)wi * (double)wi;                        \
             }                                                                 \
-        for (; i < n; i++) {                                                  \
-            T wi = w[i];                                                      \
-            gw[i] = gw[i] + wi * cc;                                          \
-            partial[0] += (double)wi * (double)wi;                            \
+            squares += lanes_total(partial);                                  \
         }                                                                     \
-        for (int k = 0; k < 8; k++)                                           \
-            squares += partial[k];                                            \
     }
 
 COMPILED_TWICE(l2_loops,
@@ -869,6 +998,74 @@ set_vector_isa(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------ BLAS threads API */
+
+PyDoc_STRVAR(attach_blas_threads_doc,
+"attach_blas_threads(path)\n--\n\n"
+"Run large kernels on the threads of the OpenBLAS that the already loaded\n"
+"shared library at `path` (NumPy's own extension module) links. Returns\n"
+"whether one was found; when not, kernels run on the calling thread.");
+
+static PyObject *
+attach_blas_threads(PyObject *self, PyObject *args)
+{
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s:attach_blas_threads", &path))
+        return NULL;
+#if HAVE_BLAS_THREADS
+    /* RTLD_NOLOAD: only a library already loaded; dlsym searches it and the
+     * libraries it links, which is where NumPy's BLAS is */
+    void *library = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+    if (library != NULL) {
+        void *run = dlsym(library, "gotoblas_pthread");
+        void *threads = dlsym(library, "blas_cpu_number");
+        if (run != NULL && threads != NULL) {
+            blas_run = (blas_run_fn)run;
+            blas_threads_now = threads;
+            Py_RETURN_TRUE;
+        }
+        dlclose(library);
+    }
+#endif
+    Py_RETURN_FALSE;
+}
+
+PyDoc_STRVAR(blas_threads_doc,
+"blas_threads()\n--\n\n"
+"How many threads a large kernel runs on now: OpenBLAS's thread count when\n"
+"attached and enabled, else 1.");
+
+static PyObject *
+blas_threads(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromLong(parts_for(PY_SSIZE_T_MAX));
+}
+
+PyDoc_STRVAR(set_blas_threads_doc,
+"set_blas_threads(enabled)\n--\n\n"
+"Split large kernels over OpenBLAS's threads (True, the default) or run\n"
+"them on the calling thread (for tests: not while another thread runs one).");
+
+static PyObject *
+set_blas_threads(PyObject *self, PyObject *args)
+{
+    int enabled;
+    if (!PyArg_ParseTuple(args, "p:set_blas_threads", &enabled))
+        return NULL;
+    split_enabled = enabled;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(blas_threads_enabled_doc,
+"blas_threads_enabled()\n--\n\n"
+"Whether large kernels may split over OpenBLAS's threads (set_blas_threads).");
+
+static PyObject *
+blas_threads_enabled(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(split_enabled);
+}
+
 /* ----------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -883,6 +1080,10 @@ static PyMethodDef methods[] = {
     {"vector_isa", vector_isa, METH_NOARGS, vector_isa_doc},
     {"vector_isas", vector_isas, METH_NOARGS, vector_isas_doc},
     {"set_vector_isa", set_vector_isa, METH_VARARGS, set_vector_isa_doc},
+    {"attach_blas_threads", attach_blas_threads, METH_VARARGS, attach_blas_threads_doc},
+    {"blas_threads", blas_threads, METH_NOARGS, blas_threads_doc},
+    {"set_blas_threads", set_blas_threads, METH_VARARGS, set_blas_threads_doc},
+    {"blas_threads_enabled", blas_threads_enabled, METH_NOARGS, blas_threads_enabled_doc},
     {NULL, NULL, 0, NULL},
 };
 

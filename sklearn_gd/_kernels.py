@@ -23,7 +23,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 6
+API_VERSION = 7
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -31,6 +31,21 @@ except ImportError:  # built without a C compiler: NumPy only
     _compiled = None
 if getattr(_compiled, "API_VERSION", None) != API_VERSION:
     _compiled = None
+
+
+def _numpy_extension_path():
+    """File of NumPy's compiled core, which links NumPy's BLAS."""
+    try:
+        from numpy._core import _multiarray_umath
+    except ImportError:  # NumPy < 2
+        from numpy.core import _multiarray_umath
+    return _multiarray_umath.__file__
+
+
+if _compiled is not None:
+    # Large kernels then run on the threads of NumPy's OpenBLAS (see
+    # "BLAS threads" in _fused.c); with another BLAS, on the calling thread.
+    _compiled.attach_blas_threads(_numpy_extension_path())
 
 #: Activations with a compiled fused forward and backward pass (kind codes).
 FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
@@ -207,14 +222,17 @@ def implementation():
 
 
 def description():
-    """:func:`implementation`, with the compiled kernels' vector instructions.
+    """:func:`implementation`, with the compiled kernels' vector instructions and threads.
 
-    ``"compiled (avx2)"`` or ``"compiled (baseline)"`` (see
-    ``COMPILED_TWICE`` in ``_fused.c``), or ``"numpy"``.
+    ``"compiled (avx2, 2 threads)"`` or ``"compiled (baseline, 1 thread)"``
+    (see ``COMPILED_TWICE`` and "BLAS threads" in ``_fused.c``: the threads
+    are NumPy's OpenBLAS's, over which the large kernels split), or ``"numpy"``.
     """
     if _active is NumpyKernels:
         return _active.name
-    return f"{_active.name} ({_compiled.vector_isa()})"
+    threads = _compiled.blas_threads()
+    plural = "s" if threads > 1 else ""
+    return f"{_active.name} ({_compiled.vector_isa()}, {threads} thread{plural})"
 
 
 @contextlib.contextmanager
@@ -229,6 +247,20 @@ def use_vector_isa(name):
         yield
     finally:
         _compiled.set_vector_isa(previous)
+
+
+@contextlib.contextmanager
+def use_blas_threads(enabled):
+    """Split the large compiled kernels over OpenBLAS's threads inside (or not).
+
+    ``_compiled.blas_threads()`` says over how many threads they run.
+    """
+    previous = _compiled.blas_threads_enabled()
+    _compiled.set_blas_threads(enabled)
+    try:
+        yield
+    finally:
+        _compiled.set_blas_threads(previous)
 
 
 @contextlib.contextmanager

@@ -5,8 +5,11 @@ these tests fail (rather than skip) when it is missing, so that a build that
 silently fell back to NumPy is noticed.
 """
 
+import concurrent.futures
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels
 from sklearn_gd._kernels import CompiledKernels, NumpyKernels
@@ -213,6 +216,103 @@ def test_avx2_and_baseline_versions_agree_bit_for_bit(dtype):
         np.testing.assert_array_equal(got, ref)
 
 
+def numpy_links_openblas():
+    config = np.show_config(mode="dicts")
+    return "openblas" in config["Build Dependencies"]["blas"]["name"].lower()
+
+
+@pytest.fixture
+def two_blas_threads():
+    """OpenBLAS set to 4 threads (even on one core), so large kernels split."""
+    if not numpy_links_openblas():
+        pytest.skip("NumPy's BLAS is not OpenBLAS: the kernels run on one thread")
+    with threadpool_limits(4, user_api="blas"):
+        assert _kernels._compiled.blas_threads() == 4
+        yield
+
+
+def test_large_kernels_run_on_numpys_openblas_threads(two_blas_threads):
+    compiled = _kernels._compiled
+    with threadpool_limits(1, user_api="blas"):  # a user's limit is kept
+        assert compiled.blas_threads() == 1
+    with _kernels.use_blas_threads(False):
+        assert compiled.blas_threads() == 1
+    assert compiled.blas_threads() == 4
+    # a library that is not loaded, or links no OpenBLAS, leaves the threads as they were
+    assert compiled.attach_blas_threads("/no/such/library.so") is False
+    assert compiled.attach_blas_threads(compiled.__file__) is False
+    assert compiled.blas_threads() == 4
+
+
+SPLIT_BOUNDS = [  # weight blocks of a 100,003-entry buffer, split in 4 parts
+    None,  # no L2 term
+    [[0, 50_001], [50_100, 99_000]],  # part boundaries inside blocks
+    [[0, 25_000], [25_003, 25_013], [25_020, 100_003]],  # a boundary between blocks
+    [[k * 1000, k * 1000 + 997] for k in range(100)],  # many small blocks
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bounds", SPLIT_BOUNDS)
+def test_adam_split_over_threads_makes_the_same_floats(two_blas_threads, dtype, bounds):
+    """Theta, moments and L2 penalty do not depend on the split (nor on l2_gradient)."""
+    n = 100_003
+    theta, g, u = random_arrays(dtype, (n,), (n,), (n,))
+    w = np.abs(random_arrays(dtype, (n,), seed=1)[0])
+    c, bounds = (0.0, None) if bounds is None else (0.3, np.array(bounds, dtype=np.int64))
+    hyper = dict(beta_1=0.9, beta_2=0.999, eps=1e-6, scale=-0.01, c=c, weight_bounds=bounds)
+    results = {}
+    for split in (True, False):
+        with _kernels.use_blas_threads(split):
+            arrays = [a.copy() for a in (theta, g, u, w)]
+            penalty = CompiledKernels.adam(*arrays, **hyper)
+        results[split] = (penalty, arrays[0], arrays[2], arrays[3])
+    for got, want, name in zip(results[True], results[False], ["penalty", "theta", "u", "w"]):
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    if bounds is not None:
+        assert results[True][0] == _kernels.l2_gradient_blocks(
+            g.copy(), theta, c, bounds, np.empty(n, dtype))
+
+
+def test_split_kernels_called_from_several_threads_at_once(two_blas_threads):
+    """As NumPy's products may be: each call's results are those of a lone call."""
+    n = 70_001
+    inputs = [random_arrays(np.float64, (n,), (n,), (n,), (n,), seed=s) for s in range(4)]
+    bounds = np.array([[0, 40_000], [40_100, 70_000]])
+
+    def step(arrays):
+        arrays = [a.copy() for a in arrays]
+        arrays[3] = np.abs(arrays[3])
+        penalties = [CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3, 0.1, bounds)
+                     for _ in range(20)]
+        np.dot(arrays[0][:40_000].reshape(200, 200), arrays[2][:40_000].reshape(200, 200))
+        return penalties, arrays
+
+    expected = [step(arrays) for arrays in inputs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(step, inputs))
+    for (penalties, arrays), (want_penalties, want_arrays) in zip(got, expected):
+        assert penalties == want_penalties
+        for a, b in zip(arrays, want_arrays):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_with_split_kernels_is_the_same_fit(two_blas_threads):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 30)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+    fits = {}
+    for split in (True, False):
+        with _kernels.use_blas_threads(split):  # 30*200 + 200*200 + ... weights: Adam splits
+            fits[split] = MLPBackpropClassifier(hidden_layer_sizes=(200, 200), max_iter=3,
+                                                batch_size=32, random_state=0).fit(X, y)
+    for a, b in zip(fits[True].coefs_ + fits[True].intercepts_,
+                    fits[False].coefs_ + fits[False].intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fits[True].loss_curve_ == fits[False].loss_curve_
+
+
 def test_set_vector_isa_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown vector ISA 'avx512'"):
         _kernels._compiled.set_vector_isa("avx512")
@@ -343,4 +443,7 @@ def test_show_versions_says_which_kernels_run(capsys):
     assert f"numpy: {np.__version__}" in out
     sklearn_gd.show_versions()
     out = capsys.readouterr().out
-    assert "kernels: compiled (avx2)" in out or "kernels: compiled (baseline)" in out
+    threads = _kernels._compiled.blas_threads()
+    threads = f"{threads} thread" + ("s" if threads > 1 else "")
+    assert (f"kernels: compiled (avx2, {threads})" in out
+            or f"kernels: compiled (baseline, {threads})" in out)
