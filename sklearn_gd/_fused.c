@@ -170,18 +170,19 @@ check(int ok, Arg *args, int n, const char *message)
 
 /* ----------------------------------------------------------- BLAS threads */
 
-/* Large kernels run split in parts over OpenBLAS's own threads. NumPy's
- * products have just run on them, and between products they spin on the
- * other cores waiting for work, so a thread of our own would have to take a
- * core from them: measured, such a worker made the Adam step slower in the
- * training loop, where the same step split over OpenBLAS's threads runs
- * 1.7x faster. OpenBLAS's gotoblas_pthread(n, f, args, stride) runs
- * f(args + k stride) for k < n, the first on the calling thread, and returns
- * when all are done. attach_blas_threads finds it (and the thread count,
- * blas_cpu_number, which openblas_set_num_threads and threadpoolctl set) in
- * the BLAS that NumPy links; with any other BLAS every kernel runs on the
- * calling thread. A kernel gives each part whole cache lines and the same
- * float operations as one pass, so results do not depend on the split. */
+/* Large kernels (Adam's step, bias + activation and its backward pass, when
+ * over 2 x MIN_PART_ELEMENTS entries) run split in parts over OpenBLAS's own
+ * threads. NumPy's products have just run on them, and between products
+ * they spin on the other cores waiting for work, so a thread of our own
+ * would have to take a core from them: measured, such a worker made the Adam
+ * step slower in the training loop, where the same step split over
+ * OpenBLAS's threads runs 1.7x faster. OpenBLAS's gotoblas_pthread(n, f,
+ * args, stride) runs f(args + k stride) for k < n, the first on the calling
+ * thread, and returns when all are done. attach_blas_threads finds it (and
+ * the thread count, blas_cpu_number, which openblas_set_num_threads and
+ * threadpoolctl set) in the BLAS that NumPy links; with any other BLAS every
+ * kernel runs on the calling thread. Each part makes the same float
+ * operations as one pass would, so results do not depend on the split. */
 #if defined(__unix__) || defined(__APPLE__)
 #include <dlfcn.h>
 #define HAVE_BLAS_THREADS 1
@@ -473,18 +474,44 @@ adam(PyObject *self, PyObject *args)
 
 /* -------------------------------------------------------- bias_activation */
 
+/* One part of an elementwise pass over C-contiguous (rows, cols) arrays:
+ * rows [r0, r1). Split by rows, each part is mostly what its thread wrote
+ * in the product just before (splitting by columns measured slower). */
+typedef struct {
+    const Arg *a;
+    int size, kind, n_args;
+    Py_ssize_t r0, r1, cols;
+    double slope;
+} RowsPart;
+
+/* Split job's rows [0, r1) in `parts` (see parts_for) of about equal size. */
+static int
+row_parts(RowsPart *jobs, RowsPart job, int parts)
+{
+    Py_ssize_t rows = job.r1;
+    if (rows < parts)
+        parts = 1;
+    for (int k = 0; k < parts; k++) {
+        jobs[k] = job;
+        jobs[k].r0 = rows * k / parts;
+        jobs[k].r1 = rows * (k + 1) / parts;
+    }
+    return parts;
+}
+
 #define BIAS_ACTIVATION_LOOP(T)                                               \
     {                                                                         \
-        T *restrict z = a[0].view.buf;                                        \
-        const T *restrict b = a[1].view.buf;                                  \
-        const T s = (T)slope;                                                 \
-        for (Py_ssize_t i = 0; i < rows; i++, z += cols) {                    \
-            if (kind == KIND_RELU) {                                          \
+        const Py_ssize_t cols = p->cols;                                      \
+        T *restrict z = (T *)p->a[0].view.buf + p->r0 * cols;                 \
+        const T *restrict b = p->a[1].view.buf;                               \
+        const T s = (T)p->slope;                                              \
+        for (Py_ssize_t i = p->r0; i < p->r1; i++, z += cols) {               \
+            if (p->kind == KIND_RELU) {                                       \
                 for (Py_ssize_t j = 0; j < cols; j++) {                       \
                     T v = z[j] + b[j];                                        \
                     z[j] = v < 0 ? (T)0 : v;                                  \
                 }                                                             \
-            } else if (kind == KIND_LEAKY_RELU) {                             \
+            } else if (p->kind == KIND_LEAKY_RELU) {                          \
                 for (Py_ssize_t j = 0; j < cols; j++) {                       \
                     T v = z[j] + b[j];                                        \
                     T vs = v * s;                                             \
@@ -497,13 +524,19 @@ adam(PyObject *self, PyObject *args)
         }                                                                     \
     }
 
-COMPILED_TWICE(bias_activation_loops,
-               (Arg *a, int size, Py_ssize_t rows, Py_ssize_t cols, int kind, double slope),
-               (a, size, rows, cols, kind, slope),
+COMPILED_TWICE(bias_activation_loops, (const RowsPart *p), (p),
                {
-                   RUN_TYPED(rows * cols, BIAS_ACTIVATION_LOOP(double),
-                             BIAS_ACTIVATION_LOOP(float))
+                   if (p->size == 8)
+                       BIAS_ACTIVATION_LOOP(double)
+                   else
+                       BIAS_ACTIVATION_LOOP(float)
                })
+
+static void
+bias_activation_part(void *part)
+{
+    bias_activation_loops(part);
+}
 
 PyDoc_STRVAR(bias_activation_doc,
 "bias_activation(Z, b, kind, slope)\n--\n\n"
@@ -525,38 +558,54 @@ bias_activation(PyObject *self, PyObject *args)
     if (!check(a[1].view.shape[0] == cols, a, 2, "b must have one entry per column of Z") ||
         !check(kind >= KIND_IDENTITY && kind <= KIND_LEAKY_RELU, a, 2, "unknown activation kind"))
         return NULL;
-    bias_activation_loops(a, size, rows, cols, kind, slope);
+    RowsPart jobs[MAX_PARTS];
+    int parts = row_parts(jobs, (RowsPart){a, size, kind, 2, 0, rows, cols, slope},
+                          parts_for(rows * cols));
+    BEGIN_ALLOW_THREADS_IF_LARGE(rows * cols)
+    run_parts(bias_activation_part, jobs, sizeof(RowsPart), parts);
+    END_ALLOW_THREADS_IF_LARGE
     release(a, 2);
     Py_RETURN_NONE;
 }
 
 /* ---------------------------------------------------- activation_backward */
 
+/* Rows are contiguous: the part is one flat range [r0 cols, r1 cols). */
 #define BACKWARD_LOOP(T)                                                      \
     {                                                                         \
-        T *restrict d = a[0].view.buf;                                        \
-        const T *restrict act = a[1].view.buf;                                \
-        const T *restrict mask = n_args == 3 ? a[2].view.buf : NULL;          \
-        const T s = (T)slope, rest = (T)(1.0 - slope);                        \
+        const Py_ssize_t lo = p->r0 * p->cols, hi = p->r1 * p->cols;          \
+        T *restrict d = p->a[0].view.buf;                                     \
+        const T *restrict act = p->a[1].view.buf;                             \
+        const T *restrict mask = p->n_args == 3 ? p->a[2].view.buf : NULL;    \
+        const T s = (T)p->slope, rest = (T)(1.0 - p->slope);                  \
         if (mask != NULL)                                                     \
-            for (Py_ssize_t i = 0; i < n; i++)                                \
+            for (Py_ssize_t i = lo; i < hi; i++)                              \
                 d[i] = d[i] * mask[i];                                        \
-        if (kind == KIND_RELU) {                                              \
-            for (Py_ssize_t i = 0; i < n; i++)                                \
-                d[i] = d[i] * (T)(act[i] > 0);                     \
+        if (p->kind == KIND_RELU) {                                           \
+            for (Py_ssize_t i = lo; i < hi; i++)                              \
+                d[i] = d[i] * (T)(act[i] > 0);                                \
         } else {                                                              \
-            for (Py_ssize_t i = 0; i < n; i++) {                              \
-                T f = (T)(act[i] > 0);                               \
+            for (Py_ssize_t i = lo; i < hi; i++) {                            \
+                T f = (T)(act[i] > 0);                                        \
                 f = f * rest;                                                 \
                 d[i] = d[i] * (f + s);                                        \
             }                                                                 \
         }                                                                     \
     }
 
-COMPILED_TWICE(backward_loops,
-               (Arg *a, int size, Py_ssize_t n, int n_args, int kind, double slope),
-               (a, size, n, n_args, kind, slope),
-               { RUN_TYPED(n, BACKWARD_LOOP(double), BACKWARD_LOOP(float)) })
+COMPILED_TWICE(backward_loops, (const RowsPart *p), (p),
+               {
+                   if (p->size == 8)
+                       BACKWARD_LOOP(double)
+                   else
+                       BACKWARD_LOOP(float)
+               })
+
+static void
+backward_part(void *part)
+{
+    backward_loops(part);
+}
 
 PyDoc_STRVAR(activation_backward_doc,
 "activation_backward(delta, A, mask, kind, slope)\n--\n\n"
@@ -586,7 +635,13 @@ activation_backward(PyObject *self, PyObject *args)
         !check(kind == KIND_RELU || kind == KIND_LEAKY_RELU, a, n_args,
                "unknown activation kind"))
         return NULL;
-    backward_loops(a, size, n, n_args, kind, slope);
+    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
+    RowsPart jobs[MAX_PARTS];
+    int parts = row_parts(jobs, (RowsPart){a, size, kind, n_args, 0, rows, cols, slope},
+                          parts_for(n));
+    BEGIN_ALLOW_THREADS_IF_LARGE(n)
+    run_parts(backward_part, jobs, sizeof(RowsPart), parts);
+    END_ALLOW_THREADS_IF_LARGE
     release(a, n_args);
     Py_RETURN_NONE;
 }

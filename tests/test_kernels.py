@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels
-from sklearn_gd._kernels import CompiledKernels, NumpyKernels
+from sklearn_gd._kernels import FUSED_KINDS, CompiledKernels, NumpyKernels
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -272,6 +272,27 @@ def test_adam_split_over_threads_makes_the_same_floats(two_blas_threads, dtype, 
     if bounds is not None:
         assert results[True][0] == _kernels.l2_gradient_blocks(
             g.copy(), theta, c, bounds, np.empty(n, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(300, 257), (3, 20_000)])  # 4 parts; fewer rows than parts
+def test_passes_split_by_rows_make_the_same_floats(two_blas_threads, dtype, shape):
+    Z, mask = random_arrays(dtype, shape, shape)
+    b = random_arrays(dtype, shape[1:], seed=2)[0]
+    A = np.maximum(random_arrays(dtype, shape, seed=3)[0], 0)
+
+    def passes():
+        out = [CompiledKernels.bias_activation(Z.copy(), b, kind) for kind in FUSED_KINDS]
+        for kind in ("relu", "leaky_relu"):
+            out += [CompiledKernels.activation_backward(Z.copy(), A, m, kind, None)
+                    for m in (None, mask)]
+        return out
+
+    split = passes()
+    with _kernels.use_blas_threads(False):
+        whole = passes()
+    for got, want in zip(split, whole):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_split_kernels_called_from_several_threads_at_once(two_blas_threads):
