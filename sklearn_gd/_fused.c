@@ -539,17 +539,19 @@ bias_activation_part(void *part)
 }
 
 PyDoc_STRVAR(bias_activation_doc,
-"bias_activation(Z, b, kind, slope)\n--\n\n"
+"bias_activation(Z, b, kind, slope, split=True)\n--\n\n"
 "Z <- f(Z + b) in place, b broadcast over rows; f by kind: 0 identity,\n"
-"1 relu max(z, 0), 2 leaky relu max(z, slope z).");
+"1 relu max(z, 0), 2 leaky relu max(z, slope z). split=False keeps a large\n"
+"Z on the calling thread.");
 
 static PyObject *
 bias_activation(PyObject *self, PyObject *args)
 {
     Arg a[2] = {{0, "Z", 1, 2, 0}, {0, "b", 0, 1, 0}};
-    int kind;
+    int kind, split = 1;
     double slope;
-    if (!PyArg_ParseTuple(args, "OOid:bias_activation", &a[0].obj, &a[1].obj, &kind, &slope))
+    if (!PyArg_ParseTuple(args, "OOid|p:bias_activation", &a[0].obj, &a[1].obj, &kind, &slope,
+                          &split))
         return NULL;
     int size = acquire(a, 2);
     if (size == 0)
@@ -560,7 +562,7 @@ bias_activation(PyObject *self, PyObject *args)
         return NULL;
     RowsPart jobs[MAX_PARTS];
     int parts = row_parts(jobs, (RowsPart){a, size, kind, 2, 0, rows, cols, slope},
-                          parts_for(rows * cols));
+                          split ? parts_for(rows * cols) : 1);
     BEGIN_ALLOW_THREADS_IF_LARGE(rows * cols)
     run_parts(bias_activation_part, jobs, sizeof(RowsPart), parts);
     END_ALLOW_THREADS_IF_LARGE

@@ -90,8 +90,12 @@ class NumpyKernels:
         return penalty
 
     @staticmethod
-    def bias_activation(Z, b, activation):
-        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows)."""
+    def bias_activation(Z, b, activation, split=True):
+        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows).
+
+        ``split=False`` keeps the compiled kernel on the calling thread (see
+        "BLAS threads" in ``_fused.c``); it changes nothing else.
+        """
         Z += b
         return ACTIVATIONS[activation][0](Z)
 
@@ -167,12 +171,12 @@ class CompiledKernels:
         return _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds)
 
     @staticmethod
-    def bias_activation(Z, b, activation):
+    def bias_activation(Z, b, activation, split=True):
         kind = FUSED_KINDS.get(activation)
         if kind is None:
-            _compiled.bias_activation(Z, b, 0, 0.0)
+            _compiled.bias_activation(Z, b, 0, 0.0, split)
             return ACTIVATIONS[activation][0](Z)
-        _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE)
+        _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE, split)
         return Z
 
     @staticmethod
@@ -279,9 +283,9 @@ def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None, 
     return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
 
 
-def bias_activation(Z, b, activation):
+def bias_activation(Z, b, activation, split=True):
     """See :meth:`NumpyKernels.bias_activation`; runs the active implementation."""
-    return _active.bias_activation(Z, b, activation)
+    return _active.bias_activation(Z, b, activation, split)
 
 
 def activation_backward(delta, A, mask, activation, scratch):

@@ -105,13 +105,16 @@ class Network:
         else:
             weights, biases = ws.parameter_views(self.layout, theta)
         last = self.layout.n_layers - 1
+        # A prediction chunk stays on one core (it was sized for its cache):
+        # split over the BLAS threads, predict_proba measured 2-25% slower.
+        split = ws is not None
         A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
             Z = _product(A, W, out=None if ws is None else ws.Z[layer][:m])
             if layer == last:
-                _kernels.bias_activation(Z, b, "identity")
+                _kernels.bias_activation(Z, b, "identity", split)
                 return Z
-            A = _kernels.bias_activation(Z, b, self.activation)
+            A = _kernels.bias_activation(Z, b, self.activation, split)
             if masks is not None and masks[layer] is not None:
                 A = np.multiply(Z, masks[layer], out=ws.dropped[layer][:m])
 

@@ -282,7 +282,8 @@ def test_passes_split_by_rows_make_the_same_floats(two_blas_threads, dtype, shap
     A = np.maximum(random_arrays(dtype, shape, seed=3)[0], 0)
 
     def passes():
-        out = [CompiledKernels.bias_activation(Z.copy(), b, kind) for kind in FUSED_KINDS]
+        out = [CompiledKernels.bias_activation(Z.copy(), b, kind, split)
+               for kind in FUSED_KINDS for split in (True, False)]
         for kind in ("relu", "leaky_relu"):
             out += [CompiledKernels.activation_backward(Z.copy(), A, m, kind, None)
                     for m in (None, mask)]
