@@ -12,6 +12,11 @@ by the reciprocal of the row sum where NumPy divides); the compiled one runs
 when the extension is built (``pip install`` builds it when a C compiler is
 present), the NumPy one otherwise.
 
+The large compiled kernels (Adam's step, bias plus activation and its
+backward pass) split over the threads of NumPy's OpenBLAS, the ones that ran
+the products before them, with the same floats whatever the split (see
+"BLAS threads" in ``_fused.c``; :func:`use_blas_threads` switches it).
+
 :func:`implementation` says which runs; :func:`use` switches (for tests and
 for comparing the two).
 """
