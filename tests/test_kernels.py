@@ -9,6 +9,8 @@ import concurrent.futures
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels
@@ -272,6 +274,35 @@ def test_adam_split_over_threads_makes_the_same_floats(two_blas_threads, dtype, 
     if bounds is not None:
         assert results[True][0] == _kernels.l2_gradient_blocks(
             g.copy(), theta, c, bounds, np.empty(n, dtype))
+
+
+@st.composite
+def weight_layouts(draw):
+    """A buffer length and ascending [start, stop) weight blocks within it."""
+    n = draw(st.integers(32_768, 120_000))
+    cuts = sorted(draw(st.lists(st.integers(0, n), min_size=0, max_size=8)))
+    blocks = [[a, b] for a, b in zip(cuts[::2], cuts[1::2])]
+    return n, np.array(blocks, dtype=np.int64).reshape(-1, 2)
+
+
+@pytest.mark.skipif(not numpy_links_openblas(), reason="NumPy's BLAS is not OpenBLAS")
+@settings(max_examples=25, deadline=None)
+@given(layout=weight_layouts(), threads=st.integers(2, 6), float32=st.booleans())
+def test_adam_split_in_any_layout_makes_the_same_floats(layout, threads, float32):
+    """Any buffer length, weight blocks and thread count: the floats of one pass."""
+    n, bounds = layout
+    dtype = np.float32 if float32 else np.float64
+    theta, g, u = random_arrays(dtype, (n,), (n,), (n,))
+    w = np.abs(random_arrays(dtype, (n,), seed=1)[0])
+    results = []
+    with threadpool_limits(threads, user_api="blas"):
+        for split in (True, False):
+            with _kernels.use_blas_threads(split):
+                arrays = [a.copy() for a in (theta, g, u, w)]
+                penalty = CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-6, -0.01, 0.3, bounds)
+            results.append([penalty, arrays[0], arrays[2], arrays[3]])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
