@@ -245,31 +245,30 @@ def description():
 
 
 @contextlib.contextmanager
+def _switched(get, set_to, value):
+    """Inside: ``set_to(value)``; after: back to what ``get()`` gave before."""
+    previous = get()
+    set_to(value)
+    try:
+        yield
+    finally:
+        set_to(previous)
+
+
 def use_vector_isa(name):
     """Run the compiled kernels' ``"avx2"`` or ``"baseline"`` version inside.
 
     ``_compiled.vector_isas()`` lists the versions this build and CPU can run.
     """
-    previous = _compiled.vector_isa()
-    _compiled.set_vector_isa(name)
-    try:
-        yield
-    finally:
-        _compiled.set_vector_isa(previous)
+    return _switched(_compiled.vector_isa, _compiled.set_vector_isa, name)
 
 
-@contextlib.contextmanager
 def use_blas_threads(enabled):
     """Split the large compiled kernels over OpenBLAS's threads inside (or not).
 
     ``_compiled.blas_threads()`` says over how many threads they run.
     """
-    previous = _compiled.blas_threads_enabled()
-    _compiled.set_blas_threads(enabled)
-    try:
-        yield
-    finally:
-        _compiled.set_blas_threads(previous)
+    return _switched(_compiled.blas_threads_enabled, _compiled.set_blas_threads, enabled)
 
 
 @contextlib.contextmanager
