@@ -44,10 +44,10 @@ def _numpy_extension_path():
         from numpy._core import _multiarray_umath
     except ImportError:  # NumPy < 2
         from numpy.core import _multiarray_umath
-    return _multiarray_umath.__file__
+    return getattr(_multiarray_umath, "__file__", None)  # None when built in
 
 
-if _compiled is not None:
+if _compiled is not None and _numpy_extension_path() is not None:
     # Large kernels then run on the threads of NumPy's OpenBLAS (see
     # "BLAS threads" in _fused.c); with another BLAS, on the calling thread.
     _compiled.attach_blas_threads(_numpy_extension_path())
