@@ -47,10 +47,10 @@ def _numpy_extension_path():
     return getattr(_multiarray_umath, "__file__", None)  # None when built in
 
 
-if _compiled is not None and _numpy_extension_path() is not None:
+if _compiled is not None and (_numpy_core_file := _numpy_extension_path()) is not None:
     # Large kernels then run on the threads of NumPy's OpenBLAS (see
     # "BLAS threads" in _fused.c); with another BLAS, on the calling thread.
-    _compiled.attach_blas_threads(_numpy_extension_path())
+    _compiled.attach_blas_threads(_numpy_core_file)
 
 #: Activations with a compiled fused forward and backward pass (kind codes).
 FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
