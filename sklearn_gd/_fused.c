@@ -224,7 +224,24 @@ run_parts(void (*part)(void *), void *jobs, size_t stride, int parts)
         part(jobs);
 }
 
+/* A kernel's parts: name_part(void *part) runs LOOP(double) or LOOP(float)
+ * (by the part's item size, p->size) on `const PartType *p`, in its AVX2
+ * version where the CPU has it (COMPILED_TWICE). */
+#define PART_FUNCTION(name, PartType, LOOP)                                   \
+    COMPILED_TWICE(name##_loops, (const PartType *p), (p),                    \
+                   {                                                          \
+                       if (p->size == 8)                                      \
+                           LOOP(double)                                       \
+                       else                                                   \
+                           LOOP(float)                                        \
+                   })                                                         \
+    static void name##_part(void *part) { name##_loops(part); }
+
 /* ------------------------------------------------------------------- adam */
+
+/* The square root of a T, for ADAM_PART_LOOP(T). */
+#define SQRT_double sqrt
+#define SQRT_float sqrtf
 
 /* One element's Adam update from its gradient gi. */
 #define ADAM_UPDATE(T, SQRT, i, gi)                                           \
@@ -308,7 +325,7 @@ typedef struct {
     double *chunk_squares;
 } AdamPart;
 
-#define ADAM_PART_LOOP(T, SQRT)                                               \
+#define ADAM_PART_LOOP(T)                                                     \
     {                                                                         \
         T *restrict th = p->a[0].view.buf;                                    \
         const T *restrict g = p->a[1].view.buf;                               \
@@ -322,27 +339,15 @@ typedef struct {
             Py_ssize_t hi = stop < p->hi ? stop : p->hi;                      \
             if (lo >= hi)                                                     \
                 continue;                                                     \
-            ADAM_RANGE(T, SQRT, done, lo)                                     \
-            ADAM_L2_RANGE(T, SQRT, lo, hi,                                    \
+            ADAM_RANGE(T, SQRT_##T, done, lo)                                 \
+            ADAM_L2_RANGE(T, SQRT_##T, lo, hi,                                \
                           p->chunk_squares + p->first_chunk[b] + (lo - start) / L2_CHUNK) \
             done = hi;                                                        \
         }                                                                     \
-        ADAM_RANGE(T, SQRT, done, p->hi)                                      \
+        ADAM_RANGE(T, SQRT_##T, done, p->hi)                                  \
     }
 
-COMPILED_TWICE(adam_part_loops, (const AdamPart *p), (p),
-               {
-                   if (p->size == 8)
-                       ADAM_PART_LOOP(double, sqrt)
-                   else
-                       ADAM_PART_LOOP(float, sqrtf)
-               })
-
-static void
-adam_part(void *part)
-{
-    adam_part_loops(part);
-}
+PART_FUNCTION(adam, AdamPart, ADAM_PART_LOOP)
 
 /* Where part k of `parts` starts: near k n / parts, on a multiple of 16
  * elements (whole cache lines), moved back to a chunk boundary when inside a
@@ -525,19 +530,7 @@ row_parts(RowsPart *jobs, RowsPart job, int parts)
         }                                                                     \
     }
 
-COMPILED_TWICE(bias_activation_loops, (const RowsPart *p), (p),
-               {
-                   if (p->size == 8)
-                       BIAS_ACTIVATION_LOOP(double)
-                   else
-                       BIAS_ACTIVATION_LOOP(float)
-               })
-
-static void
-bias_activation_part(void *part)
-{
-    bias_activation_loops(part);
-}
+PART_FUNCTION(bias_activation, RowsPart, BIAS_ACTIVATION_LOOP)
 
 PyDoc_STRVAR(bias_activation_doc,
 "bias_activation(Z, b, kind, slope, split=True)\n--\n\n"
@@ -596,19 +589,7 @@ bias_activation(PyObject *self, PyObject *args)
         }                                                                     \
     }
 
-COMPILED_TWICE(backward_loops, (const RowsPart *p), (p),
-               {
-                   if (p->size == 8)
-                       BACKWARD_LOOP(double)
-                   else
-                       BACKWARD_LOOP(float)
-               })
-
-static void
-backward_part(void *part)
-{
-    backward_loops(part);
-}
+PART_FUNCTION(backward, RowsPart, BACKWARD_LOOP)
 
 PyDoc_STRVAR(activation_backward_doc,
 "activation_backward(delta, A, mask, kind, slope)\n--\n\n"
