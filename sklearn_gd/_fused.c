@@ -10,9 +10,11 @@
  *
  * Every kernel performs the same floating-point operations, in the same
  * order, as its NumPy reference (compiled with -ffp-contract=off so no
- * multiply-add is fused), so the two agree bit for bit, except softmax: it
+ * multiply-add is fused), so the two agree bit for bit, except softmax (it
  * multiplies by the reciprocal of the row sum where NumPy divides, and libm's
- * log may differ from NumPy's in the last place.
+ * log may differ from NumPy's in the last place) and the L2 penalty's sum of
+ * squares (here in float64, in L2_CHUNK chunks; NumPy's dot in the arrays'
+ * dtype). The arrays they write agree bit for bit.
  *
  * Arrays are float32 or float64 (one dtype per call), C-contiguous except
  * where a kernel says otherwise. The GIL is released while a large kernel runs.

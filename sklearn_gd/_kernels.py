@@ -7,8 +7,9 @@ over memory per operation and pays a fixed cost per call; the compiled module
 ``_sklearn_gd_fused`` (source ``sklearn_gd/_fused.c``) does each group below
 in one pass. Every function here is written in NumPy as the reference for its
 compiled twin, which makes the same floating-point operations in the same
-order (bit-identical results; softmax only up to rounding, as it multiplies
-by the reciprocal of the row sum where NumPy divides); the compiled one runs
+order (bit-identical arrays; softmax only up to rounding, as it multiplies
+by the reciprocal of the row sum where NumPy divides, and the L2 penalty,
+a returned float, only up to its summation order); the compiled one runs
 when the extension is built (``pip install`` builds it when a C compiler is
 present), the NumPy one otherwise.
 
