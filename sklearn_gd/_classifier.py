@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets, is_multilabel
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD, _is_minibatch
-from ._compat import StrOptions, _fit_context
+from ._compat import StrOptions, _fit_context, attach_unique, cached_unique
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
@@ -234,8 +234,9 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         """Boolean indicator targets (one column for binary); training converts
         each batch to the model's float dtype, so the stored targets take one
         byte per entry."""
+        # one np.unique(y) for type_of_target's checks and for the classes
+        y = attach_unique(np.asarray(y))
         check_classification_targets(y)
-        y = np.asarray(y)
         # type_of_target's own test for "multilabel-indicator"; only a matrix
         # can be one, and a 1-D y skips the test (~0.15 ms per partial_fit)
         if y.ndim == 2 and is_multilabel(y):
@@ -276,7 +277,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return np.ascontiguousarray(y, dtype=bool)
 
     def _set_classes(self, y, classes):
-        self.classes_ = np.unique(y if classes is None else classes)
+        self.classes_ = cached_unique(y) if classes is None else np.unique(classes)
         if self.classes_.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; y has "

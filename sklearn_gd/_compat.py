@@ -1,5 +1,6 @@
 """The only module that imports private scikit-learn API (scikit-learn >= 1.6)."""
 
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -23,3 +24,29 @@ except ImportError:  # older scikit-learn: estimators work, without callbacks
 
 
 __all__ += ["CallbackSupportMixin"]
+
+try:  # a view of y carrying np.unique(y), which type_of_target then reuses
+    from sklearn.utils._unique import attach_unique as _attach_unique
+    from sklearn.utils._unique import cached_unique
+except ImportError:  # without it every caller computes np.unique(y) itself
+
+    def _attach_unique(y):
+        return y
+
+    def cached_unique(y):
+        return np.unique(y)
+
+
+def attach_unique(y):
+    """``y`` carrying ``np.unique(y)`` for ``type_of_target`` and :func:`cached_unique`.
+
+    ``y`` itself when its labels cannot be sorted (``[None, 1]``), so that
+    ``check_classification_targets`` says what is wrong with them.
+    """
+    try:
+        return _attach_unique(y)
+    except TypeError:
+        return y
+
+
+__all__ += ["attach_unique", "cached_unique"]

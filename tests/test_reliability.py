@@ -45,6 +45,7 @@ BAD_FIT_INPUT = [
     (CLF, {}, (X, np.zeros(30)), "at least 2 classes"),
     (CLF, {}, (X[:1], y_clf[:1]), "at least 2 classes"),
     (CLF, {}, (X, y_reg), "Unknown label type"),
+    (CLF, {}, (X, np.array([None, 1] * 15, dtype=object)), "Unknown label type"),
     (REG, {"loss": "poisson"}, (X, y_reg), "poisson.*non-negative"),
     (REG, {"early_stopping": True}, (X[:1], y_reg[:1]), "early_stopping.*validation_fraction"),
     (CLF, {"early_stopping": True}, (X[:3], [0, 1, 1]), "early_stopping.*validation_fraction"),
