@@ -166,6 +166,38 @@ def test_softmax(dtype):
     np.testing.assert_allclose(got.sum(axis=1), 1, rtol=TOL[dtype] * 10)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", range(1, 14))
+def test_softmax_steps_are_exact_for_every_width_and_stride(dtype, cols):
+    """Row maxima in four lanes (and the contiguous instances) change no float.
+
+    ``R - max(R)`` is exact whatever the order of the comparisons, so the
+    compiled step equals NumPy's bit for bit, wherever the maximum sits
+    (every column holds it in some row); the contiguous and the strided
+    instances of both steps agree bit for bit.
+    """
+    rng = np.random.default_rng(cols)
+    R = rng.normal(size=(3 * cols, cols)).astype(dtype)
+    R[np.arange(3 * cols), np.arange(3 * cols) % cols] = 5.0
+    wide = np.zeros((3 * cols, 2 * cols), dtype)
+    wide[:, ::2] = R
+    strided = wide[:, ::2]
+    Y = np.eye(cols, dtype=dtype)[rng.integers(0, cols, 3 * cols)]
+    weights = rng.random(3 * cols).astype(dtype)
+    results = []
+    for logits, targets in ((R, Y), (strided, np.asfortranarray(Y))):
+        P, delta = np.empty_like(R), np.empty_like(R)
+        _kernels._compiled.subtract_row_max(logits, P)
+        np.testing.assert_array_equal(P, R - R.max(axis=1, keepdims=True))
+        np.exp(P, out=P)
+        loss = _kernels._compiled.log_loss_from_exp(logits, targets, weights, P, delta)
+        results.append((P, delta, loss))
+    (P, delta, loss), (P_strided, delta_strided, loss_strided) = results
+    np.testing.assert_array_equal(P_strided, P)
+    np.testing.assert_array_equal(delta_strided, delta)
+    assert loss_strided == loss
+
+
 def test_softmax_log_loss_accepts_strided_inputs():
     rng = np.random.default_rng(0)
     R = rng.normal(size=(20, 6))
