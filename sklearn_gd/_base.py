@@ -41,6 +41,22 @@ def _max_abs(X):
     return float(np.max(np.abs(values))) if values.size else 0.0
 
 
+def _is_plain_target(y, n_samples):
+    """True when ``validate_data`` would return ``y`` unchanged and raise nothing.
+
+    A 1-D or 2-D numeric ndarray (not a subclass) with ``n_samples`` rows,
+    non-empty and finite (its sum is: overflow only sends it the long way).
+    """
+    return (
+        type(y) is np.ndarray
+        and y.dtype.kind in "biuf"
+        and y.ndim in (1, 2)
+        and y.shape[0] == n_samples
+        and y.size > 0
+        and (y.dtype.kind != "f" or bool(np.isfinite(y.sum())))
+    )
+
+
 #: Attributes that scikit-learn's callback machinery keeps on the estimator.
 _CALLBACK_STATE = ("_skl_callbacks", "_callback_fit_ctx", "_parent_callback_ctx")
 
@@ -238,6 +254,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return any(p > 0 for p in dropout_rates(self.dropout, len(self._hidden_sizes())))
 
     def _validate_X_y(self, X, y, reset):
+        if not reset and self._is_plain_input(X) and _is_plain_target(y, X.shape[0]):
+            # what validate_data would return (~150 us of a 200-row partial_fit)
+            return self._as_model_input(X), y
         X, y = validate_data(
             self,
             X,
@@ -385,22 +404,29 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """The model state, for :meth:`_restore` after a failed ``partial_fit``.
 
         Lists (the per-epoch histories, which training only appends to) are
-        kept with their length, to be truncated back; everything else is deep
-        copied. Deep copies of the histories made each ``partial_fit`` call
-        slower than the one before (1.1 ms -> 2.3 ms per call of 200 rows
-        after 8,000 calls).
+        kept with their length, to be truncated back; the layout, which no
+        training changes, is kept as it is; the random generator keeps its
+        state to be put back; everything else is deep copied. Deep copies of
+        the histories made each ``partial_fit`` call slower than the one
+        before (1.1 ms -> 2.3 ms per call of 200 rows after 8,000 calls);
+        those of the generator and the layout took ~50 us per call.
         """
         # Callback state is not model state: shared, not copied, not restored.
         state = {k: v for k, v in self.__dict__.items() if not k.startswith(_CALLBACK_STATE)}
         lists = {k: (v, len(v)) for k, v in state.items() if type(v) is list}
-        others = {k: v for k, v in state.items() if k not in lists}
-        return copy.deepcopy(others), lists
+        kept = {k: state[k] for k in ("_layout", "_rng") if k in state}
+        rng_state = state["_rng"].bit_generator.state if "_rng" in state else None
+        others = {k: v for k, v in state.items() if k not in lists and k not in kept}
+        return copy.deepcopy(others), lists, kept, rng_state
 
     def _restore(self, snapshot):
-        others, lists = snapshot
+        others, lists, kept, rng_state = snapshot
         for key in [k for k in self.__dict__ if not k.startswith(_CALLBACK_STATE)]:
             del self.__dict__[key]
         self.__dict__.update(others)
+        self.__dict__.update(kept)
+        if rng_state is not None:
+            self._rng.bit_generator.state = rng_state
         for key, (items, length) in lists.items():
             del items[length:]
             self.__dict__[key] = items

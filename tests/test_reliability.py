@@ -58,6 +58,52 @@ def test_bad_fit_input_gives_a_clear_error(cls, params, args, message):
         cls(**params).fit(*args)
 
 
+# partial_fit of a fitted model on arrays that the plain-array path could take
+BAD_PARTIAL_FIT_INPUT = [
+    (REG, (with_value(X, (0, 0), np.nan), y_reg), "Input X contains NaN"),
+    (REG, (with_value(X, (1, 2), np.inf), y_reg), "Input X contains infinity"),
+    (REG, (X, with_value(y_reg, 3, np.nan)), "Input y contains NaN"),
+    (REG, (X, with_value(y_reg, 3, np.inf)), "Input y contains infinity"),
+    (REG, (X, np.full(30, 1e308)), None),  # finite, but its sum overflows: the long path
+    (CLF, (X, with_value(y_clf, 3, np.nan)), "Input y contains NaN"),
+    (REG, (X, y_reg[:-1]), "inconsistent numbers of samples"),
+    (REG, (X[:, :3], y_reg), "X has 3 features, but GDRegressor is expecting 4"),
+    (REG, (X[:0], y_reg[:0]), "0 sample"),
+    (REG, (X, y_reg[:, None, None]), None),  # 3-D y: scikit-learn's own check
+]
+
+
+@pytest.mark.parametrize("cls, args, message", BAD_PARTIAL_FIT_INPUT)
+def test_bad_partial_fit_input_gives_the_same_error_as_fit(cls, args, message):
+    est = cls(hidden_layer_sizes=(3,), random_state=0)
+    est.partial_fit(X, y_reg if cls is REG else y_clf, **({} if cls is REG else {"classes": [0, 1]}))
+    if message is None:  # whatever validate_data says, partial_fit says the same
+        try:
+            cls(hidden_layer_sizes=(3,), random_state=0).fit(*args)
+        except ValueError as exc:
+            message = str(exc)[:40]
+        else:
+            est.partial_fit(*args)
+            return
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        est.partial_fit(*args)
+
+
+@pytest.mark.parametrize("cls", [REG, CLF])
+def test_partial_fit_on_plain_arrays_equals_the_validated_path(cls):
+    """ndarrays skip validate_data; lists and float32 rows take it: same model."""
+    target = y_reg if cls is REG else y_clf
+    kwargs = {} if cls is REG else {"classes": [0, 1]}
+    plain, validated = (cls(hidden_layer_sizes=(3,), random_state=0) for _ in range(2))
+    for est, as_input in ((plain, np.asarray), (validated, lambda a: a.tolist())):
+        est.partial_fit(X, target, **kwargs)
+        for rows in (slice(0, 10), slice(10, 30)):
+            est.partial_fit(as_input(X[rows]), as_input(target[rows]))
+        est.partial_fit(X.astype(np.float32), target[:, None] if cls is REG else target)
+    np.testing.assert_array_equal(plain._theta, validated._theta)
+    assert plain.loss_curve_ == validated.loss_curve_
+
+
 BAD_PARAMS = [
     ("hidden_layer_sizes", 0), ("hidden_layer_sizes", (3, 0)), ("hidden_layer_sizes", "abc"),
     ("hidden_layer_sizes", (2.5,)), ("activation", "swish"), ("solver", "newton"),
@@ -245,6 +291,10 @@ def test_diverging_partial_fit_leaves_model_as_before():
     restored = pickle.loads(before)
     np.testing.assert_array_equal(after._theta, restored._theta)
     assert (after.n_iter_, after.t_) == (restored.n_iter_, restored.t_)
+    # the generator is back too: the next call shuffles as if nothing had failed
+    after.partial_fit(X, y_reg)
+    restored.partial_fit(X, y_reg)
+    np.testing.assert_array_equal(after._theta, restored._theta)
 
 
 def test_failed_partial_fit_truncates_the_histories_it_appended_to(monkeypatch):
