@@ -75,7 +75,7 @@ class Network:
             if X.shape[0] > chunk:
                 return self._forward_in_chunks(theta, X, chunk)
         R = self._raw_outputs(theta, X, ws, masks)
-        out = np.empty_like(R) if ws is None else ws.P[: X.shape[0]]
+        out = np.empty_like(R) if ws is None else ws.rows(X.shape[0]).P
         return R, self.loss.link(R, out)
 
     def _prediction_chunk_rows(self, itemsize):
@@ -194,6 +194,7 @@ class Workspace:
         self.Z = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
         self.P = np.empty((n_rows, fan_outs[-1]), dtype=dtype)
         self._views = {}
+        self.backward = backward
         if backward:
             self.ones = np.ones(n_rows, dtype=dtype)
             self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
@@ -243,7 +244,7 @@ class BatchRows:
         self.P = ws.P[:m]
         self.inputs = [None] * len(ws.Z)
         self.dropped = None if ws.dropped is None else [D[:m] for D in ws.dropped]
-        if hasattr(ws, "ones"):
+        if ws.backward:
             self.ones = ws.ones[:m]
             self.delta = [D[:m] for D in ws.delta]
             self.derivative = [D[:m] for D in ws.derivative]
