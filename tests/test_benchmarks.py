@@ -44,12 +44,16 @@ def test_floor_epoch_runs_the_networks_products(bench, monkeypatch):
         calls.append((a.shape, b.shape))
         return original(a, b, out=out)
 
-    epoch = bench.floor_epoch(n=20, d=3, hidden=(4, 5), batch=10, dtype=np.float32)
+    # 25 rows in batches of 10: two full batches and one of the last 5 rows
+    epoch = bench.floor_epoch(n=25, d=3, hidden=(4, 5), batch=10, dtype=np.float32)
     monkeypatch.setattr(np, "dot", counting_dot)
     epoch()
     # per batch: 3 forward products, 3 weight gradients, 2 input gradients
-    assert len(calls) == 2 * 8
+    assert len(calls) == 3 * 8
     assert calls[:3] == [((10, 3), (3, 4)), ((10, 4), (4, 5)), ((10, 5), (5, 10))]
+    assert calls[16:19] == [((5, 3), (3, 4)), ((5, 4), (4, 5)), ((5, 5), (5, 10))]
+    # the last batch's weight gradients sum over its 5 rows, into full-size gradients
+    assert calls[19:21] == [((5, 5), (5, 10)), ((5, 10), (10, 5))]
 
 
 def test_classifier_table_reports_every_contender(bench, capsys):
