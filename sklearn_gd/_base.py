@@ -41,6 +41,20 @@ def _max_abs(X):
     return float(np.max(np.abs(values))) if values.size else 0.0
 
 
+def _cast_finite(A, dtype, name):
+    """``A`` (finite) as ``dtype``; a ValueError when values overflow it."""
+    with np.errstate(over="ignore"):
+        cast = A.astype(dtype, copy=False)
+    values = cast.data if sp.issparse(cast) else cast
+    if np.dtype(dtype).itemsize < A.dtype.itemsize and not np.isfinite(values).all():
+        raise ValueError(
+            f"{name} has values too large for a {np.dtype(dtype)} model (max |{name}| = "
+            f"{_max_abs(A):.3g}): a model fitted on {np.dtype(dtype)} X computes in "
+            f"{np.dtype(dtype)}; fit it on float64 X, or scale {name}."
+        )
+    return cast
+
+
 def _is_plain_target(y, n_samples):
     """True when ``validate_data`` would return ``y`` unchanged and raise nothing.
 
@@ -53,8 +67,29 @@ def _is_plain_target(y, n_samples):
         and y.ndim in (1, 2)
         and y.shape[0] == n_samples
         and y.size > 0
-        and (y.dtype.kind != "f" or bool(np.isfinite(y.sum())))
+        and (y.dtype.kind != "f" or _sum_is_finite(y))
     )
+
+
+def _validate_data_quietly(*args, **kwargs):
+    """scikit-learn's ``validate_data`` without NumPy's floating-point warnings.
+
+    Its finiteness check first sums X: finite values of both signs near the
+    largest float give ``inf - inf`` there, and NumPy warns of an invalid
+    value that is not in the data (the check then goes element by element
+    and raises only for a real NaN or infinity).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return validate_data(*args, **kwargs)
+
+
+def _sum_is_finite(a):
+    """``isfinite(a.sum())``: True when every entry is finite (NaN and inf
+    reach the sum), at the cost of one sum. Finite values whose sum overflows
+    also answer False (callers then take the full check), without NumPy's
+    overflow warning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(a.sum()))
 
 
 #: Attributes that scikit-learn's callback machinery keeps on the estimator.
@@ -257,7 +292,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not reset and self._is_plain_input(X) and _is_plain_target(y, X.shape[0]):
             # what validate_data would return (~150 us of a 200-row partial_fit)
             return self._as_model_input(X), y
-        X, y = validate_data(
+        X, y = _validate_data_quietly(
             self,
             X,
             y,
@@ -286,7 +321,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
-            and bool(np.isfinite(X.sum()))  # overflow only sends X the long way
+            and _sum_is_finite(X)
         )
 
     def _as_model_input(self, X):
@@ -294,7 +329,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if sp.issparse(X):
             X = X.tocsr()
         if self.__sklearn_is_fitted__() and X.dtype != self._theta.dtype:
-            X = X.astype(self._theta.dtype)
+            X = _cast_finite(X, self._theta.dtype, "X")
         return X
 
     def _validate_sample_weight(self, sample_weight, X):
@@ -302,9 +337,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        if not sw.sum() > 0:  # scikit-learn < 1.7 does not check this itself
+        with np.errstate(over="ignore"):
+            total = sw.sum()
+        if not total > 0:  # scikit-learn < 1.7 does not check this itself
             raise ValueError(
                 "sample_weight sums to zero: at least one sample needs a positive weight."
+            )
+        if not np.isfinite(total):
+            raise ValueError(
+                f"sample_weight sums to more than the largest float (max weight "
+                f"{float(sw.max()):.3g}); rescale them: the data term depends only on "
+                "their ratios, and the L2 penalty is alpha divided by their total."
             )
         return sw
 
@@ -436,7 +479,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """Validate ``X``; return the raw outputs ``R`` and predictions ``P`` (2-D)."""
         check_is_fitted(self)
         if not self._is_plain_input(X):
-            X = validate_data(
+            X = _validate_data_quietly(
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
             )
         X = self._as_model_input(X)

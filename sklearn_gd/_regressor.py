@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseGD, _is_minibatch
+from ._base import BaseGD, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
@@ -184,11 +184,19 @@ class GDRegressor(RegressorMixin, BaseGD):
             raise ValueError("loss='poisson' requires non-negative y; some y values are negative.")
         if not np.isfinite(Y).all():
             raise ValueError("y contains NaN or infinity.")
-        return np.ascontiguousarray(Y, dtype=dtype)
+        return np.ascontiguousarray(_cast_finite(Y, dtype, "y"))
 
     def _initial_output_bias(self, Y, sw):
-        """Start at the weighted target mean (its log for poisson)."""
-        mean = Y.mean(axis=0) if sw is None else (sw @ Y) / sw.sum()
+        """Start at the weighted target mean (its log for poisson).
+
+        ``sum_i (s_i / S) y_i``; targets near the dtype's largest value, whose
+        plain sum overflows, are divided by ``S`` before they are summed.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = Y.mean(axis=0) if sw is None else (sw @ Y) / sw.sum()
+        if not np.isfinite(mean).all():
+            weights = np.full(Y.shape[0], 1.0 / Y.shape[0]) if sw is None else sw / sw.sum()
+            mean = (weights[:, None] * Y).sum(axis=0)
         if self.loss == "poisson":
             return np.log(np.maximum(mean, np.finfo(Y.dtype).tiny))
         return mean

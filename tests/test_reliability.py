@@ -172,8 +172,59 @@ def test_plain_ndarray_prediction_skips_validation_but_not_its_checks():
 
 def test_predict_overflow_is_reported_not_returned_as_nan():
     reg = GDRegressor(solver="lbfgs").fit(X, y_reg)  # coefficients near (1, -2, 0.5, 0)
-    with pytest.raises(ValueError, match="non-finite predictions.*scale"):
-        reg.predict(np.full((2, 4), 1e308))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # only our error, no NumPy overflow noise
+        with pytest.raises(ValueError, match="non-finite predictions.*scale"):
+            reg.predict(np.full((2, 4), 1e308))
+
+
+# Finite values near the largest float: sums of them overflow
+HUGE = np.finfo(np.float64).max / 2
+
+
+def test_targets_near_the_largest_float_give_a_finite_model():
+    """The initial output bias is y's mean, which must not overflow to inf:
+    training then diverges (a DivergenceWarning, no NumPy noise) and keeps
+    the finite initial model, as for any diverging fit."""
+    for y in (np.full(30, HUGE), np.where(y_clf == 1, HUGE, HUGE / 3)):
+        reg = GDRegressor(hidden_layer_sizes=(3,), random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.warns(DivergenceWarning):
+                reg.fit(X, y)
+        assert np.isfinite(reg._theta).all()
+        assert np.isclose(reg.intercepts_[-1][0], np.sum(y / y.size), rtol=1e-12)  # y's mean
+    reg = GDRegressor(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, y_reg)
+    before = reg._theta.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(DivergenceWarning):
+            reg.partial_fit(X, np.full(30, HUGE))  # takes the plain-array check, then diverges
+    np.testing.assert_array_equal(reg._theta, before)
+
+
+def test_targets_beyond_a_float32_models_range_are_an_error():
+    """float32 X makes a float32 model: y past float32's range would become
+    inf in its targets."""
+    with pytest.raises(ValueError, match=r"y has values too large for a float32 model.*1e\+300"):
+        GDRegressor(hidden_layer_sizes=(3,)).fit(X.astype(np.float32), np.full(30, 1e300))
+    reg = GDRegressor(hidden_layer_sizes=(3,), random_state=0).fit(X.astype(np.float32), y_reg)
+    before = reg._theta.copy()
+    with pytest.raises(ValueError, match="y has values too large for a float32 model"):
+        reg.partial_fit(X.astype(np.float32), with_value(y_reg, 4, -1e39))
+    # float64 rows into the float32 model: predicted, or trained on, only if they fit
+    for call in (reg.predict, lambda rows: reg.partial_fit(rows, y_reg)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with pytest.raises(ValueError, match=r"X has values too large for a float32 model"):
+                call(with_value(X, (2, 1), 1e39))
+    np.testing.assert_array_equal(reg._theta, before)
+    np.testing.assert_array_equal(reg.predict(X), reg.predict(X.astype(np.float32)))
+
+
+def test_sample_weights_whose_sum_overflows_are_an_error():
+    with pytest.raises(ValueError, match="sample_weight sums to more than the largest float"):
+        GDRegressor(hidden_layer_sizes=(3,)).fit(X, y_reg, sample_weight=np.full(30, HUGE))
 
 
 # ---------------------------------------------------------------- fuzzing
@@ -186,7 +237,8 @@ def datasets(draw):
     d = draw(st.integers(1, 4))
     dtype = draw(st.sampled_from([np.float64, np.float32, np.int64]))
     seed = draw(st.integers(0, 2**31))
-    kind = draw(st.sampled_from(["normal", "huge", "tiny", "constant", "duplicates", "mixed"]))
+    kind = draw(st.sampled_from(["normal", "huge", "tiny", "constant", "duplicates", "mixed",
+                                 "extreme"]))
     r = np.random.default_rng(seed)
     if kind == "normal":
         Xf = r.normal(size=(n, d))
@@ -198,12 +250,16 @@ def datasets(draw):
         Xf = np.full((n, d), draw(finite_values))
     elif kind == "duplicates":
         Xf = np.repeat(r.normal(size=(1, d)), n, axis=0)
+    elif kind == "extreme":  # near the dtype's largest value: sums and products overflow
+        largest = float(np.finfo(np.float32 if dtype is np.float32 else np.float64).max)
+        Xf = r.choice([-1.0, 1.0], size=(n, d)) * largest / draw(st.sampled_from([1.0, 3.0, 1e10]))
     else:
         Xf = np.array([[draw(finite_values) for _ in range(d)] for _ in range(n)])
-    if dtype is np.float32:
+    if dtype is np.float32 and kind != "extreme":
         Xf = np.clip(Xf, -1e30, 1e30)
-    Xd = Xf.astype(dtype)
-    y = r.normal(size=n) * draw(st.sampled_from([1.0, 1e6, 1e-6]))
+    Xd = Xf.astype(dtype) if dtype is not np.int64 else np.clip(Xf, -2**62, 2**62).astype(dtype)
+    # clipped so that the largest scale stays finite (1.5e308)
+    y = np.clip(r.normal(size=n), -1.5, 1.5) * draw(st.sampled_from([1.0, 1e6, 1e-6, 1e300, 1e308]))
     labels = r.integers(0, draw(st.integers(1, 3)), size=n)
     return Xd, y, labels
 
