@@ -345,7 +345,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
         if not np.isfinite(total):
             raise ValueError(
-                f"sample_weight sums to more than the largest float (max weight "
+                f"sample_weight sums to more than the largest {sw.dtype} (max weight "
                 f"{float(sw.max()):.3g}); rescale them: the data term depends only on "
                 "their ratios, and the L2 penalty is alpha divided by their total."
             )

@@ -176,7 +176,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
-        y = np.asarray(y)
+        y = _numeric_targets(np.asarray(y))
         if fitting:
             self._y_ndim = y.ndim
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -203,3 +203,14 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _score_encoded(self, P, Y, sw):
         return r2_score(Y, P, sample_weight=sw)
+
+
+def _numeric_targets(y):
+    """``y`` as numbers: strings of numbers are parsed (as scikit-learn's
+    linear regressors do); other strings are a ValueError that says so."""
+    if y.dtype.kind not in "SU":
+        return y
+    try:
+        return y.astype(np.float64)
+    except ValueError as exc:
+        raise ValueError(f"y must be numeric for a regressor: {exc}.") from None

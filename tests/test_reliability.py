@@ -47,6 +47,7 @@ BAD_FIT_INPUT = [
     (CLF, {}, (X, y_reg), "Unknown label type"),
     (CLF, {}, (X, np.array([None, 1] * 15, dtype=object)), "Unknown label type"),
     (REG, {"loss": "poisson"}, (X, y_reg), "poisson.*non-negative"),
+    (REG, {}, (X, np.array(["a", "b"] * 15)), "y must be numeric for a regressor: could not convert"),
     (REG, {"early_stopping": True}, (X[:1], y_reg[:1]), "early_stopping.*validation_fraction"),
     (CLF, {"early_stopping": True}, (X[:3], [0, 1, 1]), "early_stopping.*validation_fraction"),
 ]
@@ -223,8 +224,22 @@ def test_targets_beyond_a_float32_models_range_are_an_error():
 
 
 def test_sample_weights_whose_sum_overflows_are_an_error():
-    with pytest.raises(ValueError, match="sample_weight sums to more than the largest float"):
+    with pytest.raises(ValueError, match="sample_weight sums to more than the largest float64"):
         GDRegressor(hidden_layer_sizes=(3,)).fit(X, y_reg, sample_weight=np.full(30, HUGE))
+    with pytest.raises(ValueError, match="sample_weight sums to more than the largest float32"):
+        GDRegressor(hidden_layer_sizes=(3,)).fit(X.astype(np.float32), y_reg,
+                                                 sample_weight=np.full(30, 3e37))
+
+
+def test_regressor_parses_numeric_string_targets_as_ridge_does():
+    from sklearn.linear_model import Ridge
+
+    as_text = y_reg.astype(str)
+    assert Ridge().fit(X, as_text).coef_.shape == (4,)  # scikit-learn's regressors accept them
+    for solver in ("lbfgs", "adam"):
+        text, numbers = (GDRegressor(hidden_layer_sizes=(), solver=solver, max_iter=20,
+                                     random_state=0).fit(X, target) for target in (as_text, y_reg))
+        np.testing.assert_array_equal(text.predict(X), numbers.predict(X))
 
 
 # ---------------------------------------------------------------- fuzzing
