@@ -245,6 +245,11 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             y = column_or_1d(y, warn=True)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D or a multilabel indicator matrix, got shape {y.shape}.")
+        if not fitting and self._target_kind == "multilabel":
+            raise ValueError(
+                "y holds labels, but the model was fitted on a multilabel indicator matrix; "
+                "pass one with its columns, or call fit to start over."
+            )
         if fitting:
             self._set_classes(y, classes)
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
@@ -279,9 +284,10 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
     def _set_classes(self, y, classes):
         self.classes_ = cached_unique(y) if classes is None else np.unique(classes)
         if self.classes_.shape[0] < 2:
+            where = "y has" if classes is None else f"classes={self.classes_.tolist()} has"
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; y has "
-                f"only one class: {self.classes_[0]!r}."
+                f"{type(self).__name__} needs samples of at least 2 classes; {where} "
+                f"only one class: {self.classes_.tolist()[0]!r}."
             )
         self._target_kind = "binary" if self.classes_.shape[0] == 2 else "multiclass"
 

@@ -353,6 +353,21 @@ def test_partial_fit_classes_rules(clf_data):
         clf.partial_fit(X[:3], [0, 7, 1])
     with pytest.raises(ValueError, match="differs from the classes of the first"):
         clf.partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"classes=\[1\] has only one class"):
+        MLPBackpropClassifier().partial_fit(X, y, classes=[1])
+
+
+def test_partial_fit_keeps_the_target_type(clf_data):
+    """A model fitted on a multilabel matrix does not take 1-D labels (nor the
+    reverse): they would be read as another kind of target."""
+    X, y = clf_data
+    Y = np.column_stack([y == 0, y == 1]).astype(int)
+    multilabel = MLPBackpropClassifier(hidden_layer_sizes=(4,)).partial_fit(X, Y)
+    with pytest.raises(ValueError, match="fitted on a multilabel indicator matrix"):
+        multilabel.partial_fit(X, (y == 1).astype(int))
+    labels = MLPBackpropClassifier(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="y is a multilabel matrix"):
+        labels.partial_fit(X, np.column_stack([Y, Y[:, :1]]))
 
 
 def test_failed_partial_fit_leaves_the_model_unchanged(clf_data):
