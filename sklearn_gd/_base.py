@@ -187,17 +187,24 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ plumbing
     def _fit(self, X, y, sample_weight, incremental, classes=None):
-        if not incremental:
-            self._fit_once(X, y, sample_weight, incremental, classes)
-            return self
-        # A partial_fit call that fails or diverges leaves the model as it was.
+        """Run one ``fit`` or ``partial_fit`` call; one that raises leaves the model as it was.
+
+        Except where training is stopped on purpose: an interrupted ``fit``
+        keeps its last completed epoch, and a diverged one its last finite
+        weights (see :func:`~sklearn_gd._training.train_minibatch`); a
+        ``partial_fit`` call that is interrupted or diverges is undone.
+        """
         snapshot = self._snapshot()
         try:
             diverged = self._fit_once(X, y, sample_weight, incremental, classes)
+        except KeyboardInterrupt:
+            if incremental:
+                self._restore(snapshot)
+            raise
         except BaseException:
             self._restore(snapshot)
             raise
-        if diverged:
+        if diverged and incremental:
             self._restore(snapshot)
         return self
 
@@ -444,7 +451,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return {}
 
     def _snapshot(self):
-        """The model state, for :meth:`_restore` after a failed ``partial_fit``.
+        """The model state, for :meth:`_restore` after a failed ``fit`` or ``partial_fit``.
 
         Lists (the per-epoch histories, which training only appends to) are
         kept with their length, to be truncated back; the layout, which no

@@ -387,6 +387,55 @@ def test_failed_partial_fit_truncates_the_histories_it_appended_to(monkeypatch):
     assert reg.n_iter_ == 3
 
 
+def _model_state(est):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()
+            if not isinstance(v, np.random.Generator)}
+
+
+def _assert_same_state(est, state):
+    assert set(vars(est)) >= set(state)
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, key), value, err_msg=key)
+        elif isinstance(value, (int, float, str, list, tuple, type(None))):
+            assert getattr(est, key) == value, key
+
+
+def test_failed_fit_leaves_the_fitted_model_as_it_was(monkeypatch):
+    """Bad input to fit, or an error during its training, does not cost the
+    user the model they had (scikit-learn's validation resets the feature
+    names, and the classifier its classes, before they raise)."""
+    pd = pytest.importorskip("pandas")
+    from sklearn_gd import _training
+
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(3,), max_iter=30, random_state=0)
+    clf.fit(frame, y_clf)
+    state, proba = _model_state(clf), clf.predict_proba(frame)
+    bad_calls = [
+        lambda: clf.fit(X, np.zeros(30)),  # one class
+        lambda: clf.fit(np.ones((30, 5)), with_value(y_clf, 0, np.nan)),  # NaN in y
+        lambda: clf.set_params(warm_start=True).fit(frame, [0, 1, 2] * 10),  # new classes
+    ]
+    for call in bad_calls:
+        with pytest.raises(ValueError):
+            call()
+        clf.set_params(warm_start=False)
+        _assert_same_state(clf, state)
+        assert list(clf.feature_names_in_) == list("abcd")
+        np.testing.assert_array_equal(clf.predict_proba(frame), proba)
+
+    def failing_report(*args, **kwargs):  # after the first epoch's loss is recorded
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(_training, "_report", failing_report)
+    with pytest.raises(RuntimeError, match="report failed"):
+        clf.fit(frame, y_clf)
+    _assert_same_state(clf, state)
+    assert clf.loss_curve_ == state["loss_curve_"]
+    np.testing.assert_array_equal(clf.predict_proba(frame), proba)
+
+
 # ---------------------------------------------------------------- interruption
 
 @pytest.mark.parametrize("early_stopping", [False, True])
