@@ -236,7 +236,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _train(self, X, Y, sw, y, max_epochs, incremental, hooks):
         """Run the training loop; return True when it diverged."""
-        net = self._network()
+        net = self._network(training=True)
         # Overflow is detected (and undone) by the loop: NumPy need not warn.
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             if self.solver == "lbfgs":
@@ -369,6 +369,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "hidden_layer_sizes changed since the network was fitted; call fit "
                 "without warm_start to start over."
             )
+        if self.activation != self._fitted_activation:
+            raise ValueError(
+                f"activation changed since the network was fitted "
+                f"({self._fitted_activation!r} -> {self.activation!r}); call fit without "
+                "warm_start to start over."
+            )
+        if self._out_activation_name() != self.out_activation_:
+            raise ValueError(
+                f"loss={self._loss_name()!r} needs the output {self._out_activation_name()!r}, "
+                f"but the network was fitted with {self.out_activation_!r}; call fit without "
+                "warm_start to start over."
+            )
 
     def _initialize(self, X, Y, sw):
         """Fresh weights, generator and counters."""
@@ -381,6 +393,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._out_activation_name()
+        # what the network computes, fixed at fit: see _network
+        self._fitted_activation = self.activation
+        self._fitted_loss = (self._loss_name(), self._loss_kwargs())
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
@@ -443,9 +458,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             weight_mask=weight_mask,
         )
 
-    def _network(self):
-        loss = get_loss(self._loss_name(), **self._loss_kwargs())
-        return Network(self._layout, self.activation, loss)
+    def _network(self, training=False):
+        """The fitted network, with the hidden activation it was fitted with.
+
+        For prediction, also with the loss (so the output link) it was fitted
+        with: ``set_params`` on a fitted model must not change what it
+        predicts before the next fit. Training takes the loss as the
+        parameters now say (``huber_delta``, say, may change between
+        ``partial_fit`` calls); ``_check_continuation`` has refused an
+        activation or output link that differs from the fitted one.
+        """
+        name, kwargs = (self._loss_name(), self._loss_kwargs()) if training else self._fitted_loss
+        return Network(self._layout, self._fitted_activation, get_loss(name, **kwargs))
 
     def _loss_kwargs(self):
         return {}

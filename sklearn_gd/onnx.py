@@ -114,7 +114,7 @@ def _raw_outputs(model, operator, container):
             ops.OnnxMatMul(node, W.astype(dtype), op_version=opv), b.astype(dtype), op_version=opv
         )
         if layer < n_layers - 1:
-            node = _hidden_activation(model.activation, node, opv)
+            node = _hidden_activation(model._fitted_activation, node, opv)
     return node, dtype
 
 
@@ -124,7 +124,7 @@ def _convert_regressor(scope, operator, container):
     model = operator.raw_operator
     opv = container.target_opset
     raw, _ = _raw_outputs(model, operator, container)
-    out = ops.OnnxExp(raw, op_version=opv) if model.loss == "poisson" else raw
+    out = ops.OnnxExp(raw, op_version=opv) if model.out_activation_ == "exp" else raw
     ops.OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(
         scope, container
     )

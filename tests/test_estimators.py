@@ -370,6 +370,42 @@ def test_partial_fit_keeps_the_target_type(clf_data):
         labels.partial_fit(X, np.column_stack([Y, Y[:, :1]]))
 
 
+def test_changed_parameters_do_not_change_a_fitted_network(clf_data, reg_data):
+    """The activation and loss are the fitted model's until the next fit:
+    set_params on them changes no prediction, and training on without a new
+    fit is refused."""
+    X, y = clf_data
+    clf = quiet(MLPBackpropClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit,
+                X, y)
+    proba = clf.predict_proba(X)
+    for activation in ("tanh", "identity", "not an activation"):
+        clf.set_params(activation=activation)
+        np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    clf.set_params(activation="tanh")
+    with pytest.raises(ValueError, match=r"activation changed since the network was fitted "
+                                         r"\('relu' -> 'tanh'\)"):
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match="activation changed"):
+        clf.set_params(warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert clf.set_params(warm_start=False).fit(X, y)._fitted_activation == "tanh"
+
+    Xr, yr = reg_data
+    reg = quiet(GDRegressor(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit, Xr, yr)
+    predictions = reg.predict(Xr)
+    reg.set_params(loss="poisson")  # an exp output link, were it used
+    np.testing.assert_array_equal(reg.predict(Xr), predictions)
+    with pytest.raises(ValueError, match="loss='poisson' needs the output 'exp', but the "
+                                         "network was fitted with 'identity'"):
+        reg.partial_fit(Xr, np.abs(yr))
+    # a loss with the fitted output trains on, with its own gradient
+    huber, squared = (quiet(GDRegressor(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit,
+                            Xr, yr) for _ in range(2))
+    huber.set_params(loss="huber", huber_delta=1e-3).partial_fit(Xr, yr)
+    squared.partial_fit(Xr, yr)
+    assert not np.allclose(huber.coefs_[0], squared.coefs_[0])
+
+
 def test_failed_partial_fit_leaves_the_model_unchanged(clf_data):
     X, y = clf_data
     clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
