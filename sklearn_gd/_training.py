@@ -85,6 +85,17 @@ def split_validation(est, X, Y, sw, y_stratify):
         ) from exc
     train_idx.sort()
     val_idx.sort()
+    if sw is not None:
+        for part, index in (("training", train_idx), ("validation", val_idx)):
+            if not sw[index].sum() > 0:
+                raise ValueError(
+                    f"early_stopping=True held out validation_fraction="
+                    f"{est.validation_fraction} of the samples, and the {part} part has no "
+                    f"sample of positive weight ({int(np.count_nonzero(sw))} of "
+                    f"{X.shape[0]} samples have one). Use more samples of positive weight, "
+                    "another validation_fraction, or early_stopping=False."
+                )
+
     def rows(index):
         return X[index], Y[index], None if sw is None else sw[index]
 

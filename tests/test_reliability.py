@@ -50,6 +50,11 @@ BAD_FIT_INPUT = [
     (REG, {}, (X, np.array(["a", "b"] * 15)), "y must be numeric for a regressor: could not convert"),
     (REG, {"early_stopping": True}, (X[:1], y_reg[:1]), "early_stopping.*validation_fraction"),
     (CLF, {"early_stopping": True}, (X[:3], [0, 1, 1]), "early_stopping.*validation_fraction"),
+    # one weighted sample: the training or the validation part gets none
+    (CLF, {"early_stopping": True}, (X, y_clf, with_value(np.zeros(30), 4, 1.0)),
+     r"validation_fraction=0.1.*part has no sample of positive weight \(1 of 30"),
+    (REG, {"early_stopping": True}, (X, y_reg, with_value(np.zeros(30), 4, 1.0)),
+     "part has no sample of positive weight"),
 ]
 
 
