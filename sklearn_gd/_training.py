@@ -115,8 +115,13 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
 
     The L2 term (``l2``, or None) is added by the optimizer step, which
     returns its penalty, rather than by the backward pass (``c = 0`` there).
+
+    NaN (divergence) also when the weights the epoch ends with fail the
+    guard: each batch's objective is that of the weights before its step,
+    so the last step's result is checked on the last batch, so that a
+    diverged fit never keeps weights that no batch has vouched for.
     """
-    weighted_loss, rows = 0.0, 0
+    weighted_loss, rows, last = 0.0, 0, None
     for Xb, Yb, weights in batches:
         m = Xb.shape[0]
         rows += m
@@ -129,9 +134,19 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
         if not guard.ok(batch_loss):
             return np.nan
         weighted_loss += batch_loss * m
+        last = Xb, Yb, weights
     if not np.isfinite(theta).all():
         return np.nan
+    if last is not None and not guard.ok(_objective(net, theta, *last, ws, l2)):
+        return np.nan
     return weighted_loss / rows
+
+
+def _objective(net, theta, X, Y, weights, ws, l2):
+    """The batch objective at ``theta`` (no dropout, no input noise)."""
+    R, P = net.forward(theta, X, ws)
+    penalty = 0.0 if l2 is None else net.l2_penalty(theta, l2.c)
+    return float(net.loss.value(R, P, Y) @ weights) + penalty
 
 
 def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_stratify=None):

@@ -337,6 +337,21 @@ def test_divergence_warns_and_keeps_finite_weights():
     assert np.isfinite(reg.predict(Xb)).all()
 
 
+@pytest.mark.parametrize("cls, target", [(REG, y_reg), (CLF, y_clf)])
+@pytest.mark.parametrize("max_iter", [1, 3])
+def test_a_blown_up_last_step_is_not_kept(cls, target, max_iter):
+    """With one batch per epoch every step is an epoch's last: no later batch
+    objective checks it. Its weights (~1e300, finite) must not become the
+    model, nor the start kept after the next epoch diverges."""
+    est = cls(hidden_layer_sizes=(4,), learning_rate_init=1e300, max_iter=max_iter,
+              random_state=0)
+    with pytest.warns(DivergenceWarning, match="epoch 1"):
+        est.fit(X, target)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert np.abs(est._theta).max() < 1.5  # the initial weights (Glorot bounds)
+    assert np.isfinite(est.predict(X)).all()
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_divergence_restarts_the_optimizer_state(solver):
     """The diverging steps' moments (inf, NaN or huge) are not carried into a
