@@ -127,6 +127,18 @@ class Network:
         """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
         return 0.5 * c * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.layout.weights(theta))
 
+    def objective(self, theta, X, Y, weights, c, ws):
+        """``J`` on one batch, as :meth:`loss_and_grad` returns it, without the gradient.
+
+        No dropout: the objective of the weights themselves. The penalty is
+        :meth:`l2_penalty`'s (summed in another order than the gradient's,
+        so equal to rounding).
+        """
+        R = self._raw_outputs(theta, X, ws)
+        rows = ws.rows(X.shape[0])
+        data_loss, _ = self.loss.loss_and_delta(R, Y, weights, rows.P, rows.delta[-1])
+        return data_loss + (self.l2_penalty(theta, c) if c else 0.0)
+
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
         """Objective on one batch and its gradient, written into ``grad``.
 

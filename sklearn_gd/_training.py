@@ -137,16 +137,9 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
         last = Xb, Yb, weights
     if not np.isfinite(theta).all():
         return np.nan
-    if last is not None and not guard.ok(_objective(net, theta, *last, ws, l2)):
+    if last is not None and not guard.ok(net.objective(theta, *last, l2.c if l2 else 0.0, ws)):
         return np.nan
     return weighted_loss / rows
-
-
-def _objective(net, theta, X, Y, weights, ws, l2):
-    """The batch objective at ``theta`` (no dropout, no input noise)."""
-    R, P = net.forward(theta, X, ws)
-    penalty = 0.0 if l2 is None else net.l2_penalty(theta, l2.c)
-    return float(net.loss.value(R, P, Y) @ weights) + penalty
 
 
 def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_stratify=None):

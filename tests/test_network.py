@@ -80,6 +80,27 @@ def test_gradient_matches_finite_differences(
     assert relative_error(grad, numeric) <= 1e-6
 
 
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+@pytest.mark.parametrize("c", [0.0, 0.3])
+def test_objective_is_loss_and_grads_objective(kind, c):
+    """The objective alone (the divergence check of an epoch's last weights)
+    is the one the gradient comes with: the data term bit for bit, the L2
+    penalty to rounding (it is summed in another order)."""
+    rng = np.random.default_rng(1)
+    Y, loss_name = make_targets(kind, rng, 7, 2)
+    layout = Layout([3, 4, Y.shape[1]])
+    net = Network(layout, "tanh", get_loss(loss_name, huber_delta=0.7))
+    theta = rng.normal(scale=0.5, size=layout.size)
+    X, weights = rng.normal(size=(7, 3)), np.full(7, 1 / 7)
+    ws = net.workspace(10, np.float64)
+    data, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, np.empty_like(theta))
+    objective = net.objective(theta, X, Y, weights, c, ws)
+    if c:
+        assert objective == pytest.approx(data + penalty, rel=1e-13, abs=0)
+    else:
+        assert objective == data and penalty == 0.0
+
+
 def test_forward_without_workspace_matches_training_buffers():
     rng = np.random.default_rng(0)
     layout = Layout([3, 4, 2])
