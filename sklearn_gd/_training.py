@@ -117,9 +117,9 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
     returns its penalty, rather than by the backward pass (``c = 0`` there).
 
     NaN (divergence) also when the weights the epoch ends with fail the
-    guard: each batch's objective is that of the weights before its step,
-    so the last step's result is checked on the last batch, so that a
-    diverged fit never keeps weights that no batch has vouched for.
+    guard on the last batch: each batch's objective is that of the weights
+    before its step, and without this check nothing would vouch for the
+    last step's result before a diverged fit keeps it.
     """
     weighted_loss, rows, last = 0.0, 0, None
     for Xb, Yb, weights in batches:
