@@ -71,6 +71,21 @@ def _is_plain_target(y, n_samples):
     )
 
 
+def _check_weight_total(sw, what):
+    """``sw`` (non-negative) when its total is positive and finite; else a ValueError."""
+    with np.errstate(over="ignore"):
+        total = sw.sum()
+    if not total > 0:  # scikit-learn < 1.7 does not check this itself
+        raise ValueError(f"{what} sums to zero: at least one sample needs a positive weight.")
+    if not np.isfinite(total):
+        raise ValueError(
+            f"{what} sums to more than the largest {sw.dtype} (max weight "
+            f"{float(sw.max()):.3g}); rescale them: the data term depends only on "
+            "their ratios, and the L2 penalty is alpha divided by their total."
+        )
+    return sw
+
+
 def _validate_data_quietly(*args, **kwargs):
     """scikit-learn's ``validate_data`` without NumPy's floating-point warnings.
 
@@ -344,19 +359,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        with np.errstate(over="ignore"):
-            total = sw.sum()
-        if not total > 0:  # scikit-learn < 1.7 does not check this itself
-            raise ValueError(
-                "sample_weight sums to zero: at least one sample needs a positive weight."
-            )
-        if not np.isfinite(total):
-            raise ValueError(
-                f"sample_weight sums to more than the largest {sw.dtype} (max weight "
-                f"{float(sw.max()):.3g}); rescale them: the data term depends only on "
-                "their ratios, and the L2 penalty is alpha divided by their total."
-            )
-        return sw
+        return _check_weight_total(sw, "sample_weight")
 
     def _check_continuation(self, Y):
         if Y.shape[1] != self._layout.layer_sizes[-1]:

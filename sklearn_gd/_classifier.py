@@ -8,7 +8,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, is_multilabel, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseGD, _is_minibatch
+from ._base import BaseGD, _check_weight_total, _is_minibatch
 from ._compat import StrOptions, _fit_context, attach_unique, cached_unique
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
@@ -216,10 +216,18 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             )
         y = np.asarray(y).ravel()
         per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        bad = ~(np.isfinite(per_class) & (per_class >= 0))
+        if bad.any():
+            raise ValueError(
+                "class_weight must be finite and non-negative; it gives "
+                f"{per_class[bad].tolist()} to classes {self.classes_[bad].tolist()}."
+            )
         weights = per_class[np.searchsorted(self.classes_, y)].astype(
             sw.dtype if sw is not None else np.float64
         )
-        return weights if sw is None else sw * weights
+        with np.errstate(over="ignore"):
+            weights = weights if sw is None else sw * weights
+        return _check_weight_total(weights, "sample_weight times class_weight")
 
     def _loss_name(self):
         return "log_loss" if self._target_kind == "multiclass" else "binary_log_loss"
