@@ -287,7 +287,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     f"dropout has {len(rates)} values but there are {len(sizes)} hidden "
                     "layers; give one rate per hidden layer or a single float."
                 )
-            if np.any((rates < 0) | (rates >= 1)):
+            if not np.all((rates >= 0) & (rates < 1)):  # NaN fails too
                 raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
         elif np.ndim(self.dropout) != 0:
             raise ValueError(f"dropout must be a float or a 1-D sequence, got {self.dropout!r}.")

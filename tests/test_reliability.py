@@ -127,8 +127,8 @@ BAD_PARAMS = [
     ("early_stopping", "no"), ("validation_fraction", 1.0), ("validation_fraction", 0.0),
     ("beta_1", 1.0), ("beta_2", -0.1), ("epsilon", 0.0), ("n_iter_no_change", 0),
     ("max_fun", 0), ("dropout", 1.0), ("dropout", -0.1), ("dropout", [0.5, "a"]),
-    ("dropout", [[0.1]]), ("input_noise", -1.0), ("weight_decay", -0.1), ("rho", 1.0),
-    ("warm_start", "x"),
+    ("dropout", [[0.1]]), ("dropout", [np.nan]), ("dropout", [1.0]), ("input_noise", -1.0),
+    ("weight_decay", -0.1), ("rho", 1.0), ("warm_start", "x"),
 ]
 
 
