@@ -134,10 +134,15 @@ class Network:
         :meth:`l2_penalty`'s (summed in another order than the gradient's,
         so equal to rounding).
         """
-        R = self._raw_outputs(theta, X, ws)
-        rows = ws.rows(X.shape[0])
-        data_loss, _ = self.loss.loss_and_delta(R, Y, weights, rows.P, rows.delta[-1])
+        data_loss, _, _ = self._data_loss(theta, X, Y, weights, ws)
         return data_loss + (self.l2_penalty(theta, c) if c else 0.0)
+
+    def _data_loss(self, theta, X, Y, weights, ws, masks=None):
+        """Forward pass and ``sum_i w_i loss_i``; also ``Delta_L`` and the batch's row views."""
+        R = self._raw_outputs(theta, X, ws, masks)
+        rows = ws.rows(X.shape[0])
+        data_loss, delta = self.loss.loss_and_delta(R, Y, weights, rows.P, rows.delta[-1])
+        return data_loss, delta, rows
 
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
         """Objective on one batch and its gradient, written into ``grad``.
@@ -164,9 +169,7 @@ class Network:
         penalty : float
             ``c / 2 * ||W||^2``.
         """
-        R = self._raw_outputs(theta, X, ws, masks)
-        rows = ws.rows(X.shape[0])
-        data_loss, delta = self.loss.loss_and_delta(R, Y, weights, rows.P, rows.delta[-1])
+        data_loss, delta, rows = self._data_loss(theta, X, Y, weights, ws, masks)
         layout = self.layout
         W_list, _ = ws.parameter_views(layout, theta)
         gW_list, gb_list = ws.parameter_views(layout, grad)
