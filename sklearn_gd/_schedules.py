@@ -21,10 +21,23 @@ def make_schedule(name, learning_rate_init, *, power_t=0.5, max_iter=200):
     if name in ("constant", "adaptive"):
         return lambda epoch, samples_seen: lr0
     if name == "invscaling":
-        return lambda epoch, samples_seen: lr0 / (samples_seen + 1) ** power_t
+        return lambda epoch, samples_seen: _inverse_scaling(lr0, samples_seen, power_t)
     if name == "cosine":
         horizon = max(int(max_iter), 1)
         return lambda epoch, samples_seen: (
             0.5 * lr0 * (1 + math.cos(math.pi * min(epoch, horizon) / horizon))
         )
     raise ValueError(f"Unknown learning-rate schedule {name!r}.")
+
+
+def _inverse_scaling(lr0, samples_seen, power_t):
+    """``lr0 / (samples_seen + 1) ** power_t``, also where the power overflows.
+
+    A large ``power_t`` overflows the power long before the rate itself leaves
+    the float range (``1e300 / 10**310`` is ``1e-10``); the rate is then taken
+    in logarithms, which is exact up to rounding and underflows to 0.
+    """
+    try:
+        return lr0 / (samples_seen + 1) ** power_t
+    except OverflowError:
+        return math.exp(math.log(lr0) - power_t * math.log(samples_seen + 1))

@@ -334,6 +334,18 @@ def test_fuzz_fit_partial_fit_predict(data, hidden, solver, classify):
         assert np.isfinite(est._theta).all()
 
 
+def test_invscaling_with_a_large_power_t_trains():
+    # (samples_seen + 1) ** power_t overflows after the first batch: an OverflowError
+    # from the schedule before, as in scikit-learn's MLP; the rate is ~0 instead
+    reg = GDRegressor(solver="sgd", learning_rate="invscaling", power_t=1e6,
+                      batch_size=10, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y_reg)
+    assert np.isfinite(reg._theta).all()
+    assert reg.n_iter_ == 2
+
+
 # ---------------------------------------------------------------- divergence
 def test_divergence_warns_and_keeps_finite_weights():
     Xb = X * 1e4

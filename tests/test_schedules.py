@@ -16,6 +16,12 @@ def test_invscaling_formula():
     assert rate(3, 99) == pytest.approx(0.2 / 100**0.25)
 
 
+def test_invscaling_where_the_power_overflows():
+    # 10.0 ** 310 overflows a float; the rate itself is representable or underflows
+    assert make_schedule("invscaling", 1e300, power_t=310)(0, 9) == pytest.approx(1e-10)
+    assert make_schedule("invscaling", 0.1, power_t=1e6)(0, 150) == 0.0
+
+
 def test_cosine_decays_from_initial_to_zero():
     rate = make_schedule("cosine", 0.1, max_iter=10)
     assert rate(0, 0) == pytest.approx(0.1)
