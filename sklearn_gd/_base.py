@@ -188,6 +188,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets; for the classifier, labels or a multilabel indicator
+            matrix, which may be sparse.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights ``s_i`` of the objective; ``None`` means ones.
 

@@ -1,6 +1,7 @@
 """MLPBackpropClassifier: binary, multiclass and multilabel classification."""
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
@@ -14,6 +15,17 @@ from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
 PRIOR_CLIP = 1e-6
+
+
+def _dense_indicator(y):
+    """A sparse ``y`` as a dense array; only a multilabel indicator matrix may be sparse."""
+    kind = type_of_target(y)
+    if kind != "multilabel-indicator":
+        raise ValueError(
+            "A sparse y must be a multilabel indicator matrix (one 0/1 column per "
+            f"label); type_of_target(y) is {kind!r}."
+        )
+    return y.toarray()
 
 
 def _open_unit_interval(P):
@@ -155,7 +167,8 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        y : {array-like, sparse matrix} of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix (dense or sparse).
         classes : array-like of shape (n_classes,), default=None
             All the classes that will ever be seen; required on the first
             call (for multilabel targets, ignored: the labels are the columns).
@@ -193,10 +206,15 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """Predicted class labels (indicator matrix for multilabel targets)."""
+        """Predicted class labels.
+
+        For multilabel targets, an indicator matrix: sparse (CSR) when the
+        model was fitted on a sparse one, dense otherwise.
+        """
         R, _ = self._forward(X)
         if self._target_kind == "multilabel":
-            return (R > 0).astype(int)
+            labels = (R > 0).astype(int)
+            return sp.csr_matrix(labels) if self._sparse_labels else labels
         if self._target_kind == "binary":
             return self.classes_[(R[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(R, axis=1)]
@@ -242,6 +260,8 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         """Boolean indicator targets (one column for binary); training converts
         each batch to the model's float dtype, so the stored targets take one
         byte per entry."""
+        if sp.issparse(y):
+            return self._encode_multilabel(_dense_indicator(y), dtype, fitting, sparse=True)
         # one np.unique(y) for type_of_target's checks and for the classes
         y = attach_unique(np.asarray(y))
         check_classification_targets(y)
@@ -278,10 +298,12 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         Y[np.arange(y.shape[0]), index] = True
         return Y
 
-    def _encode_multilabel(self, y, dtype, fitting):
+    def _encode_multilabel(self, y, dtype, fitting, sparse=False):
         if fitting:
             self._target_kind = "multilabel"
             self.classes_ = np.arange(y.shape[1])
+            # predict answers in the fitted y's format, as MLPClassifier does
+            self._sparse_labels = sparse
         elif self._target_kind != "multilabel" or y.shape[1] != self.classes_.shape[0]:
             raise ValueError(
                 f"y is a multilabel matrix with {y.shape[1]} labels, but the model was "

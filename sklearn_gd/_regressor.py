@@ -3,6 +3,7 @@
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
@@ -176,6 +177,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
+        if sp.issparse(y):
+            # as Ridge and MLPRegressor: np.asarray would make a 0-d object array
+            raise TypeError(
+                "Sparse data was passed for y, but a regressor needs dense targets; "
+                "use y.toarray()."
+            )
         y = _numeric_targets(np.asarray(y))
         if fitting:
             self._y_ndim = y.ndim

@@ -325,6 +325,35 @@ def test_multilabel_targets():
     assert streamed.predict(X).shape == Y.shape
 
 
+@pytest.mark.parametrize("to_sparse", [sp.csr_matrix, sp.csc_matrix, sp.coo_array])
+def test_sparse_multilabel_targets_train_as_dense_ones(to_sparse):
+    """A sparse indicator y (as MLPClassifier takes it) trains the dense y's
+    model; predict answers in the fitted y's format."""
+    X, Y = make_multilabel_classification(n_samples=40, n_features=5, n_classes=3, random_state=0)
+    sparse = MLPBackpropClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
+    dense = MLPBackpropClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
+    quiet(sparse.fit, X, to_sparse(Y))
+    quiet(dense.fit, X, Y)
+    np.testing.assert_array_equal(sparse._theta, dense._theta)
+    predicted = sparse.predict(X)
+    assert sp.issparse(predicted) and predicted.format == "csr"
+    np.testing.assert_array_equal(predicted.toarray(), dense.predict(X))
+    assert isinstance(dense.predict(X), np.ndarray)
+    assert sparse.score(X, to_sparse(Y)) == dense.score(X, Y)
+    sparse.partial_fit(X, Y)  # a dense y continues the same targets
+    dense.partial_fit(X, to_sparse(Y))
+    np.testing.assert_array_equal(sparse._theta, dense._theta)
+
+
+def test_sparse_targets_other_than_indicators_are_refused():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    labels = sp.csr_matrix(np.array([[0.0], [1.5], [2.0], [0.0], [1.0], [2.5]]))
+    with pytest.raises(ValueError, match="sparse y must be a multilabel indicator"):
+        MLPBackpropClassifier(max_iter=2).fit(X, labels)
+    with pytest.raises(TypeError, match="Sparse data was passed for y"):
+        GDRegressor(max_iter=2).fit(X, labels)
+
+
 @pytest.mark.parametrize("kind", ["multiclass-multioutput", "binary column", "sequence"])
 def test_target_kinds_other_than_labels_or_indicators(kind):
     """Only 1-D labels (or one column of them) and 0/1 indicator matrices are targets."""
