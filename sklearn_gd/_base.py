@@ -171,6 +171,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self)
         return self._layout.biases(self._theta)
 
+    @property
+    def loss_(self):
+        """Training objective of the last completed epoch (``MLPClassifier.loss_``)."""
+        check_is_fitted(self)
+        return self.loss_curve_[-1] if self.loss_curve_ else None
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_theta")
 

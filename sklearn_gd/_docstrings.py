@@ -137,6 +137,10 @@ SHARED_ATTRIBUTES = """
     loss_curve_ : list of float
         Training objective of each epoch (mean of the batch objectives).
 
+    loss_ : float or None
+        Training objective of the last epoch, ``loss_curve_[-1]`` (None when
+        the first epoch diverged).
+
     validation_scores_ : list of float
         Validation score of each epoch with early stopping (empty otherwise).
 

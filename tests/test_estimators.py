@@ -70,6 +70,24 @@ def test_counters_after_fit_and_partial_fit(reg_data):
     assert fresh.n_iter_ == 3 and len(fresh.loss_curve_) == 3 and fresh.t_ == 3 * len(X)
 
 
+def test_loss_is_the_last_epochs_objective(reg_data, clf_data):
+    """``loss_`` as MLPClassifier has it: the last epoch's training objective."""
+    X, y = reg_data
+    reg = GDRegressor(max_iter=3, random_state=0)
+    assert not hasattr(reg, "loss_")
+    quiet(reg.fit, X, y)
+    assert reg.loss_ == reg.loss_curve_[-1] and len(reg.loss_curve_) == 3
+    reg.partial_fit(X[:30], y[:30])
+    assert reg.loss_ == reg.loss_curve_[-1] and len(reg.loss_curve_) == 4
+    Xc, yc = clf_data
+    clf = quiet(MLPBackpropClassifier(solver="lbfgs", max_iter=4, random_state=0).fit, Xc, yc)
+    assert clf.loss_ == clf.loss_curve_[-1]
+    blown = GDRegressor(solver="sgd", learning_rate_init=1e300, max_iter=2, random_state=0)
+    with pytest.warns(DivergenceWarning):
+        blown.fit(X, y)
+    assert blown.loss_curve_ == [] and blown.loss_ is None
+
+
 def test_lbfgs_counts_iterations_as_epochs(reg_data):
     X, y = reg_data
     reg = GDRegressor(solver="lbfgs").fit(X, y)
@@ -384,6 +402,15 @@ def test_partial_fit_classes_rules(clf_data):
         clf.partial_fit(X, y, classes=[0, 1])
     with pytest.raises(ValueError, match=r"classes=\[1\] has only one class"):
         MLPBackpropClassifier().partial_fit(X, y, classes=[1])
+
+
+def test_warm_start_keeps_the_fitted_classes(clf_data):
+    X, y = clf_data
+    clf = quiet(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit, X, y)
+    quiet(clf.fit, X[y < 2], y[y < 2])
+    assert clf.classes_.tolist() == [0, 1, 2] and clf.predict_proba(X).shape == (len(X), 3)
+    with pytest.raises(ValueError, match=r"labels \[3\] that are not in classes_"):
+        clf.fit(X, y + 1)
 
 
 def test_partial_fit_keeps_the_target_type(clf_data):
