@@ -362,6 +362,25 @@ def test_passes_split_by_rows_make_the_same_floats(two_blas_threads, dtype, shap
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("source_dtype", ["same", bool])
+def test_gathers_split_over_threads_take_the_same_rows(two_blas_threads, dtype, source_dtype):
+    """A gather of >= 16,384 entries splits by rows (3 parts here: 30,000 entries); out of range
+    rows are reported by the first one, in whichever part it falls."""
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(5_000, 100)).astype(dtype)
+    source = source > 0 if source_dtype is bool else source
+    rows = rng.integers(0, 5_000, size=300)
+    got = CompiledKernels.take_rows(source, rows, np.empty((300, 100), dtype), None)
+    np.testing.assert_array_equal(got, source[rows].astype(dtype))
+    for first_bad in (10, 160, 290):  # in the first, second and last part
+        bad = rows.copy()
+        bad[first_bad], bad[-1] = 5_000, -1
+        message = rf"rows\[{first_bad}\] = 5000 is out of bounds for 5000 rows"
+        with pytest.raises(ValueError, match=message):
+            CompiledKernels.take_rows(source, bad, np.empty((300, 100), dtype), None)
+
+
 def test_split_kernels_called_from_several_threads_at_once(two_blas_threads):
     """As NumPy's products may be: each call's results are those of a lone call."""
     n = 70_001
