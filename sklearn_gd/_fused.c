@@ -904,8 +904,9 @@ log_loss_from_exp(PyObject *self, PyObject *args)
 /* A gather waits on memory, not on arithmetic: it splits over the BLAS
  * threads from MIN_PART_ELEMENTS entries, half what the other kernels need.
  * Measured in the training loop, paired: 256-row batches of 100 float32
- * columns (25,600 entries) ~1% faster per epoch split; 200 x 50 (10,000
- * entries) 3% slower split. */
+ * columns (25,600 entries) split run epochs as fast in quiet phases of this
+ * project's machines and ~2% faster in their slow ones (where memory
+ * latency grows); 200 x 50 (10,000 entries) split ran 3% slower. */
 #define GATHER_WORK(entries) (2 * (entries))
 
 /* Each cache line of a row, PREFETCH_ROWS rows ahead of the copy (from the
