@@ -6,7 +6,12 @@ from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, is_multilabel, type_of_target
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    is_multilabel,
+    type_of_target,
+    unique_labels,
+)
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD, _check_weight_total, _is_minibatch
@@ -26,6 +31,22 @@ def _dense_indicator(y):
             f"label); type_of_target(y) is {kind!r}."
         )
     return y.toarray()
+
+
+def _declared_classes(classes):
+    """``partial_fit``'s ``classes=``, sorted and unique, checked as labels are.
+
+    scikit-learn's ``unique_labels`` refuses NaN, mixed strings and numbers,
+    and what is not a label type, as ``MLPClassifier.partial_fit`` does.
+    """
+    listed = np.asarray(classes).tolist()
+    if np.ndim(classes) != 1 or len(classes) == 0:
+        raise ValueError(f"classes must be a non-empty 1-D list of labels, got {listed!r}.")
+    try:
+        with np.errstate(invalid="ignore"):  # its integer test casts NaN before refusing it
+            return unique_labels(classes)
+    except ValueError as exc:
+        raise ValueError(f"classes={listed!r} are not valid labels: {exc}") from None
 
 
 def _open_unit_interval(P):
@@ -280,7 +301,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             )
         if fitting:
             self._set_classes(y, classes)
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+        elif classes is not None and not np.array_equal(_declared_classes(classes), self.classes_):
             raise ValueError(
                 f"classes={np.asarray(classes).tolist()} differs from the classes of "
                 f"the first partial_fit call, {self.classes_.tolist()}."
@@ -312,7 +333,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return np.ascontiguousarray(y, dtype=bool)
 
     def _set_classes(self, y, classes):
-        self.classes_ = cached_unique(y) if classes is None else np.unique(classes)
+        self.classes_ = cached_unique(y) if classes is None else _declared_classes(classes)
         if self.classes_.shape[0] < 2:
             where = "y has" if classes is None else f"classes={self.classes_.tolist()} has"
             raise ValueError(

@@ -404,6 +404,21 @@ def test_partial_fit_classes_rules(clf_data):
         MLPBackpropClassifier().partial_fit(X, y, classes=[1])
 
 
+@pytest.mark.parametrize("classes, message", [
+    ([], r"non-empty 1-D list of labels, got \[\]"),  # was an IndexError
+    ([[0, 1], [2, 3]], "non-empty 1-D list"),  # was flattened into 4 classes
+    ([0.0, 1.0, 2.0, np.nan], r"classes=\[0.0, 1.0, 2.0, nan\] are not valid labels: .*NaN"),
+    (["a", 1], "Mix of label input types"),
+])
+def test_partial_fit_refuses_classes_that_are_not_labels(clf_data, classes, message):
+    X, y = clf_data
+    with pytest.raises(ValueError, match=message):
+        MLPBackpropClassifier().partial_fit(X, y.astype(float), classes=classes)
+    fitted = MLPBackpropClassifier(max_iter=1).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=message):
+        fitted.partial_fit(X, y, classes=classes)
+
+
 def test_warm_start_keeps_the_fitted_classes(clf_data):
     X, y = clf_data
     clf = quiet(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit, X, y)
