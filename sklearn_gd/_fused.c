@@ -401,6 +401,19 @@ weight_blocks(PyObject *obj, Py_ssize_t n, Py_buffer *view)
     return n_blocks;
 }
 
+/* Weight blocks and L2 chunks whose bookkeeping an Adam step keeps on the
+ * stack (about 9 KiB: networks of up to a million weights in 64 layers). */
+#define STACK_BLOCKS 64
+#define STACK_CHUNKS 1024
+
+/* PyMem_Free(p) unless p is the stack buffer it may point to. */
+static void
+free_unless(void *p, const void *on_stack)
+{
+    if (p != on_stack)
+        PyMem_Free(p);
+}
+
 PyDoc_STRVAR(adam_doc,
 "adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None)\n--\n\n"
 "One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
@@ -440,18 +453,28 @@ adam(PyObject *self, PyObject *args)
         }
     }
     const long long *bounds = bounds_view.buf;
-    /* block b's chunk sums are chunk_squares[first_chunk[b]:first_chunk[b + 1]] */
-    Py_ssize_t *first_chunk = PyMem_Malloc((n_blocks + 1) * sizeof(Py_ssize_t));
+    /* block b's chunk sums are chunk_squares[first_chunk[b]:first_chunk[b + 1]];
+     * on the stack up to STACK_BLOCKS blocks and STACK_CHUNKS chunks (a
+     * training step allocates nothing), on the heap beyond */
+    Py_ssize_t first_on_stack[STACK_BLOCKS + 1];
+    double squares_on_stack[STACK_CHUNKS + 1];
+    Py_ssize_t *first_chunk = n_blocks <= STACK_BLOCKS
+                                  ? first_on_stack
+                                  : PyMem_Malloc((n_blocks + 1) * sizeof(Py_ssize_t));
     double *chunk_squares = NULL;
     if (first_chunk != NULL) {
         first_chunk[0] = 0;
         for (Py_ssize_t b = 0; b < n_blocks; b++)
             first_chunk[b + 1] =
                 first_chunk[b] + (bounds[2 * b + 1] - bounds[2 * b] + L2_CHUNK - 1) / L2_CHUNK;
-        chunk_squares = PyMem_Calloc(first_chunk[n_blocks] + 1, sizeof(double));
+        Py_ssize_t n_chunks = first_chunk[n_blocks];
+        chunk_squares = n_chunks <= STACK_CHUNKS ? squares_on_stack
+                                                 : PyMem_Calloc(n_chunks + 1, sizeof(double));
+        if (chunk_squares == squares_on_stack)
+            memset(squares_on_stack, 0, (n_chunks + 1) * sizeof(double));
     }
     if (chunk_squares == NULL) {
-        PyMem_Free(first_chunk);
+        free_unless(first_chunk, first_on_stack);
         PyBuffer_Release(&bounds_view);
         release(a, 4);
         return PyErr_NoMemory();
@@ -474,8 +497,8 @@ adam(PyObject *self, PyObject *args)
             squares += chunk_squares[j];
         penalty += 0.5 * c * squares;
     }
-    PyMem_Free(chunk_squares);
-    PyMem_Free(first_chunk);
+    free_unless(chunk_squares, squares_on_stack);
+    free_unless(first_chunk, first_on_stack);
     PyBuffer_Release(&bounds_view); /* a no-op when never acquired */
     release(a, 4);
     return PyFloat_FromDouble(penalty);

@@ -93,6 +93,25 @@ def test_adam_with_the_l2_term_is_the_l2_pass_then_adam(dtype, bounds):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("n, n_blocks", [(200_000, 40), (1_100_000, 3), (50_000, 70)])
+def test_adam_l2_bookkeeping_on_the_stack_or_the_heap(n, n_blocks):
+    """Chunk sums of up to 1,024 chunks and 64 weight blocks are kept on the
+    stack, more on the heap: the penalty and the step are the same either way."""
+    edges = np.linspace(0, n, n_blocks + 1).astype(np.int64)
+    bounds = np.column_stack([edges[:-1], edges[1:] - 5])  # 5 biases after each block
+    theta, g, u = random_arrays(np.float32, (n,), (n,), (n,))
+    w = np.abs(random_arrays(np.float32, (n,), seed=1)[0])
+    hyper = dict(beta_1=0.9, beta_2=0.999, eps=1e-6, scale=-0.01)
+    fused = [a.copy() for a in (theta, g, u, w)]
+    penalty = CompiledKernels.adam(*fused, **hyper, c=0.3, weight_bounds=bounds)
+    two_passes = [a.copy() for a in (theta, g, u, w)]
+    assert penalty == _kernels.l2_gradient_blocks(
+        two_passes[1], two_passes[0], 0.3, bounds, np.empty(n, np.float32))
+    CompiledKernels.adam(*two_passes, **hyper)
+    for got, want in zip(fused[::2] + fused[3:], two_passes[::2] + two_passes[3:]):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_l2_gradient_blocks_adds_c_theta_on_the_weights_only():
     theta = np.arange(1.0, 11.0)
     g = np.zeros(10)
