@@ -19,3 +19,24 @@ def test_example_runs(script, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(script)])
     monkeypatch.chdir(script.parent)
     runpy.run_path(str(script), run_name="__main__")
+
+
+def test_the_demo_compares_both_models(capsys):
+    from sklearn_gd.__main__ import main
+
+    assert main([]) == 0
+    table = capsys.readouterr().out.splitlines()[-2:]
+    for line, name in zip(table, ["MLPBackpropClassifier", "MLPClassifier"]):
+        model, accuracy, seconds, epochs = line.split()
+        assert model == name and float(accuracy) > 0.9 and int(epochs) == 40
+
+
+def test_the_demo_has_a_help_and_refuses_unknown_options(capsys):
+    from sklearn_gd.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0 and "digits" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["--epochs", "3"])
+    assert stop.value.code == 2
