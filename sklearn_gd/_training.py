@@ -83,6 +83,12 @@ def split_validation(est, X, Y, sw, y_stratify):
             f"{est.validation_fraction} of {X.shape[0]} samples: {exc} Use more "
             "samples, another validation_fraction, or early_stopping=False."
         ) from exc
+    if val_idx.shape[0] < 2:  # R^2 of one sample is undefined: NaN scores and a warning per epoch
+        raise ValueError(
+            f"early_stopping=True held out only one of {X.shape[0]} samples "
+            f"(validation_fraction={est.validation_fraction}); a validation score needs at "
+            "least two. Use more samples, a larger validation_fraction, or early_stopping=False."
+        )
     train_idx.sort()
     val_idx.sort()
     if sw is not None:

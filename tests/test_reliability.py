@@ -58,6 +58,9 @@ BAD_FIT_INPUT = [
     (REG, {}, (X, np.array(["a", "b"] * 15)), "y must be numeric for a regressor: could not convert"),
     (REG, {"early_stopping": True}, (X[:1], y_reg[:1]), "early_stopping.*validation_fraction"),
     (CLF, {"early_stopping": True}, (X[:3], [0, 1, 1]), "early_stopping.*validation_fraction"),
+    # one validation sample: R^2 undefined (NaN scores and a warning per epoch before)
+    (REG, {"early_stopping": True}, (X[:10], y_reg[:10]),
+     r"held out only one of 10 samples \(validation_fraction=0.1\).*at least two"),
     # one weighted sample: the training or the validation part gets none
     (CLF, {"early_stopping": True}, (X, y_clf, with_value(np.zeros(30), 4, 1.0)),
      r"validation_fraction=0.1.*part has no sample of positive weight \(1 of 30"),
