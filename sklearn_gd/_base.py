@@ -423,7 +423,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         benchmark problems (shallow tabular networks) and trained slower per
         epoch, so rectifiers keep Glorot's.
         """
-        theta = np.zeros(self._layout.size, dtype=dtype)
+        size = self._layout.size
+        try:
+            theta = np.zeros(size, dtype=dtype)
+        except (MemoryError, ValueError):  # ValueError: beyond what NumPy can index
+            raise MemoryError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} makes a network of {size:,} "
+                f"parameters ({size * np.dtype(dtype).itemsize / 2**30:,.1f} GiB as "
+                f"{np.dtype(dtype).name}), more than this machine can allocate."
+            ) from None
         n_layers = self._layout.n_layers
         for layer, W in enumerate(self._layout.weights(theta)):
             fan_in, fan_out = W.shape

@@ -337,6 +337,18 @@ def test_fuzz_fit_partial_fit_predict(data, hidden, solver, classify):
         assert np.isfinite(est._theta).all()
 
 
+@pytest.mark.parametrize("cls", [REG, CLF])
+def test_a_network_too_large_to_allocate_names_its_size(cls):
+    """NumPy said "Maximum allowed dimension exceeded" (or "Unable to allocate
+    58 TiB"); the error names the parameter and the size, and the model stays as it was."""
+    model = cls(hidden_layer_sizes=(10**10, 10**10))
+    target = y_clf if cls is CLF else y_reg
+    with pytest.raises(MemoryError, match=r"hidden_layer_sizes=\(10000000000, 10000000000\) "
+                       r"makes a network of 100,000,000,0\d\d,\d{3},\d{3},\d{3} parameters"):
+        model.fit(X, target)
+    assert not hasattr(model, "coefs_")
+
+
 def test_invscaling_with_a_large_power_t_trains():
     # (samples_seen + 1) ** power_t overflows after the first batch: an OverflowError
     # from the schedule before, as in scikit-learn's MLP; the rate is ~0 instead
