@@ -250,7 +250,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not (carry_over and self._opt_state["solver"] == self.solver):
             self._opt_state = self._new_optimizer_state()
         if not carry_over:
-            self._reset_run_trackers()
+            self._reset_run_trackers(validating=self._holds_out(incremental))
         max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
         diverged = self._train(X, Y, sw, y, max_epochs, incremental, hooks)
@@ -443,12 +443,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             W[...] = self._rng.uniform(-bound, bound, size=W.shape)
         return theta
 
-    def _reset_run_trackers(self):
+    def _reset_run_trackers(self, validating):
         """Per-run state of the stopping rule (each ``fit`` is one run)."""
         self._no_improvement_count = 0
         self.best_loss_ = np.inf
-        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if validating else None
         self._best_theta = None
+
+    def _holds_out(self, incremental):
+        """Whether this call holds out a validation part: early stopping, in a
+        mini-batch ``fit`` (``lbfgs`` and ``partial_fit`` train on all rows)."""
+        return self.early_stopping and not incremental and self.solver != "lbfgs"
 
     def _new_optimizer_state(self):
         """Chain state (mini-batch solvers only), schedule position and rate factor."""

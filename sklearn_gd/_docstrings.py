@@ -152,7 +152,8 @@ SHARED_ATTRIBUTES = """
         validation loss at the best epoch.
 
     best_validation_score_ : float or None
-        Best validation score (early stopping only).
+        Best validation score; None where no validation part is held out
+        (without early stopping, with ``lbfgs``, after ``partial_fit``).
 
     best_iteration_ : int or None
         Epoch (value of ``n_iter_``) at which ``best_loss_`` or

@@ -159,7 +159,7 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
     weights of the last completed epoch (the best ones with early stopping)
     before propagating.
     """
-    early_stopping = est.early_stopping and not incremental
+    early_stopping = est._holds_out(incremental)
     validation = None
     if early_stopping:
         (X, Y, sw), validation = split_validation(est, X, Y, sw, y_stratify)

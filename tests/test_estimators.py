@@ -180,6 +180,18 @@ def test_early_stopping_records_history_and_restores_best_weights(clf_data):
     np.testing.assert_array_equal(clf._theta, truncated._theta)
 
 
+def test_no_validation_score_where_nothing_is_held_out(clf_data):
+    """lbfgs and partial_fit train on all the rows whatever early_stopping says:
+    their best validation score is None (it was -inf), as without early stopping."""
+    X, y = clf_data
+    lbfgs = quiet(MLPBackpropClassifier(solver="lbfgs", early_stopping=True, max_iter=3).fit, X, y)
+    streamed = MLPBackpropClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+    for model in (lbfgs, streamed):
+        assert model.best_validation_score_ is None and model.validation_scores_ == []
+    held_out = quiet(MLPBackpropClassifier(early_stopping=True, max_iter=2).fit, X, y)
+    assert held_out.best_validation_score_ == max(held_out.validation_scores_)
+
+
 def test_early_stopping_validation_split_is_stratified():
     X, y = make_classification(n_samples=60, weights=[0.9, 0.1], flip_y=0, random_state=0)
     clf = MLPBackpropClassifier(early_stopping=True, validation_fraction=0.2, max_iter=3,
