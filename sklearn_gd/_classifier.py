@@ -39,13 +39,15 @@ def _declared_classes(classes):
     scikit-learn's ``unique_labels`` refuses NaN, mixed strings and numbers,
     and what is not a label type, as ``MLPClassifier.partial_fit`` does.
     """
-    listed = np.asarray(classes).tolist()
     if np.ndim(classes) != 1 or len(classes) == 0:
-        raise ValueError(f"classes must be a non-empty 1-D list of labels, got {listed!r}.")
+        raise ValueError(
+            f"classes must be a non-empty 1-D list of labels, got {np.asarray(classes).tolist()!r}."
+        )
     try:
         with np.errstate(invalid="ignore"):  # its integer test casts NaN before refusing it
             return unique_labels(classes)
     except ValueError as exc:
+        listed = np.asarray(classes).tolist()
         raise ValueError(f"classes={listed!r} are not valid labels: {exc}") from None
 
 
