@@ -1,10 +1,12 @@
 """BaseGD: parameters, validation, and the fit / partial_fit / warm_start plumbing."""
 
+import contextlib
 import copy
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -86,6 +88,21 @@ def _check_weight_total(sw, what):
     return sw
 
 
+def _numpy_namespace():
+    """A context in which scikit-learn's validation converts to NumPy.
+
+    The networks compute in NumPy. Under ``array_api_dispatch=True``
+    scikit-learn's ``check_array`` keeps an array in its own namespace (a
+    PyTorch tensor stays a tensor) and fails on the NumPy dtypes it is
+    asked for; with dispatch off it converts CPU arrays with ``np.asarray``,
+    so that an array-API pipeline step (``StandardScaler``) can feed these
+    estimators. A GPU array still fails, with its library's own message.
+    """
+    if get_config()["array_api_dispatch"]:
+        return config_context(array_api_dispatch=False)
+    return contextlib.nullcontext()
+
+
 def _validate_data_quietly(*args, **kwargs):
     """scikit-learn's ``validate_data`` without NumPy's floating-point warnings.
 
@@ -94,7 +111,7 @@ def _validate_data_quietly(*args, **kwargs):
     value that is not in the data (the check then goes element by element
     and raises only for a real NaN or infinity).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), _numpy_namespace():
         return validate_data(*args, **kwargs)
 
 

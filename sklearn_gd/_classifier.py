@@ -37,18 +37,26 @@ def _declared_classes(classes):
     """``partial_fit``'s ``classes=``, sorted and unique, checked as labels are.
 
     scikit-learn's ``unique_labels`` refuses NaN, mixed strings and numbers,
-    and what is not a label type, as ``MLPClassifier.partial_fit`` does.
+    and what is not a label type, as ``MLPClassifier.partial_fit`` does. A
+    list stays a list for it (NumPy would turn ``[1, "a"]`` into strings);
+    an array of any library becomes a NumPy one.
     """
+    if not isinstance(classes, (list, tuple)):
+        classes = np.asarray(classes)
     if np.ndim(classes) != 1 or len(classes) == 0:
         raise ValueError(
-            f"classes must be a non-empty 1-D list of labels, got {np.asarray(classes).tolist()!r}."
+            f"classes must be a non-empty 1-D list of labels, got {_listed(classes)!r}."
         )
     try:
         with np.errstate(invalid="ignore"):  # its integer test casts NaN before refusing it
             return unique_labels(classes)
     except ValueError as exc:
-        listed = np.asarray(classes).tolist()
-        raise ValueError(f"classes={listed!r} are not valid labels: {exc}") from None
+        raise ValueError(f"classes={_listed(classes)!r} are not valid labels: {exc}") from None
+
+
+def _listed(classes):
+    """``classes`` as a list for a message, each label with its own type."""
+    return list(classes) if isinstance(classes, (list, tuple)) else classes.tolist()
 
 
 def _open_unit_interval(P):

@@ -1,5 +1,9 @@
 """First-class scikit-learn citizenship: pipelines, searches, routing, callbacks, plots."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import sklearn
@@ -116,6 +120,46 @@ def test_sample_weight_routed_to_fit_and_score():
         assert search.cv_results_[f"split{split}_test_score"][0] == pytest.approx(expected)
         unweighted = model.score(scaler.transform(X[test]), y[test])
         assert expected != pytest.approx(unweighted)  # the weights made a difference
+
+
+# A subprocess: scikit-learn enables array API dispatch only when SCIPY_ARRAY_API=1
+# was set before SciPy was imported.
+ARRAY_API_PIPELINES = """
+import warnings
+import numpy as np, sklearn, array_api_strict as xps
+from sklearn.datasets import make_classification, make_regression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn_gd import GDRegressor, MLPBackpropClassifier
+warnings.simplefilter("ignore")
+X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+Xr, yr = make_regression(n_samples=60, n_features=4, random_state=0)
+for make, X, y in ((MLPBackpropClassifier, X, y), (GDRegressor, Xr, yr)):
+    numpy_fit = make_pipeline(StandardScaler(), make(max_iter=5, random_state=0)).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        pipe = make_pipeline(StandardScaler(), make(max_iter=5, random_state=0))
+        pipe.fit(xps.asarray(X), xps.asarray(y))
+        assert type(pipe[0].mean_) is not np.ndarray  # the scaler did dispatch
+        predicted = pipe.predict(xps.asarray(X))
+        score = pipe.score(xps.asarray(X), xps.asarray(y))
+        est = make(random_state=0)
+        extra = {"classes": xps.asarray([0, 1])} if make is MLPBackpropClassifier else {}
+        est.partial_fit(xps.asarray(X), xps.asarray(y), **extra)
+    np.testing.assert_allclose(pipe[-1].coefs_[0], numpy_fit[-1].coefs_[0], rtol=1e-12)
+    np.testing.assert_array_equal(predicted, numpy_fit.predict(X))
+    assert score == numpy_fit.score(X, y)
+print("ok")
+"""
+
+
+def test_array_api_dispatch_pipeline_feeds_the_numpy_network():
+    """Under ``array_api_dispatch`` a scaler's output (an array of another
+    library) trains and predicts as its NumPy copy does, not a dtype error."""
+    pytest.importorskip("array_api_strict")
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run([sys.executable, "-c", ARRAY_API_PIPELINES], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- class_weight

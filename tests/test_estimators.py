@@ -420,7 +420,7 @@ def test_partial_fit_classes_rules(clf_data):
     ([], r"non-empty 1-D list of labels, got \[\]"),  # was an IndexError
     ([[0, 1], [2, 3]], "non-empty 1-D list"),  # was flattened into 4 classes
     ([0.0, 1.0, 2.0, np.nan], r"classes=\[0.0, 1.0, 2.0, nan\] are not valid labels: .*NaN"),
-    (["a", 1], "Mix of label input types"),
+    (["a", 1], r"classes=\['a', 1\] are not valid labels: Mix of label input types"),
 ])
 def test_partial_fit_refuses_classes_that_are_not_labels(clf_data, classes, message):
     X, y = clf_data
@@ -429,6 +429,18 @@ def test_partial_fit_refuses_classes_that_are_not_labels(clf_data, classes, mess
     fitted = MLPBackpropClassifier(max_iter=1).partial_fit(X, y, classes=[0, 1, 2])
     with pytest.raises(ValueError, match=message):
         fitted.partial_fit(X, y, classes=classes)
+
+
+def test_partial_fit_takes_classes_from_any_array_library(clf_data):
+    xps = pytest.importorskip("array_api_strict")
+    pd = pytest.importorskip("pandas")
+    X, y = clf_data
+    reference = MLPBackpropClassifier(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    for classes in (xps.asarray([0, 1, 2]), pd.Series([2, 0, 1]), (0, 1, 2), np.array([1, 2, 0])):
+        clf = MLPBackpropClassifier(random_state=0).partial_fit(X, y, classes=classes)
+        assert clf.classes_.tolist() == [0, 1, 2]
+        np.testing.assert_array_equal(clf.coefs_[0], reference.coefs_[0])
+        clf.partial_fit(X, y, classes=classes)  # the same classes on a later call
 
 
 def test_warm_start_keeps_the_fitted_classes(clf_data):
