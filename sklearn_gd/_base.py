@@ -73,6 +73,12 @@ def _is_plain_target(y, n_samples):
     )
 
 
+def _is_bool(value):
+    """True for Python's and NumPy's booleans (``True`` is an ``Integral``:
+    as a layer size it is a mistake, not one unit)."""
+    return isinstance(value, (bool, np.bool_))
+
+
 def _check_weight_total(sw, what):
     """``sw`` (non-negative) when its total is positive and finite; else a ValueError."""
     with np.errstate(over="ignore"):
@@ -298,7 +304,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _validate_hyperparameters(self):
         sizes = self._hidden_sizes()
-        if any(not isinstance(s, (Integral, np.integer)) or s < 1 for s in sizes):
+        if any(_is_bool(s) or not isinstance(s, (Integral, np.integer)) or s < 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
             )

@@ -123,7 +123,8 @@ def test_partial_fit_on_plain_arrays_equals_the_validated_path(cls):
 
 BAD_PARAMS = [
     ("hidden_layer_sizes", 0), ("hidden_layer_sizes", (3, 0)), ("hidden_layer_sizes", "abc"),
-    ("hidden_layer_sizes", (2.5,)), ("activation", "swish"), ("solver", "newton"),
+    ("hidden_layer_sizes", (2.5,)), ("hidden_layer_sizes", True), ("hidden_layer_sizes", (4, False)),
+    ("activation", "swish"), ("solver", "newton"),
     ("alpha", -1.0), ("batch_size", 0), ("batch_size", "big"), ("learning_rate", "step"),
     ("learning_rate_init", 0.0), ("power_t", -0.5), ("max_iter", 0), ("shuffle", "yes"),
     ("random_state", "seed"), ("tol", -1.0), ("momentum", 1.5), ("nesterovs_momentum", 2),
