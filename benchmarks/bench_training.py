@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge, SGDRegressor
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, show_versions  # noqa: E402
@@ -43,10 +44,12 @@ CONFIGS = {
     "small float32": dict(n=20_000, d=50, hidden=(100,), batch=200, dtype=np.float32),
 }
 N_CLASSES = 10
-#: A round is *quiet* for a contender when the floors run before and after it
-#: took at most this many times the run's fastest floor (this shared machine
-#: has phases of 1.5x-2x slower products).
-QUIET_FLOOR = 1.15
+#: A round is *quiet* for a contender when the machine's second core delivered
+#: while it ran: in the phase probes taken just before and just after it, a
+#: 512 x 512 float32 product ran at least this many times faster on two BLAS
+#: threads than on one (this 2-core machine: 1.9x-2.0x in its quiet phases;
+#: 1.35x-1.6x in its slow ones, where the floor takes 1.7x as long).
+QUIET_SPEEDUP = 1.75
 
 
 def make_data(n, d, dtype, seed=0):
@@ -90,6 +93,31 @@ def floor_epoch(n, d, hidden, batch, dtype):
             products(m)
 
     return epoch
+
+
+def phase_probe(repeats=3):
+    """A function returning how many times faster a 512 x 512 float32 product
+    runs on two BLAS threads than on one (the best of ``repeats`` each, ~12 ms
+    in all): about 2 when both cores deliver, less in a slow phase."""
+    A = np.random.default_rng(0).normal(size=(512, 512)).astype(np.float32)
+    out = np.empty_like(A)
+
+    def best_time():
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.dot(A, A, out=out)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    def speedup():
+        with threadpool_limits(2, user_api="blas"):
+            two = best_time()
+        with threadpool_limits(1, user_api="blas"):
+            one = best_time()
+        return one / two
+
+    return speedup
 
 
 def median_time(fn, repeats):
@@ -170,17 +198,20 @@ def bench_classifier(name, cfg, epochs, repeats):
     reports the median time, the median ratio and its range over the rounds.
     The slow phases also change the ratios themselves (memory-bound work slows
     more than the products), so the median ratio is also given over the
-    *quiet* rounds alone: those in which both floors around the contender ran
-    within ``QUIET_FLOOR`` of the run's fastest floor. Accuracy is the mean
-    over the seeds.
+    *quiet* rounds alone: those in which the phase probes taken with the
+    floors before and after the contender both measured two BLAS threads at
+    least ``QUIET_SPEEDUP`` times faster than one. Accuracy is the mean over
+    the seeds.
     """
     X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
     if torch is not None:
         torch.set_num_threads(os.cpu_count())
     floor = floor_epoch(cfg["n"], cfg["d"], cfg["hidden"], cfg["batch"], cfg["dtype"])
-    floors, times, floors_around, accuracies = [], {}, {}, {}
+    probe = phase_probe()
+    floors, speedups, times, floors_around, quiet, accuracies = [], [], {}, {}, {}, {}
 
     def time_floor():
+        speedups.append(probe())
         start = time.perf_counter()
         floor()
         floors.append(time.perf_counter() - start)
@@ -193,13 +224,13 @@ def bench_classifier(name, cfg, epochs, repeats):
             times.setdefault(label, []).append((time.perf_counter() - start) / epochs)
             time_floor()
             floors_around.setdefault(label, []).append((floors[-2], floors[-1]))
+            quiet.setdefault(label, []).append(min(speedups[-2:]) >= QUIET_SPEEDUP)
             accuracies.setdefault(label, []).append(score(X_test, y_test))
-    fastest = min(floors)
 
     def to_floor(label, quiet_only=False):
         return [t / ((before + after) / 2)
-                for t, (before, after) in zip(times[label], floors_around[label])
-                if not quiet_only or max(before, after) <= QUIET_FLOOR * fastest]
+                for t, (before, after), calm in zip(times[label], floors_around[label], quiet[label])
+                if calm or not quiet_only]
 
     def median_and_range(ratios):
         return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
@@ -214,7 +245,8 @@ def bench_classifier(name, cfg, epochs, repeats):
     print(f"\n## {name}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch {cfg['batch']}, "
           f"adam, {epochs} epochs, {repeats} rounds (seeds 0-{repeats - 1})")
     print(f"floor (matrix products only): {statistics.median(floors) * 1e3:.1f} ms/epoch "
-          f"(fastest {fastest * 1e3:.1f}; quiet: within {QUIET_FLOOR:.2f}x of it)")
+          f"(fastest {min(floors) * 1e3:.1f}); phase probe, two BLAS threads over one: "
+          f"{min(speedups):.2f}-{max(speedups):.2f}x (quiet: {QUIET_SPEEDUP:.2f}x or more)")
     print("| contender | ms/epoch | x floor (range over rounds) | x floor, quiet rounds (how many) | "
           "x sklearn-gd | mean test accuracy | peak MiB |")
     print("|---|---|---|---|---|---|---|")

@@ -69,6 +69,24 @@ def test_classifier_table_reports_every_contender(bench, capsys):
     assert rows["sklearn-gd"][3] == "1.00"
 
 
+def test_quiet_rounds_are_those_whose_phase_probes_both_saw_two_cores(bench, capsys, monkeypatch):
+    # per round: a probe with the floor before the first contender and after each
+    # one; the third probe (after MLPClassifier in round 0) sees a slow phase
+    speedups = iter([2.0, 1.9, 1.2, 2.0, 1.8, 1.8])
+    monkeypatch.setattr(bench, "phase_probe", lambda: lambda: next(speedups))
+    config = dict(n=300, d=5, hidden=(6,), batch=50, dtype=np.float32)
+    bench.bench_classifier("tiny float32", config, epochs=1, repeats=2)
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert rows["sklearn-gd"][2].endswith("(2)") and rows["MLPClassifier"][2].endswith("(1)")
+    assert "two BLAS threads over one: 1.20-2.00x" in out
+
+
+def test_phase_probe_measures_a_speedup(bench):
+    speedup = bench.phase_probe(repeats=1)()
+    assert 0.2 < speedup < 4  # one product on two threads against one: noisy, never absurd
+
+
 def test_linear_regression_race_reaches_ridge(bench, capsys):
     bench.bench_linear_regression(repeats=1, n=3000, d=5)
     rows = table_rows(capsys.readouterr().out)
