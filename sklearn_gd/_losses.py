@@ -72,11 +72,15 @@ def _huber(delta):
     ``loss(r) = r^2 / 2`` if ``|r| <= delta`` else ``delta (|r| - delta / 2)``;
     its gradient is ``clip(r, -delta, delta)``.
     """
+    # A delta beyond a float32 model's range rounds to inf there, and the
+    # linear part's inf * 0 is NaN; the largest float is the same threshold.
+    within_range = {np.dtype(t): min(delta, float(np.finfo(t).max)) for t in (np.float32, np.float64)}
 
     def value(R, P, Y):
         r = np.abs(P - Y)
-        quadratic = np.minimum(r, delta)
-        return (0.5 * quadratic**2 + delta * (r - quadratic)).sum(axis=1)
+        d = within_range.get(r.dtype, delta)
+        quadratic = np.minimum(r, d)
+        return (0.5 * quadratic**2 + d * (r - quadratic)).sum(axis=1)
 
     def gradient(R, P, Y, out):
         np.subtract(P, Y, out=out)

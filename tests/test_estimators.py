@@ -542,6 +542,22 @@ def test_huber_is_robust_to_outliers():
     assert abs(huber.intercepts_[0][0]) < abs(squared.intercepts_[0][0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_huber_beyond_every_residual_is_squared_error(dtype, solver):
+    # 1e300 is beyond float32's range: it rounded to inf there, and inf * 0 made
+    # the loss NaN (a model that "diverged" in its first epoch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(dtype)
+    y = (X @ [1.0, 2.0, 3.0]).astype(dtype)
+    params = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=5, random_state=0)
+    huber = quiet(GDRegressor(loss="huber", huber_delta=1e300, **params).fit, X, y)
+    squared = quiet(GDRegressor(**params).fit, X, y)
+    assert huber.n_iter_ == squared.n_iter_ == 5
+    np.testing.assert_array_equal(huber.loss_curve_, squared.loss_curve_)
+    np.testing.assert_array_equal(huber.coefs_[0], squared.coefs_[0])
+
+
 def test_poisson_requires_non_negative_targets(reg_data):
     X, y = reg_data
     with pytest.raises(ValueError, match="non-negative"):
