@@ -264,7 +264,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
                 "sklearn.utils.class_weight.compute_class_weight and pass a dict."
             )
         y = np.asarray(y).ravel()
-        per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        per_class = self._per_class_weight(y)
         bad = ~(np.isfinite(per_class) & (per_class >= 0))
         if bad.any():
             raise ValueError(
@@ -277,6 +277,20 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         with np.errstate(over="ignore"):
             weights = weights if sw is None else sw * weights
         return _check_weight_total(weights, "sample_weight times class_weight")
+
+    def _per_class_weight(self, y):
+        """``class_weight`` for each of ``classes_``.
+
+        ``'balanced'`` weighs the classes ``y`` holds: a warm-started fit may
+        train on a ``y`` lacking some of ``classes_`` (no sample takes their
+        weight), where scikit-learn's ``compute_class_weight`` would refuse.
+        """
+        if self.class_weight != "balanced":
+            return compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        present = np.isin(self.classes_, y)
+        per_class = np.zeros(self.classes_.shape[0])
+        per_class[present] = compute_class_weight("balanced", classes=self.classes_[present], y=y)
+        return per_class
 
     def _loss_name(self):
         return "log_loss" if self._target_kind == "multiclass" else "binary_log_loss"

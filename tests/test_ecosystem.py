@@ -185,6 +185,21 @@ def test_balanced_class_weight_rebalances_predictions():
     MLPBackpropClassifier(class_weight={0: 1, 1: 9}).partial_fit(Xi, yi, classes=[0, 1])
 
 
+def test_balanced_class_weight_on_a_warm_started_y_lacking_a_class():
+    # was scikit-learn's "classes should have valid labels that are in y"
+    y3 = np.arange(len(y)) % 3
+    part = y3 < 2
+    params = dict(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0)
+    balanced = MLPBackpropClassifier(class_weight="balanced", **params).fit(X, y3)
+    as_dict = MLPBackpropClassifier(class_weight="balanced", **params).fit(X, y3)
+    balanced.fit(X[part], y3[part])
+    counts = np.bincount(y3[part])
+    as_dict.set_params(class_weight={0: part.sum() / (2 * counts[0]), 1: part.sum() / (2 * counts[1])})
+    as_dict.fit(X[part], y3[part])
+    assert balanced.classes_.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(balanced.coefs_[0], as_dict.coefs_[0])
+
+
 # ---------------------------------------------------------------- verbose and plots
 def test_verbose_reports_validation_when_early_stopping(capsys):
     MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
