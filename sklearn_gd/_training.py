@@ -198,23 +198,10 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
             hooks.end_epoch(theta, completed=False)
             raise
         if not np.isfinite(epoch_loss):
-            theta[...] = last_good
-            # the diverging steps' moments would throw a later partial_fit off
-            state["chain"] = chain.init(theta)
-            hooks.end_epoch(theta, completed=False)
-            warnings.warn(
-                f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "
-                f"blew up with learning rate {lr:.3g}); training stopped. "
-                + DIVERGENCE_ADVICE,
-                DivergenceWarning,
-            )
+            _undo_diverged_epoch(est, theta, last_good, chain, hooks, lr)
             diverged = stopped = True
             break
-        est.n_iter_ += 1
-        est.t_ += n
-        state["epoch"] += 1
-        state["samples"] += n
-        est.loss_curve_.append(float(epoch_loss))
+        _count_epoch(est, n, epoch_loss)
         if early_stopping:
             _record_validation(est, net, theta, validation, c)
         _report(est, lr, start_time)
@@ -238,6 +225,29 @@ def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_str
     return diverged
 
 
+def _undo_diverged_epoch(est, theta, last_good, chain, hooks, lr):
+    """Put back the weights from before the epoch, restart the optimizer, warn."""
+    theta[...] = last_good
+    # the diverging steps' moments would throw a later partial_fit off
+    est._opt_state["chain"] = chain.init(theta)
+    hooks.end_epoch(theta, completed=False)
+    warnings.warn(
+        f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "
+        f"blew up with learning rate {lr:.3g}); training stopped. " + DIVERGENCE_ADVICE,
+        DivergenceWarning,
+    )
+
+
+def _count_epoch(est, n, epoch_loss):
+    """Record a completed epoch of ``n`` samples in the counters and the loss curve."""
+    state = est._opt_state
+    est.n_iter_ += 1
+    est.t_ += n
+    state["epoch"] += 1
+    state["samples"] += n
+    est.loss_curve_.append(float(epoch_loss))
+
+
 def _record_validation(est, net, theta, validation, c):
     X_val, Y_val, sw_val = validation
     Y_val = Y_val.astype(theta.dtype, copy=False)
@@ -257,23 +267,7 @@ def _update_no_improvement(est, theta, early_stopping, may_stop=True):
     or with ``learning_rate="adaptive"`` the rate is divided by 5 (stopping
     once it falls below 1e-6).
     """
-    if early_stopping:
-        score = est.validation_scores_[-1]
-        improved_by_tol = score > est.best_validation_score_ + est.tol
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            est.best_loss_ = est.validation_loss_curve_[-1]
-            est.best_iteration_ = est.n_iter_
-            if est._best_theta is None:
-                est._best_theta = theta.copy()
-            else:
-                est._best_theta[...] = theta
-    else:
-        loss = est.loss_curve_[-1]
-        improved_by_tol = loss < est.best_loss_ - est.tol
-        if loss < est.best_loss_:
-            est.best_loss_ = loss
-            est.best_iteration_ = est.n_iter_
+    improved_by_tol = _track_best(est, theta, early_stopping)
     est._no_improvement_count = 0 if improved_by_tol else est._no_improvement_count + 1
     if not may_stop or est._no_improvement_count <= est.n_iter_no_change:
         return False
@@ -295,6 +289,32 @@ def _update_no_improvement(est, theta, early_stopping, may_stop=True):
     if est.verbose:
         print(f"{message} Stopping.")
     return True
+
+
+def _track_best(est, theta, early_stopping):
+    """Record the epoch if it is the best so far; return True if it improved by ``tol``.
+
+    The monitored value is the validation score with early stopping (whose
+    best weights are kept), else the training loss.
+    """
+    if early_stopping:
+        score = est.validation_scores_[-1]
+        improved_by_tol = score > est.best_validation_score_ + est.tol
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est.best_loss_ = est.validation_loss_curve_[-1]
+            est.best_iteration_ = est.n_iter_
+            if est._best_theta is None:
+                est._best_theta = theta.copy()
+            else:
+                est._best_theta[...] = theta
+        return improved_by_tol
+    loss = est.loss_curve_[-1]
+    improved_by_tol = loss < est.best_loss_ - est.tol
+    if loss < est.best_loss_:
+        est.best_loss_ = loss
+        est.best_iteration_ = est.n_iter_
+    return improved_by_tol
 
 
 def _report(est, lr, start_time):
