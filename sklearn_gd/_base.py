@@ -304,7 +304,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _validate_hyperparameters(self):
         sizes = self._hidden_sizes()
-        if any(_is_bool(s) or not isinstance(s, (Integral, np.integer)) or s < 1 for s in sizes):
+        if any(_is_bool(s) or not isinstance(s, (Integral, np.integer)) or s < 1
+               for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
             )

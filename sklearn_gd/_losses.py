@@ -74,7 +74,9 @@ def _huber(delta):
     """
     # A delta beyond a float32 model's range rounds to inf there, and the
     # linear part's inf * 0 is NaN; the largest float is the same threshold.
-    within_range = {np.dtype(t): min(delta, float(np.finfo(t).max)) for t in (np.float32, np.float64)}
+    within_range = {
+        np.dtype(t): min(delta, float(np.finfo(t).max)) for t in (np.float32, np.float64)
+    }
 
     def value(R, P, Y):
         r = np.abs(P - Y)

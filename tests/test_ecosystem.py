@@ -194,7 +194,8 @@ def test_balanced_class_weight_on_a_warm_started_y_lacking_a_class():
     as_dict = MLPBackpropClassifier(class_weight="balanced", **params).fit(X, y3)
     balanced.fit(X[part], y3[part])
     counts = np.bincount(y3[part])
-    as_dict.set_params(class_weight={0: part.sum() / (2 * counts[0]), 1: part.sum() / (2 * counts[1])})
+    balanced_by_hand = {label: part.sum() / (2 * count) for label, count in enumerate(counts)}
+    as_dict.set_params(class_weight=balanced_by_hand)
     as_dict.fit(X[part], y3[part])
     assert balanced.classes_.tolist() == [0, 1, 2]
     np.testing.assert_array_equal(balanced.coefs_[0], as_dict.coefs_[0])
