@@ -1,5 +1,7 @@
-"""Every script in examples/ runs to completion (plots on the Agg backend)."""
+"""Every script in examples/ runs to completion (plots on the Agg backend), and so
+does the README's usage code."""
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -40,3 +42,19 @@ def test_the_demo_has_a_help_and_refuses_unknown_options(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--epochs", "3"])
     assert stop.value.code == 2
+
+
+def test_the_readme_usage_code_runs_and_prints_what_it_says(capsys):
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    accuracy, r2 = map(float, capsys.readouterr().out.split())
+    assert accuracy > 0.9
+    # "the same minimiser as Ridge(alpha=1.0)", to L-BFGS's default tolerance
+    X, y = load_diabetes(return_X_y=True)
+    assert r2 == pytest.approx(Ridge(alpha=1.0).fit(X, y).score(X, y), abs=1e-5)
