@@ -48,13 +48,28 @@ def test_the_readme_usage_code_runs_and_prints_what_it_says(capsys):
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+    run_python_blocks("README.md")
     accuracy, r2 = map(float, capsys.readouterr().out.split())
     assert accuracy > 0.9
     # "the same minimiser as Ridge(alpha=1.0)", to L-BFGS's default tolerance
     X, y = load_diabetes(return_X_y=True)
     assert r2 == pytest.approx(Ridge(alpha=1.0).fit(X, y).score(X, y), abs=1e-5)
+
+
+def test_the_quickstart_page_code_runs(capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run_python_blocks("docs/quickstart.md")
+    assert float(capsys.readouterr().out) > 0.9
+
+
+def run_python_blocks(relative_path):
+    """Run the ```python blocks of a page of the repository, in order, in one namespace."""
+    text = (Path(__file__).parent.parent / relative_path).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, f"no python code in {relative_path}"
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, relative_path, "exec"), namespace)
