@@ -56,7 +56,7 @@ def test_the_readme_usage_code_runs_and_prints_what_it_says(capsys):
     assert r2 == pytest.approx(Ridge(alpha=1.0).fit(X, y).score(X, y), abs=1e-5)
 
 
-def test_the_quickstart_page_code_runs(capsys, monkeypatch):
+def test_the_quickstart_page_code_runs(capsys):
     pytest.importorskip("matplotlib")
     import matplotlib
 
