@@ -74,8 +74,9 @@ def _huber(delta):
     """
     # A delta beyond a float32 model's range rounds to inf there, and the
     # linear part's inf * 0 is NaN; the largest float is the same threshold.
+    # Typed, so that NumPy < 2 does not compute a float32 model's loss in float64.
     within_range = {
-        np.dtype(t): min(delta, float(np.finfo(t).max)) for t in (np.float32, np.float64)
+        np.dtype(t): t(min(delta, float(np.finfo(t).max))) for t in (np.float32, np.float64)
     }
 
     def value(R, P, Y):
