@@ -48,10 +48,16 @@ def _numpy_extension_path():
     return getattr(_multiarray_umath, "__file__", None)  # None when built in
 
 
-if _compiled is not None and (_numpy_core_file := _numpy_extension_path()) is not None:
-    # Large kernels then run on the threads of NumPy's OpenBLAS (see
-    # "BLAS threads" in _fused.c); with another BLAS, on the calling thread.
-    _compiled.attach_blas_threads(_numpy_core_file)
+#: True when the large compiled kernels can split over the threads of NumPy's
+#: OpenBLAS (see "BLAS threads" in _fused.c). False with another BLAS, or an
+#: OpenBLAS that exports no thread pool (the scipy-openblas 0.3.34 of NumPy
+#: 2.5's wheels hides it): they then run on the calling thread, same floats.
+_numpy_core_file = _numpy_extension_path()
+BLAS_POOL_FOUND = bool(
+    _compiled is not None
+    and _numpy_core_file is not None
+    and _compiled.attach_blas_threads(_numpy_core_file)
+)
 
 #: Activations with a compiled fused forward and backward pass (kind codes).
 FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
@@ -236,13 +242,16 @@ def description():
 
     ``"compiled (avx2, 2 threads)"`` or ``"compiled (baseline, 1 thread)"``
     (see ``COMPILED_TWICE`` and "BLAS threads" in ``_fused.c``: the threads
-    are NumPy's OpenBLAS's, over which the large kernels split), or ``"numpy"``.
+    are NumPy's OpenBLAS's, over which the large kernels split; "no BLAS
+    thread pool" when NumPy's BLAS lends none, see :data:`BLAS_POOL_FOUND`),
+    or ``"numpy"``.
     """
     if _active is NumpyKernels:
         return _active.name
     threads = _compiled.blas_threads()
     plural = "s" if threads > 1 else ""
-    return f"{_active.name} ({_compiled.vector_isa()}, {threads} thread{plural})"
+    pool = "" if BLAS_POOL_FOUND else ", no BLAS thread pool"
+    return f"{_active.name} ({_compiled.vector_isa()}, {threads} thread{plural}{pool})"
 
 
 @contextlib.contextmanager
