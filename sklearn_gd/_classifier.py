@@ -56,7 +56,7 @@ def _declared_classes(classes):
 
 def _listed(classes):
     """``classes`` as a list for a message, each label with its own type."""
-    return list(classes) if isinstance(classes, (list, tuple)) else classes.tolist()
+    return list(classes) if isinstance(classes, (list, tuple)) else np.asarray(classes).tolist()
 
 
 def _open_unit_interval(P):
@@ -327,7 +327,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             self._set_classes(y, classes)
         elif classes is not None and not np.array_equal(_declared_classes(classes), self.classes_):
             raise ValueError(
-                f"classes={np.asarray(classes).tolist()} differs from the classes of "
+                f"classes={_listed(classes)} differs from the classes of "
                 f"the first partial_fit call, {self.classes_.tolist()}."
             )
         index = np.searchsorted(self.classes_, y)
