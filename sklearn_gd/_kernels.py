@@ -5,16 +5,18 @@ batch and makes many elementwise passes (bias, activation, its derivative, the
 L2 term, softmax and log-loss, Adam's moments and step). NumPy runs one pass
 over memory per operation and pays a fixed cost per call; the compiled module
 ``_sklearn_gd_fused`` (source ``sklearn_gd/_fused.c``) does each group below
-in one pass. Every function here is written in NumPy as the reference for its
-compiled twin, which makes the same floating-point operations in the same
-order (bit-identical arrays; softmax only up to rounding, as it multiplies
+in one pass (:func:`narrow_backward` with the product through a layer of few
+outputs before its backward pass). Every function here is written in NumPy
+as the reference for its compiled twin, which makes the same floating-point
+operations in the same order (bit-identical arrays; softmax only up to
+rounding, as it multiplies
 by the reciprocal of the row sum where NumPy divides, and the L2 penalty,
 a returned float, only up to its summation order); the compiled one runs
 when the extension is built (``pip install`` builds it when a C compiler is
 present), the NumPy one otherwise.
 
 The large compiled kernels (Adam's step, bias plus activation and its
-backward pass) split over the threads of NumPy's OpenBLAS, the ones that ran
+backward passes) split over the threads of NumPy's OpenBLAS, the ones that ran
 the products before them, with the same floats whatever the split (see
 "BLAS threads" in ``_fused.c``; :func:`use_blas_threads` switches it).
 
@@ -29,7 +31,7 @@ import numpy as np
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
 #: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 7
+API_VERSION = 8
 
 try:
     import _sklearn_gd_fused as _compiled
@@ -61,6 +63,18 @@ BLAS_POOL_FOUND = bool(
 
 #: Activations with a compiled fused forward and backward pass (kind codes).
 FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
+
+#: :func:`narrow_backward` runs (compiled kernels only) for layers of at most
+#: this many outputs whose backpropagated error has at least
+#: ``NARROW_MIN_ENTRIES`` entries (rows x inputs). There, NumPy's
+#: ``delta @ W.T`` followed by :func:`activation_backward` measured 1.0x-3.1x
+#: slower than the fused kernel split over two threads (batches of 128 to
+#: 1,000 rows, 100 to 512 inputs, 1 to 10 outputs; float32 and float64), and
+#: up to 4x slower in this machine's slow phases, where OpenBLAS's two-thread
+#: product of this shape slows most; from 16 outputs, or on fewer entries (one
+#: thread), OpenBLAS's product is as fast or faster.
+NARROW_MAX_OUTPUTS = 10
+NARROW_MIN_ENTRIES = 32768
 
 
 def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
@@ -121,6 +135,34 @@ class NumpyKernels:
             delta *= mask
         delta *= ACTIVATIONS[activation][1](A, scratch)
         return delta
+
+    @staticmethod
+    def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
+        """``previous <- (delta W^T) * mask * f'(A)``, the product summed in ascending ``k``.
+
+        .. math::
+
+            P_{ij} = (\\ldots((\\delta_{i1} W_{j1} + \\delta_{i2} W_{j2})
+            + \\delta_{i3} W_{j3}) \\ldots) + \\delta_{ik} W_{jk}
+
+        each term rounded, then added (no fused multiply-add), then
+        :meth:`activation_backward` (``scratch`` as there). The compiled
+        kernel makes these very floats; ``transposed`` is its scratch for
+        ``W^T`` (at least ``W.size`` entries). Training calls it only where
+        :meth:`uses_narrow_backward` says so.
+        """
+        np.multiply(delta[:, :1], W[:, 0], out=previous)
+        for q in range(1, W.shape[1]):
+            previous += delta[:, q : q + 1] * W[:, q]
+        return NumpyKernels.activation_backward(previous, A, mask, activation, scratch)
+
+    @staticmethod
+    def uses_narrow_backward(n_entries, n_outputs):
+        """Whether backpropagation through ``n_outputs`` goes through :meth:`narrow_backward`.
+
+        Never in NumPy: its loop over the outputs is slower than one product.
+        """
+        return False
 
     @staticmethod
     def l2_gradient(gW, W, c, scratch):
@@ -198,6 +240,19 @@ class CompiledKernels:
             return NumpyKernels.activation_backward(delta, A, mask, activation, scratch)
         _compiled.activation_backward(delta, A, mask, kind, LEAKY_RELU_SLOPE)
         return delta
+
+    @staticmethod
+    def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
+        kind = FUSED_KINDS.get(activation)
+        if kind is None:  # the product here, the derivative in NumPy
+            _compiled.narrow_backward(previous, delta, W, transposed, A, None, 0, 0.0)
+            return NumpyKernels.activation_backward(previous, A, mask, activation, scratch)
+        _compiled.narrow_backward(previous, delta, W, transposed, A, mask, kind, LEAKY_RELU_SLOPE)
+        return previous
+
+    @staticmethod
+    def uses_narrow_backward(n_entries, n_outputs):
+        return n_outputs <= NARROW_MAX_OUTPUTS and n_entries >= NARROW_MIN_ENTRIES
 
     @staticmethod
     def l2_gradient(gW, W, c, scratch):
@@ -305,6 +360,16 @@ def bias_activation(Z, b, activation, split=True):
 def activation_backward(delta, A, mask, activation, scratch):
     """See :meth:`NumpyKernels.activation_backward`; runs the active implementation."""
     return _active.activation_backward(delta, A, mask, activation, scratch)
+
+
+def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
+    """See :meth:`NumpyKernels.narrow_backward`; runs the active implementation."""
+    return _active.narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed)
+
+
+def uses_narrow_backward(n_entries, n_outputs):
+    """See :meth:`NumpyKernels.uses_narrow_backward`; for the active implementation."""
+    return _active.uses_narrow_backward(n_entries, n_outputs)
 
 
 def l2_gradient(gW, W, c, scratch):

@@ -186,12 +186,21 @@ class Network:
         return data_loss, penalty
 
     def _backprop_delta(self, delta, W, rows, masks, hidden):
-        """``Delta_{l-1} = (Delta_l W_l^T) * M_{l-1} * f'(Z_{l-1})``."""
-        previous = np.dot(delta, W.T, out=rows.delta[hidden])
+        """``Delta_{l-1} = (Delta_l W_l^T) * M_{l-1} * f'(Z_{l-1})``.
+
+        Through a layer of few outputs (a classifier's output layer), in one
+        fused kernel where that is faster (see ``NARROW_MAX_OUTPUTS`` in
+        :mod:`~sklearn_gd._kernels`).
+        """
+        previous = rows.delta[hidden]
         mask = None if masks is None else masks[hidden]
-        return _kernels.activation_backward(
-            previous, rows.Z[hidden], mask, self.activation, rows.derivative[hidden]
-        )
+        A, scratch = rows.Z[hidden], rows.derivative[hidden]
+        if _kernels.uses_narrow_backward(previous.size, W.shape[1]):
+            return _kernels.narrow_backward(
+                previous, delta, W, A, mask, self.activation, scratch, rows.transposed
+            )
+        np.dot(delta, W.T, out=previous)
+        return _kernels.activation_backward(previous, A, mask, self.activation, scratch)
 
 
 class Workspace:
@@ -200,7 +209,8 @@ class Workspace:
     ``Z[l]`` holds layer ``l``'s pre-activation, overwritten in place by its
     activation for hidden layers; ``dropped[l]`` the masked activation when
     dropout is on; ``P`` the predictions; ``delta[l]`` the backpropagated
-    error; ``derivative[l]`` the activation derivative.
+    error; ``derivative[l]`` the activation derivative; ``transposed`` the
+    scratch of :func:`~sklearn_gd._kernels.narrow_backward`.
     """
 
     def __init__(self, layout, n_rows, dtype, dropout, backward=True):
@@ -219,6 +229,9 @@ class Workspace:
             scratch = np.empty(max(n_rows * max(hidden, default=0), largest_weight), dtype)
             self.weight_scratch = scratch
             self.derivative = [scratch[: n_rows * k].reshape(n_rows, k) for k in hidden]
+            # W^T for narrow_backward, for the layers it may backpropagate through
+            narrow = [a * b for a, b in layout.shapes[1:] if b <= _kernels.NARROW_MAX_OUTPUTS]
+            self.transposed = np.empty(max(narrow, default=0), dtype)
         self.dropped = (
             [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None
         )
@@ -249,7 +262,8 @@ class BatchRows:
     """Views of a :class:`Workspace`'s buffers for a batch of ``m`` rows.
 
     The same attributes as the workspace (``Z``, ``P``, ``delta``,
-    ``derivative``, ``dropped``, ``ones``), cut to ``m`` rows, and
+    ``derivative``, ``dropped``, ``ones``), cut to ``m`` rows (``transposed``
+    whole), and
     ``inputs``: each layer's input ``A_{l-1}`` (``A_0 = X``) as the last
     forward pass set it, which the weight gradients read.
     """
@@ -263,6 +277,7 @@ class BatchRows:
             self.ones = ws.ones[:m]
             self.delta = [D[:m] for D in ws.delta]
             self.derivative = [D[:m] for D in ws.derivative]
+            self.transposed = ws.transposed
 
 
 def _product(A, W, out=None):

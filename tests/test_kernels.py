@@ -146,6 +146,55 @@ def test_activation_backward_is_bit_identical(dtype, activation, with_mask):
     np.testing.assert_array_equal(got, ref)
 
 
+NARROW_SHAPES = [(37, 70, 3), (5, 16, 10), (1, 3, 1), (8, 33, 2)]  # (rows, inputs, outputs)
+
+
+def narrow_arrays(dtype, rows, cols, k, activation="relu", with_mask=False):
+    """delta (rows, k), W (cols, k), A = f(Z) (rows, cols) and a dropout mask or None."""
+    delta, W, Z = random_arrays(dtype, (rows, k), (cols, k), (rows, cols))
+    A = NumpyKernels.bias_activation(Z, np.zeros(cols, dtype), activation)
+    mask = (np.arange(rows * cols).reshape(rows, cols) % 3 != 0) * dtype(1.5) if with_mask else None
+    return delta, W, A, mask
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity", "tanh"])
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize("shape", NARROW_SHAPES)
+def test_narrow_backward_is_bit_identical(dtype, activation, with_mask, shape):
+    """The compiled kernel sums over k in the NumPy reference's order, without FMA."""
+    delta, W, A, mask = narrow_arrays(dtype, *shape, activation, with_mask)
+    previous = np.full(shape[:2], np.nan, dtype)
+    scratch, transposed = np.empty_like(previous), np.full(W.size, np.nan, dtype)
+    (ref, _), (got, _) = run_both(
+        "narrow_backward", previous, delta, W, A, mask=mask, activation=activation,
+        scratch=scratch, transposed=transposed,
+    )
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+def test_narrow_backward_is_the_product_then_the_backward_pass(dtype, activation):
+    delta, W, A, mask = narrow_arrays(dtype, 37, 70, 3, activation, with_mask=True)
+    scratch = np.empty((37, 70), dtype)
+    expected = NumpyKernels.activation_backward(delta @ W.T, A, mask, activation, scratch)
+    got = CompiledKernels.narrow_backward(
+        np.empty((37, 70), dtype), delta, W, A, mask, activation, scratch, np.empty(W.size, dtype)
+    )
+    np.testing.assert_allclose(got, expected, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_narrow_backward_runs_for_few_outputs_and_many_entries():
+    """Where it measured faster than OpenBLAS's product (see NARROW_MAX_OUTPUTS)."""
+    assert CompiledKernels.uses_narrow_backward(256 * 256, 10)
+    assert CompiledKernels.uses_narrow_backward(_kernels.NARROW_MIN_ENTRIES, 1)
+    assert not CompiledKernels.uses_narrow_backward(256 * 256, 11)
+    assert not CompiledKernels.uses_narrow_backward(200 * 100, 10)
+    assert not NumpyKernels.uses_narrow_backward(256 * 256, 10)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_l2_gradient(dtype):
     gW, W = random_arrays(dtype, (41, 13), (41, 13))  # 533 entries: not a multiple of 8
@@ -258,6 +307,10 @@ def test_avx2_and_baseline_versions_agree_bit_for_bit(dtype):
             for m in (None, mask):
                 results.append(CompiledKernels.activation_backward(
                     Z.copy(), np.maximum(Z, 0), m, activation, None))
+        for activation, m in (("relu", None), ("leaky_relu", mask), ("identity", mask)):
+            results.append(CompiledKernels.narrow_backward(
+                np.empty_like(Z), Z[:, :7].copy(), b[:, None] * Z[0, :7], np.maximum(Z, 0), m,
+                activation, None, np.empty(111 * 7, dtype)))
         return results
 
     outputs = {}
@@ -368,6 +421,7 @@ def test_passes_split_by_rows_make_the_same_floats(two_blas_threads, dtype, shap
     Z, mask = random_arrays(dtype, shape, shape)
     b = random_arrays(dtype, shape[1:], seed=2)[0]
     A = np.maximum(random_arrays(dtype, shape, seed=3)[0], 0)
+    delta, W = random_arrays(dtype, (shape[0], 10), (shape[1], 10), seed=4)
 
     def passes():
         out = [CompiledKernels.bias_activation(Z.copy(), b, kind, split)
@@ -375,6 +429,9 @@ def test_passes_split_by_rows_make_the_same_floats(two_blas_threads, dtype, shap
         for kind in ("relu", "leaky_relu"):
             out += [CompiledKernels.activation_backward(Z.copy(), A, m, kind, None)
                     for m in (None, mask)]
+            out += [CompiledKernels.narrow_backward(
+                np.empty_like(Z), delta, W, A, m, kind, None, np.empty(W.size, dtype))
+                for m in (None, mask)]
         return out
 
     split = passes()
@@ -501,6 +558,15 @@ def test_take_rows_falls_back_on_fortran_order():
          "Z must be a C-contiguous writable"),
         (lambda: CompiledKernels.activation_backward(
             np.zeros((4, 3)), np.zeros((4, 2)), None, "relu", None), "same shape"),
+        (lambda: CompiledKernels.narrow_backward(
+            np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((3, 3)), np.zeros((4, 3)), None,
+            "relu", None, np.zeros(9)), r"delta must be \(rows, k\) and W \(cols, k\)"),
+        (lambda: CompiledKernels.narrow_backward(
+            np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((3, 2)), np.zeros((4, 3)), None,
+            "relu", None, np.zeros(5)), "Wt must hold k \\* cols entries"),
+        (lambda: CompiledKernels.narrow_backward(
+            np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((3, 2)), np.zeros((4, 2)), None,
+            "relu", None, np.zeros(6)), "previous, A and mask must have the same shape"),
         (lambda: CompiledKernels.softmax_log_loss(
             np.zeros((4, 3)), np.zeros((4, 3)), np.zeros(5), np.zeros((4, 3)), np.zeros((4, 3))),
          "weights one entry per row"),

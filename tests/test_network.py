@@ -6,11 +6,14 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sklearn_gd import _kernels
 from sklearn_gd._activations import ACTIVATIONS
 from sklearn_gd._layout import Layout
 from sklearn_gd._losses import get_loss
 from sklearn_gd._network import Network
 from sklearn_gd._testing import central_differences, relative_error
+
+narrow_backward = _kernels.narrow_backward
 
 OUTPUT_KINDS = ["squared_error", "huber", "poisson", "binary", "multilabel", "multiclass"]
 
@@ -78,6 +81,60 @@ def test_gradient_matches_finite_differences(
     )
     assert np.isfinite(J)
     assert relative_error(grad, numeric) <= 1e-6
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity", "tanh"])
+@pytest.mark.parametrize("use_dropout", [False, True])
+def test_gradient_through_the_narrow_kernel_matches_finite_differences(
+    monkeypatch, activation, use_dropout
+):
+    """Backpropagation through layers of few outputs by narrow_backward (made to
+    run on this small network), including a narrow hidden layer."""
+    monkeypatch.setattr(_kernels, "NARROW_MIN_ENTRIES", 0)
+    calls = []
+    monkeypatch.setattr(
+        _kernels, "narrow_backward", lambda *a, **k: calls.append(1) or narrow_backward(*a, **k)
+    )
+    rng = np.random.default_rng(4)
+    X, (Y, loss_name) = rng.normal(size=(9, 4)), make_targets("multiclass", rng, 9, 2)
+    # narrow: the output layer and the 2-unit one; the 12-unit one is too wide
+    layout = Layout([4, 7, 2, 12, Y.shape[1]])
+    net = Network(layout, activation, get_loss(loss_name))
+    theta = rng.normal(scale=0.5, size=layout.size)
+    masks = [(rng.random((9, h)) >= 0.3) / 0.7 for h in (7, 2, 12)] if use_dropout else None
+    weights, c = np.full(9, 1 / 9), 0.1
+
+    J, grad = objective_and_gradient(net, theta, X, Y, weights, c, masks)
+    assert len(calls) == 2
+    numeric = central_differences(
+        lambda t: objective_and_gradient(net, t, X, Y, weights, c, masks)[0], theta
+    )
+    assert relative_error(grad, numeric) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_narrow_layers_backpropagate_through_the_narrow_kernel(monkeypatch, dtype):
+    """256 rows into 128 units and 3 outputs: the compiled narrow kernel runs, and
+    the gradient is the NumPy one (OpenBLAS's product) up to rounding."""
+    calls = []
+    monkeypatch.setattr(
+        _kernels, "narrow_backward", lambda *a, **k: calls.append(1) or narrow_backward(*a, **k)
+    )
+    rng = np.random.default_rng(5)
+    X, (Y, loss_name) = rng.normal(size=(256, 6)), make_targets("multiclass", rng, 256, 2)
+    layout = Layout([6, 128, Y.shape[1]])
+    net = Network(layout, "relu", get_loss(loss_name))
+    theta = rng.normal(scale=0.5, size=layout.size).astype(dtype)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    grads = {}
+    for name in ("compiled", "numpy"):
+        with _kernels.use(name):
+            ws, grad = net.workspace(256, dtype), np.empty_like(theta)
+            net.loss_and_grad(theta, X, Y, np.full(256, 1 / 256, dtype), 0.1, ws, grad)
+            grads[name] = grad
+    assert len(calls) == 1  # the compiled run's; NumPy multiplies with OpenBLAS
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grads["compiled"], grads["numpy"], rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS)
