@@ -195,7 +195,7 @@ class Network:
         previous = rows.delta[hidden]
         mask = None if masks is None else masks[hidden]
         A, scratch = rows.Z[hidden], rows.derivative[hidden]
-        if _kernels.uses_narrow_backward(previous.size, W.shape[1]):
+        if rows.narrow[hidden]:
             return _kernels.narrow_backward(
                 previous, delta, W, A, mask, self.activation, scratch, rows.transposed
             )
@@ -263,7 +263,8 @@ class BatchRows:
 
     The same attributes as the workspace (``Z``, ``P``, ``delta``,
     ``derivative``, ``dropped``, ``ones``), cut to ``m`` rows (``transposed``
-    whole), and
+    whole); ``narrow``, whether the error into each hidden layer goes through
+    :func:`~sklearn_gd._kernels.narrow_backward` (decided once per ``m``); and
     ``inputs``: each layer's input ``A_{l-1}`` (``A_0 = X``) as the last
     forward pass set it, which the weight gradients read.
     """
@@ -278,6 +279,10 @@ class BatchRows:
             self.delta = [D[:m] for D in ws.delta]
             self.derivative = [D[:m] for D in ws.derivative]
             self.transposed = ws.transposed
+            fan_outs = [D.shape[1] for D in ws.delta]
+            self.narrow = [  # per hidden layer: backpropagate into it by narrow_backward
+                _kernels.uses_narrow_backward(m * a, b) for a, b in zip(fan_outs, fan_outs[1:])
+            ]
 
 
 def _product(A, W, out=None):
