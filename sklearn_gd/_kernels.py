@@ -9,11 +9,10 @@ in one pass (:func:`narrow_backward` with the product through a layer of few
 outputs before its backward pass). Every function here is written in NumPy
 as the reference for its compiled twin, which makes the same floating-point
 operations in the same order (bit-identical arrays; softmax only up to
-rounding, as it multiplies
-by the reciprocal of the row sum where NumPy divides, and the L2 penalty,
-a returned float, only up to its summation order); the compiled one runs
-when the extension is built (``pip install`` builds it when a C compiler is
-present), the NumPy one otherwise.
+rounding, as it multiplies by the reciprocal of the row sum where NumPy
+divides, and the L2 penalty, a returned float, only up to its summation
+order); the compiled one runs when the extension is built (``pip install``
+builds it when a C compiler is present), the NumPy one otherwise.
 
 The large compiled kernels (Adam's step, bias plus activation and its
 backward passes) split over the threads of NumPy's OpenBLAS, the ones that ran
@@ -71,8 +70,9 @@ FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
 #: slower than the fused kernel split over two threads (batches of 128 to
 #: 1,000 rows, 100 to 512 inputs, 1 to 10 outputs; float32 and float64), and
 #: up to 4x slower in this machine's slow phases, where OpenBLAS's two-thread
-#: product of this shape slows most; from 16 outputs, or on fewer entries (one
-#: thread), OpenBLAS's product is as fast or faster.
+#: product of this shape slows most. With 16 outputs it was 0.8x-1.6x as fast
+#: by shape, slower from 24; on fewer entries (one thread) OpenBLAS's product
+#: is faster.
 NARROW_MAX_OUTPUTS = 10
 NARROW_MIN_ENTRIES = 32768
 
