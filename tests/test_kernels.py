@@ -620,6 +620,31 @@ def test_fits_agree_between_implementations(make, dtype):
     np.testing.assert_allclose(compiled_fit.loss_curve_, numpy_fit.loss_curve_, rtol=rtol)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_fits_through_the_narrow_kernel_agree_between_implementations(dtype, dropout):
+    """Batches of 256 rows into 160 units and 3 classes: the compiled fit backpropagates
+    through narrow_backward (NumPy's through OpenBLAS's product); same model up to rounding."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(512, 6)).astype(dtype)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+    assert CompiledKernels.uses_narrow_backward(256 * 160, 3)
+    fitted = {}
+    for name in ("numpy", "compiled"):
+        with _kernels.use(name):
+            fitted[name] = MLPBackpropClassifier(
+                hidden_layer_sizes=(160,), batch_size=256, dropout=dropout, max_iter=6,
+                random_state=0,
+            ).fit(X, y)
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    for a, b in zip(fitted["compiled"].coefs_ + fitted["compiled"].intercepts_,
+                    fitted["numpy"].coefs_ + fitted["numpy"].intercepts_):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fitted["compiled"].loss_curve_, fitted["numpy"].loss_curve_,
+                               rtol=rtol)
+
+
 def test_use_switches_and_restores():
     before = _kernels.implementation()
     with _kernels.use("numpy"):
