@@ -667,11 +667,12 @@ activation_backward(PyObject *self, PyObject *args)
  * output layer), fused with the activation's backward pass:
  * previous = (delta W^T) * mask * f'(A), delta of (rows, k) with k of 1-10
  * (see NARROW_MAX_OUTPUTS in _kernels.py). OpenBLAS's product of this shape
- * is slow on two threads (float32 256 x 10 by 10 x 256: 32 us, 92 us in this
- * machine's slow phases; float64 59 and 218 us), and the backward pass after
- * it reads rows the other thread wrote. Here each part computes its own rows
- * whole (16 and 34 us split over two threads, and 49 us for float64 in a
- * slow phase). W^T is copied once (k x cols, in L1); the sums run in tiles
+ * is slow on two threads, and the backward pass after it reads rows the
+ * other thread wrote: 256 x 10 by 10 x 256 and the backward pass took 33-35
+ * us in float32, 55-59 us in float64 (92-99 and 209-218 us in this machine's
+ * slow phases). Here each part computes its own rows whole: 16 and 33-35 us
+ * split over two threads (21 and 41 us in slow phases). W^T is copied once
+ * (k x cols, in L1); the sums run in tiles
  * of NARROW_ROWS rows by two vectors of 32 bytes, eight sums that stay in
  * registers over k (GCC and Clang vector types; elsewhere plain loops), in
  * ascending k, as multiplications then additions (no FMA: both compiled

@@ -69,7 +69,7 @@ FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
 #: ``delta @ W.T`` followed by :func:`activation_backward` measured 1.0x-3.1x
 #: slower than the fused kernel split over two threads (batches of 128 to
 #: 1,000 rows, 100 to 512 inputs, 1 to 10 outputs; float32 and float64), and
-#: up to 4x slower in this machine's slow phases, where OpenBLAS's two-thread
+#: 4x-5x slower in this machine's slow phases, where OpenBLAS's two-thread
 #: product of this shape slows most. With 16 outputs it was 0.8x-1.6x as fast
 #: by shape, slower from 24; on fewer entries (one thread) OpenBLAS's product
 #: is faster.
