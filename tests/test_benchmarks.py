@@ -1,8 +1,10 @@
 """The benchmark script runs and reports every contender (tiny sizes; no timing is asserted)."""
 
+import contextlib
 import importlib.util
 import re
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +84,35 @@ def test_quiet_rounds_are_those_whose_phase_probes_both_saw_two_cores(bench, cap
     assert "two BLAS threads over one: 1.20-2.00x" in out
 
 
-def test_phase_probe_measures_a_speedup(bench):
-    speedup = bench.phase_probe(repeats=1)()
-    assert 0.2 < speedup < 4  # one product on two threads against one: noisy, never absurd
+def test_phase_probe_is_the_best_one_thread_time_over_the_best_two_thread_time(
+    bench, monkeypatch
+):
+    """On a scripted clock: each product takes the next duration for the BLAS
+    thread count in force (no real time is measured, so nothing is noisy)."""
+    durations = {2: iter([3.0, 1.0, 2.0]), 1: iter([4.0, 6.0, 5.0])}
+    clock, threads, limits = [0.0], [None], []
+
+    @contextlib.contextmanager
+    def fake_limits(n, user_api):
+        assert user_api == "blas"
+        limits.append(n)
+        threads[0] = n
+        yield
+
+    class TimedNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def dot(a, b, out):
+            assert a.shape == b.shape == out.shape == (512, 512)
+            clock[0] += next(durations[threads[0]])
+
+    monkeypatch.setattr(bench, "threadpool_limits", fake_limits)
+    monkeypatch.setattr(bench, "np", TimedNumpy())
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    assert bench.phase_probe(repeats=3)() == 4.0  # best of 4, 6, 5 over best of 3, 1, 2
+    assert limits == [2, 1]
 
 
 def test_linear_regression_race_reaches_ridge(bench, capsys):
