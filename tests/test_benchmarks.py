@@ -128,3 +128,91 @@ def test_linear_regression_race_reaches_ridge(bench, capsys):
     for label, (seconds, epochs) in rows.items():
         if label != "Ridge (closed form)":
             assert seconds != "inf" and int(epochs) >= 1
+
+
+PROFILER = SCRIPT.parent / "profile_step.py"
+
+
+@pytest.fixture(scope="module")
+def profiler():
+    path = list(sys.path)  # the script puts benchmarks/ and the repository first
+    spec = importlib.util.spec_from_file_location("profile_step", PROFILER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.path[:] = path
+    return module
+
+
+TINY = dict(n=300, d=5, hidden=(6,), batch=50, dtype=np.float64)
+
+
+def test_profiler_names_each_product_by_kind_and_shape(profiler):
+    rng = np.random.default_rng(0)
+    A, W, delta = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=(4, 2))
+    kind = profiler.product_kind
+    assert kind(A, W, A @ W) == "fwd (4, 2)"
+    assert kind(A.T, delta, A.T @ delta) == "wgrad (3, 2)"
+    assert kind(delta, W.T, delta @ W.T) == "dgrad (4, 3)"
+    assert kind(np.ones(4), delta, np.ones(4) @ delta) == "bias_sum (2,)"
+    assert kind(W.ravel(), W.ravel(), np.dot(W.ravel(), W.ravel())) == "w.w ()"
+
+
+def test_profiler_times_a_fit_and_puts_the_package_back(profiler):
+    from sklearn_gd import MLPBackpropClassifier, _kernels, _losses, _network, _training
+
+    originals = [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
+                 _training._run_epoch, _network.np]
+    X, y, _, _ = profiler.make_data(TINY["n"], TINY["d"], TINY["dtype"])
+    totals = profiler.collections.defaultdict(float)
+    with pytest.raises(RuntimeError), profiler.timed_calls(totals):
+        MLPBackpropClassifier(hidden_layer_sizes=(6,), batch_size=50, max_iter=1).fit(X, y)
+        raise RuntimeError  # leaving by an exception restores the package too
+    assert [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
+            _training._run_epoch, _network.np] == originals
+    # 6 batches of 50 rows: forward 50 x 6 and 50 x 10, gradients 5 x 6 and 6 x 10
+    expected = {"fwd (50, 6)", "fwd (50, 10)", "wgrad (5, 6)", "wgrad (6, 10)",
+                "dgrad (50, 6)", "bias_sum (6,)", "bias_sum (10,)", "adam",
+                "bias_activation", "activation_backward", "take_rows", "loss", "epoch"}
+    assert expected <= set(totals)
+    assert all(seconds > 0 for seconds in totals.values())
+    assert sum(v for k, v in totals.items() if k != "epoch") < totals["epoch"]
+
+
+def test_profiler_repeats_the_large_kernels_when_asked(profiler, monkeypatch):
+    from sklearn_gd import MLPBackpropClassifier, _kernels
+
+    calls = []
+    adam = _kernels.adam
+    monkeypatch.setattr(_kernels, "adam", lambda *a, **k: calls.append(1) or adam(*a, **k))
+    X, y, _, _ = profiler.make_data(TINY["n"], TINY["d"], TINY["dtype"])
+    totals = profiler.collections.defaultdict(float)
+    with profiler.timed_calls(totals, repeat_kernels=True):
+        MLPBackpropClassifier(hidden_layer_sizes=(6,), batch_size=50, max_iter=1).fit(X, y)
+    assert len(calls) == 2 * 6  # each of the 6 batches' steps, twice
+    assert {"adam, 1st call", "adam, 2nd call", "bias_activation, 2nd call"} <= set(totals)
+    assert "adam" not in totals and "take_rows" in totals  # the gather runs once
+
+
+def test_profiler_report_splits_the_fit_into_items_per_batch(profiler, capsys):
+    records = [  # seconds; two quiet rounds, one slow
+        dict(quiet=True, floor=0.4, fit=0.6, items={"epoch": 0.5, "adam": 0.1}),
+        dict(quiet=True, floor=0.4, fit=0.6, items={"epoch": 0.5, "adam": 0.1}),
+        dict(quiet=False, floor=0.8, fit=1.6, items={"epoch": 1.2, "adam": 0.4}),
+    ]
+    profiler.report(records, n_batches=10)
+    out = capsys.readouterr().out
+    assert "quiet rounds: 2; floor 40000 us per batch; the one-epoch fit 1.500x" in out
+    assert "slow rounds: 1; floor 80000 us per batch; the one-epoch fit 2.000x" in out
+    quiet, slow = out.split("## slow")
+    assert "| adam | 10000.0 | 25.0 |" in quiet
+    assert "| other, in the epoch (Python, timers) | 40000.0 | 100.0 |" in quiet
+    assert "| outside the epoch (the fit's set-up) | 10000.0 | 25.0 |" in quiet
+    assert "| adam | 40000.0 | 50.0 |" in slow
+
+
+def test_profiler_labels_each_round_by_its_phase_probes(profiler, monkeypatch):
+    speedups = iter([2.0, 1.9, 1.9, 1.2])  # before and after each of two rounds
+    monkeypatch.setattr(profiler, "phase_probe", lambda: lambda: next(speedups))
+    records = profiler.profile(TINY, rounds=2)
+    assert [r["quiet"] for r in records] == [True, False]
+    assert all(r["fit"] > r["items"]["epoch"] > 0 and r["floor"] > 0 for r in records)
