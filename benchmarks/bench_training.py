@@ -3,8 +3,9 @@
 Contenders: MLPClassifier, MLPRegressor, SGDRegressor and Ridge, a plain PyTorch
 loop, and the floor.
 
-Run ``python benchmarks/bench_training.py`` (``--quick`` for a short run). The
-PyTorch column is skipped when torch is not installed.
+Run ``python benchmarks/bench_training.py`` (``--quick`` for a short run)
+after ``pip install .``: it measures the installed package, with its compiled
+kernels. The PyTorch column is skipped when torch is not installed.
 
 The *floor* of an epoch is the time of its matrix products alone, with the
 exact shapes the network needs (forward, weight gradients, input gradients),
@@ -15,7 +16,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 import tracemalloc
 import warnings
@@ -27,8 +27,7 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from sklearn_gd import GDRegressor, MLPBackpropClassifier, show_versions  # noqa: E402
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, show_versions
 
 try:
     import torch

@@ -30,7 +30,7 @@ import types
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_training import (  # noqa: E402  (also puts the repository first on sys.path)
+from bench_training import (  # noqa: E402
     CONFIGS,
     N_CLASSES,
     QUIET_SPEEDUP,

@@ -4,20 +4,19 @@ Between its matrix products, a training step gathers the rows of a shuffled
 batch and makes many elementwise passes (bias, activation, its derivative, the
 L2 term, softmax and log-loss, Adam's moments and step). NumPy runs one pass
 over memory per operation and pays a fixed cost per call; the compiled module
-``_sklearn_gd_fused`` (source ``sklearn_gd/_fused.c``) does each group below
-in one pass (:func:`narrow_backward` with the product through a layer of few
-outputs before its backward pass). Every function here is written in NumPy
-as the reference for its compiled twin, which makes the same floating-point
-operations in the same order (bit-identical arrays; softmax only up to
-rounding, as it multiplies by the reciprocal of the row sum where NumPy
-divides, and the L2 penalty, a returned float, only up to its summation
+:mod:`sklearn_gd._fused` (``_fused.c`` and ``_fused_kernels.h``) does each
+group below in one pass (:func:`narrow_backward` with the product through a
+layer of few outputs before its backward pass). Every function here is
+written in NumPy as the reference for its compiled twin, which makes the same
+floating-point operations in the same order (bit-identical arrays; softmax
+only up to rounding, as it multiplies by the reciprocal of the row sum where
+NumPy divides, and the L2 penalty, a returned float, only up to its summation
 order); the compiled one runs when the extension is built (``pip install``
 builds it when a C compiler is present), the NumPy one otherwise.
 
-The large compiled kernels (Adam's step, bias plus activation and its
-backward passes) split over the threads of NumPy's OpenBLAS, the ones that ran
-the products before them, with the same floats whatever the split (see
-"BLAS threads" in ``_fused.c``; :func:`use_blas_threads` switches it).
+The compiled kernels run on the calling thread and release the GIL on large
+arrays, as NumPy's own loops do: fits in several Python threads run at once,
+each with the results it would have alone.
 
 :func:`implementation` says which runs; :func:`use` switches (for tests and
 for comparing the two).
@@ -29,50 +28,27 @@ import numpy as np
 
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 
-#: Must equal the compiled module's ``API_VERSION``; a stale build is ignored.
-API_VERSION = 8
+#: The compiled module's interface version, defined here alone: ``setup.py``
+#: compiles it into the module, and a build of another version is ignored.
+API_VERSION = 9
 
 try:
-    import _sklearn_gd_fused as _compiled
+    from . import _fused as _compiled
 except ImportError:  # built without a C compiler: NumPy only
     _compiled = None
 if getattr(_compiled, "API_VERSION", None) != API_VERSION:
     _compiled = None
 
-
-def _numpy_extension_path():
-    """File of NumPy's compiled core, which links NumPy's BLAS."""
-    try:
-        from numpy._core import _multiarray_umath
-    except ImportError:  # NumPy < 2
-        from numpy.core import _multiarray_umath
-    return getattr(_multiarray_umath, "__file__", None)  # None when built in
-
-
-#: True when the large compiled kernels can split over the threads of NumPy's
-#: OpenBLAS (see "BLAS threads" in _fused.c). False with another BLAS, or an
-#: OpenBLAS that exports no thread pool (the scipy-openblas 0.3.34 of NumPy
-#: 2.5's wheels hides it): they then run on the calling thread, same floats.
-_numpy_core_file = _numpy_extension_path()
-BLAS_POOL_FOUND = bool(
-    _compiled is not None
-    and _numpy_core_file is not None
-    and _compiled.attach_blas_threads(_numpy_core_file)
-)
-
-#: Activations with a compiled fused forward and backward pass (kind codes).
-FUSED_KINDS = {"identity": 0, "relu": 1, "leaky_relu": 2}
+#: Activations with a compiled fused forward and backward pass, by kind code
+#: (the compiled module's own table; empty without it).
+FUSED_KINDS = dict(_compiled.ACTIVATION_KINDS) if _compiled is not None else {}
 
 #: :func:`narrow_backward` runs (compiled kernels only) for layers of at most
 #: this many outputs whose backpropagated error has at least
-#: ``NARROW_MIN_ENTRIES`` entries (rows x inputs). There, NumPy's
-#: ``delta @ W.T`` followed by :func:`activation_backward` measured 1.0x-3.1x
-#: slower than the fused kernel split over two threads (batches of 128 to
-#: 1,000 rows, 100 to 512 inputs, 1 to 10 outputs; float32 and float64), and
-#: 4x-5x slower in this machine's slow phases, where OpenBLAS's two-thread
-#: product of this shape slows most. With 16 outputs it was 0.8x-1.6x as fast
-#: by shape, slower from 24; on fewer entries (one thread) OpenBLAS's product
-#: is faster.
+#: ``NARROW_MIN_ENTRIES`` entries (rows x inputs): there, one pass computing
+#: each row of ``delta @ W.T`` and its backward pass while the row is in
+#: cache beats BLAS's product, which is tuned for wide operands, followed by a
+#: second pass (see ``benchmarks/bench_kernels.py``).
 NARROW_MAX_OUTPUTS = 10
 NARROW_MIN_ENTRIES = 32768
 
@@ -116,12 +92,8 @@ class NumpyKernels:
         return penalty
 
     @staticmethod
-    def bias_activation(Z, b, activation, split=True):
-        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows).
-
-        ``split=False`` keeps the compiled kernel on the calling thread (see
-        "BLAS threads" in ``_fused.c``); it changes nothing else.
-        """
+    def bias_activation(Z, b, activation):
+        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows)."""
         Z += b
         return ACTIVATIONS[activation][0](Z)
 
@@ -168,7 +140,7 @@ class NumpyKernels:
     def l2_gradient(gW, W, c, scratch):
         """``gW <- gW + c W`` in place; return the penalty ``c / 2 ||W||^2``."""
         # Not SciPy's BLAS axpy: alternating between SciPy's and NumPy's
-        # OpenBLAS thread pools makes both spin (measured 8x slower epochs).
+        # OpenBLAS thread pools makes both pools spin for the cores.
         cW = np.multiply(W, c, out=scratch[: W.size].reshape(W.shape))
         gW += cW
         return 0.5 * c * float(np.dot(W.reshape(-1), W.reshape(-1)))
@@ -225,18 +197,18 @@ class CompiledKernels:
         return _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds)
 
     @staticmethod
-    def bias_activation(Z, b, activation, split=True):
+    def bias_activation(Z, b, activation):
         kind = FUSED_KINDS.get(activation)
         if kind is None:
-            _compiled.bias_activation(Z, b, 0, 0.0, split)
+            _compiled.bias_activation(Z, b, FUSED_KINDS["identity"], 0.0)
             return ACTIVATIONS[activation][0](Z)
-        _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE, split)
+        _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE)
         return Z
 
     @staticmethod
     def activation_backward(delta, A, mask, activation, scratch):
         kind = FUSED_KINDS.get(activation)
-        if not kind:  # identity and the activations without a fused kernel
+        if kind is None or activation == "identity":  # the mask alone, or no fused kernel
             return NumpyKernels.activation_backward(delta, A, mask, activation, scratch)
         _compiled.activation_backward(delta, A, mask, kind, LEAKY_RELU_SLOPE)
         return delta
@@ -245,7 +217,8 @@ class CompiledKernels:
     def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
         kind = FUSED_KINDS.get(activation)
         if kind is None:  # the product here, the derivative in NumPy
-            _compiled.narrow_backward(previous, delta, W, transposed, A, None, 0, 0.0)
+            _compiled.narrow_backward(previous, delta, W, transposed, A, None,
+                                      FUSED_KINDS["identity"], 0.0)
             return NumpyKernels.activation_backward(previous, A, mask, activation, scratch)
         _compiled.narrow_backward(previous, delta, W, transposed, A, mask, kind, LEAKY_RELU_SLOPE)
         return previous
@@ -293,20 +266,14 @@ def implementation():
 
 
 def description():
-    """:func:`implementation`, with the compiled kernels' vector instructions and threads.
+    """:func:`implementation`, with the compiled kernels' vector instructions.
 
-    ``"compiled (avx2, 2 threads)"`` or ``"compiled (baseline, 1 thread)"``
-    (see ``COMPILED_TWICE`` and "BLAS threads" in ``_fused.c``: the threads
-    are NumPy's OpenBLAS's, over which the large kernels split; "no BLAS
-    thread pool" when NumPy's BLAS lends none, see :data:`BLAS_POOL_FOUND`),
-    or ``"numpy"``.
+    ``"compiled (avx2)"`` or ``"compiled (baseline)"`` (the version of the
+    kernels this CPU runs), or ``"numpy"``.
     """
     if _active is NumpyKernels:
         return _active.name
-    threads = _compiled.blas_threads()
-    plural = "s" if threads > 1 else ""
-    pool = "" if BLAS_POOL_FOUND else ", no BLAS thread pool"
-    return f"{_active.name} ({_compiled.vector_isa()}, {threads} thread{plural}{pool})"
+    return f"{_active.name} ({_compiled.vector_isa()})"
 
 
 @contextlib.contextmanager
@@ -328,14 +295,6 @@ def use_vector_isa(name):
     return _switched(_compiled.vector_isa, _compiled.set_vector_isa, name)
 
 
-def use_blas_threads(enabled):
-    """Split the large compiled kernels over OpenBLAS's threads inside (or not).
-
-    ``_compiled.blas_threads()`` says over how many threads they run.
-    """
-    return _switched(_compiled.blas_threads_enabled, _compiled.set_blas_threads, enabled)
-
-
 @contextlib.contextmanager
 def use(name):
     """Run the enclosed code with the kernels called ``name``."""
@@ -352,9 +311,9 @@ def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None, 
     return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
 
 
-def bias_activation(Z, b, activation, split=True):
+def bias_activation(Z, b, activation):
     """See :meth:`NumpyKernels.bias_activation`; runs the active implementation."""
-    return _active.bias_activation(Z, b, activation, split)
+    return _active.bias_activation(Z, b, activation)
 
 
 def activation_backward(delta, A, mask, activation, scratch):

@@ -108,16 +108,13 @@ class Network:
             rows = ws.rows(X.shape[0])
             rows.inputs[0] = X
         last = self.layout.n_layers - 1
-        # A prediction chunk stays on one core (it was sized for its cache):
-        # split over the BLAS threads, predict_proba measured 16-26% slower.
-        split = ws is not None
         A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
             Z = _product(A, W, out=None if rows is None else rows.Z[layer])
             if layer == last:
-                _kernels.bias_activation(Z, b, "identity", split)
+                _kernels.bias_activation(Z, b, "identity")
                 return Z
-            A = _kernels.bias_activation(Z, b, self.activation, split)
+            A = _kernels.bias_activation(Z, b, self.activation)
             if masks is not None and masks[layer] is not None:
                 A = np.multiply(Z, masks[layer], out=rows.dropped[layer])
             if rows is not None:

@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sklearn_gd  # noqa: F401  the installed package, before the script puts the repository first
-
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_training.py"
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -19,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 @pytest.fixture(scope="module")
 def bench():
-    path = list(sys.path)  # the script puts the repository first on sys.path
+    path = list(sys.path)
     spec = importlib.util.spec_from_file_location("bench_training", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -135,7 +133,7 @@ PROFILER = SCRIPT.parent / "profile_step.py"
 
 @pytest.fixture(scope="module")
 def profiler():
-    path = list(sys.path)  # the script puts benchmarks/ and the repository first
+    path = list(sys.path)  # the script puts benchmarks/ first
     spec = importlib.util.spec_from_file_location("profile_step", PROFILER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -65,6 +65,48 @@ def test_grid_and_randomized_search_in_parallel(frame):
     assert randomized.best_score_ > 0.5
 
 
+def assert_same_models(got, want):
+    for a, b in zip(got.coefs_ + got.intercepts_, want.coefs_ + want.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert got.loss_curve_ == want.loss_curve_
+
+
+def test_fits_in_python_threads_equal_the_same_fits_one_after_another():
+    """The kernels release the GIL on large arrays and share no state: fits in joblib's
+    threading backend, and a GridSearchCV(n_jobs=4) under it, give the models of the
+    same fits run one after another, bit for bit (batches of 128 rows into 64 units:
+    large enough for the kernels to run without the GIL)."""
+    from joblib import Parallel, delayed, parallel_backend
+
+    X_big, y_big = make_classification(n_samples=600, n_features=20, n_informative=10,
+                                       n_classes=3, random_state=0)
+    settings = [dict(alpha=alpha, random_state=seed) for alpha in (1e-4, 1e-2) for seed in (0, 1)]
+
+    def fit(params):
+        return MLPBackpropClassifier(hidden_layer_sizes=(64, 64), batch_size=128, max_iter=3,
+                                     **params).fit(X_big, y_big)
+
+    one_after_another = [fit(params) for params in settings]
+    with parallel_backend("threading", n_jobs=4):
+        in_threads = Parallel()(delayed(fit)(params) for params in settings)
+    for got, want in zip(in_threads, one_after_another):
+        assert_same_models(got, want)
+
+    def search(n_jobs):
+        return GridSearchCV(
+            MLPBackpropClassifier(hidden_layer_sizes=(64,), batch_size=128, max_iter=3,
+                                  random_state=0),
+            {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2]}, cv=2, n_jobs=n_jobs,
+        ).fit(X_big, y_big)
+
+    with parallel_backend("threading"):
+        threaded = search(n_jobs=4)
+    sequential = search(n_jobs=1)
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(threaded.cv_results_[key], sequential.cv_results_[key])
+    assert_same_models(threaded.best_estimator_, sequential.best_estimator_)
+
+
 def test_cross_validate_both_estimators():
     scores = cross_validate(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=50,
                                                   learning_rate_init=0.05,

@@ -14,6 +14,11 @@ from sklearn_gd._network import Network
 from sklearn_gd._testing import central_differences, relative_error
 
 narrow_backward = _kernels.narrow_backward
+requires_compiled = pytest.mark.skipif(
+    "compiled" not in _kernels.IMPLEMENTATIONS,
+    reason="the compiled kernels (sklearn_gd._fused) were not built; NumPy's never "
+    "backpropagate through narrow_backward",
+)
 
 OUTPUT_KINDS = ["squared_error", "huber", "poisson", "binary", "multilabel", "multiclass"]
 
@@ -83,6 +88,7 @@ def test_gradient_matches_finite_differences(
     assert relative_error(grad, numeric) <= 1e-6
 
 
+@requires_compiled
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity", "tanh"])
 @pytest.mark.parametrize("use_dropout", [False, True])
 def test_gradient_through_the_narrow_kernel_matches_finite_differences(
@@ -112,6 +118,7 @@ def test_gradient_through_the_narrow_kernel_matches_finite_differences(
     assert relative_error(grad, numeric) <= 1e-6
 
 
+@requires_compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_narrow_layers_backpropagate_through_the_narrow_kernel(monkeypatch, dtype):
     """256 rows into 128 units and 3 outputs: the compiled narrow kernel runs, and
