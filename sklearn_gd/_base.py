@@ -344,7 +344,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _validate_X_y(self, X, y, reset):
         if not reset and self._is_plain_input(X) and _is_plain_target(y, X.shape[0]):
-            # what validate_data would return (~150 us of a 200-row partial_fit)
+            # what validate_data would return, without its cost (most of a small partial_fit)
             return self._as_model_input(X), y
         X, y = _validate_data_quietly(
             self,
@@ -364,8 +364,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         That is a finite, non-empty 2-D float32/float64 ndarray (not a
         subclass) with the fitted number of columns, for an estimator fitted
         without feature names. Such input goes straight to the network:
-        ``validate_data`` costs ~60 us per call, most of a single-row
-        prediction; anything else takes the full path, which raises the usual
+        ``validate_data`` costs more than the network's arithmetic on a
+        single row; anything else takes the full path, which raises the usual
         errors and warnings.
         """
         return (
@@ -443,9 +443,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
         Glorot's bound ``sqrt(6 / (fan_in + fan_out))``, with ``sqrt(2 / ...)``
         for the logistic activation (whose slope at 0 is 1/4), as
-        ``MLPClassifier``. He's larger bound for rectifiers was measured on the
-        benchmark problems (shallow tabular networks) and trained slower per
-        epoch, so rectifiers keep Glorot's.
+        ``MLPClassifier``. He's larger bound for rectifiers trained slower per
+        epoch on the benchmark problems (shallow tabular networks), so
+        rectifiers keep Glorot's.
         """
         size = self._layout.size
         try:
@@ -454,7 +454,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             raise MemoryError(
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} makes a network of {size:,} "
                 f"parameters ({size * np.dtype(dtype).itemsize / 2**30:,.1f} GiB as "
-                f"{np.dtype(dtype).name}), more than this machine can allocate."
+                f"{np.dtype(dtype).name}), more memory than can be allocated."
             ) from None
         n_layers = self._layout.n_layers
         for layer, W in enumerate(self._layout.weights(theta)):
@@ -530,8 +530,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         training changes, is kept as it is; the random generator keeps its
         state to be put back; everything else is deep copied. Deep copies of
         the histories made each ``partial_fit`` call slower than the one
-        before (1.1 ms -> 2.3 ms per call of 200 rows after 8,000 calls);
-        those of the generator and the layout took ~50 us per call.
+        before (they grow with every call); those of the generator and the
+        layout cost as much as a small call's arithmetic.
         """
         # Callback state is not model state: shared, not copied, not restored.
         state = {k: v for k, v in self.__dict__.items() if not k.startswith(_CALLBACK_STATE)}

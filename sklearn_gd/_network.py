@@ -36,8 +36,8 @@ from . import _kernels
 
 #: Prediction feeds the rows through in chunks whose widest layer output
 #: takes about this many bytes, so that a layer's output is still in cache
-#: when the next layer reads it (measured 30% faster on 100,000 rows than all
-#: rows at once), and memory is bounded by the chunk, not the data.
+#: when the next layer reads it (faster than all rows at once on large
+#: inputs), and memory is bounded by the chunk, not the data.
 PREDICT_CHUNK_BYTES = 2**19
 
 
@@ -237,8 +237,8 @@ class Workspace:
     def rows(self, m):
         """The buffers' first ``m`` rows, as a :class:`BatchRows` made once per ``m``.
 
-        Slicing every buffer anew for each batch measured ~2 us per batch,
-        a few percent of a small network's step.
+        Slicing every buffer anew for each batch would cost a few percent of
+        a small network's step.
         """
         rows = self._rows.get(m)
         if rows is None:
