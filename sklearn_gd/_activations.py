@@ -1,15 +1,21 @@
-"""Hidden-layer activations: forward in place, derivative from the output.
+"""Hidden-layer activations, each declared once in :data:`ACTIVATIONS`.
 
-Each entry maps a name to ``(forward, derivative)``:
+An :class:`Activation` holds everything the package does with one:
 
 - ``forward(Z)`` overwrites the pre-activation ``Z`` with ``A = f(Z)``;
 - ``derivative(A, out)`` writes ``f'(Z)`` into ``out``, computed from the
   activation's *output* ``A`` only, so that backpropagation needs no copy of
-  ``Z``.
+  ``Z``;
+- ``kernel``: the kind of the compiled fused kernel that computes it
+  (a key of ``sklearn_gd._fused.ACTIVATION_KINDS``), or None where NumPy does;
+- ``onnx``: the ONNX operator and its attributes, or None for the identity.
 
 Every ``f`` here is monotone, which is what makes ``f'`` a function of
 ``f(Z)`` alone.
 """
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import numpy as np
 from scipy.special import expit
@@ -102,12 +108,25 @@ def _softplus_derivative(A, out):
     return out
 
 
+@dataclass(frozen=True)
+class Activation:
+    """One hidden-layer activation (see the module docstring for each field)."""
+
+    forward: Callable
+    derivative: Callable
+    kernel: Optional[str]
+    onnx: Optional[str]
+    onnx_attributes: dict = field(default_factory=dict)
+
+
 ACTIVATIONS = {
-    "identity": (_identity, _identity_derivative),
-    "logistic": (_logistic, _logistic_derivative),
-    "tanh": (_tanh, _tanh_derivative),
-    "relu": (_relu, _relu_derivative),
-    "leaky_relu": (_leaky_relu, _leaky_relu_derivative),
-    "elu": (_elu, _elu_derivative),
-    "softplus": (_softplus, _softplus_derivative),
+    "identity": Activation(_identity, _identity_derivative, kernel="identity", onnx=None),
+    "logistic": Activation(_logistic, _logistic_derivative, kernel=None, onnx="Sigmoid"),
+    "tanh": Activation(_tanh, _tanh_derivative, kernel=None, onnx="Tanh"),
+    "relu": Activation(_relu, _relu_derivative, kernel="relu", onnx="Relu"),
+    "leaky_relu": Activation(_leaky_relu, _leaky_relu_derivative, kernel="leaky_relu",
+                             onnx="LeakyRelu", onnx_attributes={"alpha": LEAKY_RELU_SLOPE}),
+    "elu": Activation(_elu, _elu_derivative, kernel=None, onnx="Elu",
+                      onnx_attributes={"alpha": 1.0}),
+    "softplus": Activation(_softplus, _softplus_derivative, kernel=None, onnx="Softplus"),
 }

@@ -17,6 +17,7 @@ from sklearn.utils.validation import column_or_1d
 from ._base import BaseGD, _check_weight_total, _is_minibatch
 from ._compat import StrOptions, _fit_context, attach_unique, cached_unique
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._losses import LOSSES
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
 PRIOR_CLIP = 1e-6
@@ -296,7 +297,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return "log_loss" if self._target_kind == "multiclass" else "binary_log_loss"
 
     def _out_activation_name(self):
-        return "softmax" if self._target_kind == "multiclass" else "logistic"
+        return LOSSES[self._loss_name()].out_activation
 
     def _stratify_labels(self, y):
         return None if self._target_kind == "multilabel" else y

@@ -39,9 +39,15 @@ except ImportError:  # built without a C compiler: NumPy only
 if getattr(_compiled, "API_VERSION", None) != API_VERSION:
     _compiled = None
 
-#: Activations with a compiled fused forward and backward pass, by kind code
-#: (the compiled module's own table; empty without it).
-FUSED_KINDS = dict(_compiled.ACTIVATION_KINDS) if _compiled is not None else {}
+#: Activations with a compiled fused forward and backward pass, with the code
+#: of their kernel kind: each activation declares its kind
+#: (:class:`~sklearn_gd._activations.Activation`), the compiled module numbers
+#: them (``ACTIVATION_KINDS``). Empty without the compiled module.
+FUSED_KINDS = {
+    name: _compiled.ACTIVATION_KINDS[activation.kernel]
+    for name, activation in ACTIVATIONS.items()
+    if _compiled is not None and activation.kernel is not None
+}
 
 #: :func:`narrow_backward` runs (compiled kernels only) for layers of at most
 #: this many outputs whose backpropagated error has at least
@@ -95,7 +101,7 @@ class NumpyKernels:
     def bias_activation(Z, b, activation):
         """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows)."""
         Z += b
-        return ACTIVATIONS[activation][0](Z)
+        return ACTIVATIONS[activation].forward(Z)
 
     @staticmethod
     def activation_backward(delta, A, mask, activation, scratch):
@@ -105,7 +111,7 @@ class NumpyKernels:
         """
         if mask is not None:
             delta *= mask
-        delta *= ACTIVATIONS[activation][1](A, scratch)
+        delta *= ACTIVATIONS[activation].derivative(A, scratch)
         return delta
 
     @staticmethod
@@ -201,7 +207,7 @@ class CompiledKernels:
         kind = FUSED_KINDS.get(activation)
         if kind is None:
             _compiled.bias_activation(Z, b, FUSED_KINDS["identity"], 0.0)
-            return ACTIVATIONS[activation][0](Z)
+            return ACTIVATIONS[activation].forward(Z)
         _compiled.bias_activation(Z, b, kind, LEAKY_RELU_SLOPE)
         return Z
 

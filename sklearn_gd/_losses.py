@@ -1,4 +1,4 @@
-"""Output layers and their losses.
+"""Output layers and their losses, each declared once in :data:`LOSSES`.
 
 Each entry maps a loss name to a :class:`Loss` with
 
@@ -6,14 +6,18 @@ Each entry maps a loss name to a :class:`Loss` with
   ``R`` of the last layer to predictions ``P`` written into ``out``;
 - ``value(R, P, Y)``: the per-sample loss ``loss_i``, summed over a sample's
   outputs, computed from the logits where that is more stable;
-- ``gradient(R, P, Y, out)``: ``d loss_i / d R`` per sample and output.
+- ``gradient(R, P, Y, out)``: ``d loss_i / d R`` per sample and output;
+- ``out_activation``: the link's name (the fitted ``out_activation_``);
+- ``onnx``: the link's ONNX operator (None for the identity), with
+  ``onnx_attributes``;
+- ``fused``: optionally, a kernel computing loss and delta in one pass.
 
 For the canonical pairs (identity + squared error, exp + poisson,
 logistic + binary log-loss, softmax + log-loss) the gradient is ``P - Y``.
 """
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import numpy as np
 from scipy.special import expit, log_softmax
@@ -23,10 +27,15 @@ from . import _kernels
 
 @dataclass(frozen=True)
 class Loss:
+    """One output layer and its loss (see the module docstring for each field)."""
+
     link: Callable
     value: Callable
     gradient: Callable
-    fused: Callable = None
+    out_activation: str
+    onnx: Optional[str]
+    onnx_attributes: dict = field(default_factory=dict)
+    fused: Optional[Callable] = None
 
     def loss_and_delta(self, R, Y, weights, P_out, delta_out):
         """Weighted loss ``sum_i w_i loss_i`` and the output delta ``w_i dloss_i/dR``.
@@ -89,7 +98,7 @@ def _huber(delta):
         np.subtract(P, Y, out=out)
         return np.clip(out, -delta, delta, out=out)
 
-    return Loss(_identity, value, gradient)
+    return Loss(_identity, value, gradient, out_activation="identity", onnx=None)
 
 
 def _poisson(R, P, Y):
@@ -115,8 +124,13 @@ def get_loss(name, huber_delta=1.0):
 
 
 LOSSES = {
-    "squared_error": Loss(_identity, _squared_error, _residual),
-    "poisson": Loss(_exp, _poisson, _residual),
-    "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual),
-    "log_loss": Loss(_kernels.softmax, _log_loss, _residual, fused=_kernels.softmax_log_loss),
+    "squared_error": Loss(_identity, _squared_error, _residual, out_activation="identity",
+                          onnx=None),
+    "huber": _huber(1.0),  # get_loss makes it for the threshold asked
+    "poisson": Loss(_exp, _poisson, _residual, out_activation="exp", onnx="Exp"),
+    "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual, out_activation="logistic",
+                            onnx="Sigmoid"),
+    "log_loss": Loss(_kernels.softmax, _log_loss, _residual, out_activation="softmax",
+                     onnx="Softmax", onnx_attributes={"axis": 1},
+                     fused=_kernels.softmax_log_loss),
 }

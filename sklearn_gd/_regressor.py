@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from ._base import BaseGD, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._losses import LOSSES
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -174,7 +175,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         return {"huber_delta": self.huber_delta} if self.loss == "huber" else {}
 
     def _out_activation_name(self):
-        return "exp" if self.loss == "poisson" else "identity"
+        return LOSSES[self.loss].out_activation
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
         if sp.issparse(y):

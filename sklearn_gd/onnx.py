@@ -80,25 +80,16 @@ def _classifier_shape(operator):
 
 # ---------------------------------------------------------------- graphs
 def _hidden_activation(name, node, opv):
+    """The ONNX operator that :data:`~sklearn_gd._activations.ACTIVATIONS` declares."""
     from skl2onnx.algebra import onnx_ops as ops
 
-    if name == "identity":
-        return node
-    if name == "logistic":
-        return ops.OnnxSigmoid(node, op_version=opv)
-    if name == "tanh":
-        return ops.OnnxTanh(node, op_version=opv)
-    if name == "relu":
-        return ops.OnnxRelu(node, op_version=opv)
-    if name == "leaky_relu":
-        from ._activations import LEAKY_RELU_SLOPE
+    from ._activations import ACTIVATIONS
 
-        return ops.OnnxLeakyRelu(node, alpha=LEAKY_RELU_SLOPE, op_version=opv)
-    if name == "elu":
-        return ops.OnnxElu(node, alpha=1.0, op_version=opv)
-    if name == "softplus":
-        return ops.OnnxSoftplus(node, op_version=opv)
-    raise NotImplementedError(f"No ONNX mapping for activation {name!r}.")
+    activation = ACTIVATIONS[name]
+    if activation.onnx is None:
+        return node
+    operator = getattr(ops, f"Onnx{activation.onnx}")
+    return operator(node, **activation.onnx_attributes, op_version=opv)
 
 
 def _raw_outputs(model, operator, container):
@@ -118,13 +109,25 @@ def _raw_outputs(model, operator, container):
     return node, dtype
 
 
+def _output_link(loss_name, node, opv):
+    """The ONNX operator of the output link that :data:`~sklearn_gd._losses.LOSSES` declares."""
+    from skl2onnx.algebra import onnx_ops as ops
+
+    from ._losses import LOSSES
+
+    loss = LOSSES[loss_name]
+    if loss.onnx is None:
+        return node
+    return getattr(ops, f"Onnx{loss.onnx}")(node, **loss.onnx_attributes, op_version=opv)
+
+
 def _convert_regressor(scope, operator, container):
     from skl2onnx.algebra import onnx_ops as ops
 
     model = operator.raw_operator
     opv = container.target_opset
     raw, _ = _raw_outputs(model, operator, container)
-    out = ops.OnnxExp(raw, op_version=opv) if model.out_activation_ == "exp" else raw
+    out = _output_link(model._fitted_loss[0], raw, opv)
     ops.OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(
         scope, container
     )
@@ -139,7 +142,7 @@ def _convert_classifier(scope, operator, container):
     raw, dtype = _raw_outputs(model, operator, container)
     kind = model._target_kind
     if kind == "multiclass":
-        proba = ops.OnnxSoftmax(raw, axis=1, op_version=opv)
+        proba = _output_link(model._fitted_loss[0], raw, opv)
         index = ops.OnnxArgMax(proba, axis=1, keepdims=0, op_version=opv)
     else:
         positive = ops.OnnxSigmoid(raw, op_version=opv)
