@@ -54,7 +54,7 @@ FUSED_KINDS = {
 #: ``NARROW_MIN_ENTRIES`` entries (rows x inputs): there, one pass computing
 #: each row of ``delta @ W.T`` and its backward pass while the row is in
 #: cache beats BLAS's product, which is tuned for wide operands, followed by a
-#: second pass (see ``benchmarks/bench_kernels.py``).
+#: second pass (``benchmarks/bench_kernels.py`` compares the two).
 NARROW_MAX_OUTPUTS = 10
 NARROW_MIN_ENTRIES = 32768
 

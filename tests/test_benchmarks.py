@@ -214,3 +214,28 @@ def test_profiler_labels_each_round_by_its_phase_probes(profiler, monkeypatch):
     records = profiler.profile(TINY, rounds=2)
     assert [r["quiet"] for r in records] == [True, False]
     assert all(r["fit"] > r["items"]["epoch"] > 0 and r["floor"] > 0 for r in records)
+
+
+def test_kernel_benchmark_compares_every_shape(capsys):
+    """bench_kernels.py: one row per dtype and shape, saying whether training uses the kernel."""
+    from sklearn_gd import _kernels
+
+    if _kernels._compiled is None:
+        pytest.skip("the compiled kernels (sklearn_gd._fused) were not built")
+    path = SCRIPT.parent / "bench_kernels.py"
+    spec = importlib.util.spec_from_file_location("bench_kernels", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick"])
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| float")]
+    assert len(lines) == 2 * len(module.SHAPES)
+    for line in lines:
+        dtype, shape, used, fused, product, ratio = (c.strip() for c in line.strip("|").split("|"))
+        rows, cols, k = (int(v) for v in shape.split(","))
+        expected = k <= _kernels.NARROW_MAX_OUTPUTS and rows * cols >= _kernels.NARROW_MIN_ENTRIES
+        assert used == ("yes" if expected else "no")
+        assert float(fused) > 0 and float(product) > 0
+        fused, product = float(fused), float(product)  # each rounded to 0.05 us at most
+        low, high = (product - 0.05) / (fused + 0.05), (product + 0.05) / (fused - 0.05)
+        assert low - 0.005 <= float(ratio) <= high + 0.005
