@@ -5,8 +5,7 @@ from ._plot import LossCurveDisplay
 from ._regressor import GDRegressor
 from ._show_versions import show_versions
 from ._training import DivergenceWarning
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "DivergenceWarning",

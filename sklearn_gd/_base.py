@@ -1,4 +1,10 @@
-"""BaseGD: parameters, validation, and the fit / partial_fit / warm_start plumbing."""
+"""BaseGD: parameters, validation, and the fit / partial_fit / warm_start plumbing.
+
+The estimator is a shell around the trainer: it validates, builds a frozen
+:class:`~sklearn_gd._training.TrainConfig` from its parameters, calls
+:func:`~sklearn_gd._training.train` on its :class:`~sklearn_gd._state.TrainState`
+(or a fresh one), and assigns the result in one step.
+"""
 
 import contextlib
 import copy
@@ -22,11 +28,10 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
-from ._layout import Layout
 from ._losses import get_loss
 from ._network import Network
-from ._optimizers import make_optimizer
-from ._training import train_lbfgs, train_minibatch
+from ._state import init_state
+from ._training import TrainConfig, TrainData, train
 
 
 def _is_minibatch(estimator):
@@ -130,9 +135,6 @@ def _sum_is_finite(a):
         return bool(np.isfinite(a.sum()))
 
 
-#: Attributes that scikit-learn's callback machinery keeps on the estimator.
-_CALLBACK_STATE = ("_skl_callbacks", "_callback_fit_ctx", "_parent_callback_ctx")
-
 MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
@@ -200,8 +202,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self)
         return self.loss_curve_[-1] if self.loss_curve_ else None
 
+    @property
+    def _theta(self):
+        """The flat parameter buffer of the fitted state."""
+        return self._state.theta
+
+    @property
+    def _layout(self):
+        return self._state.layout
+
+    @property
+    def _opt_state(self):
+        """The optimizer's state: ``solver``, ``chain``, ``epoch``, ``samples``, ``lr_factor``."""
+        return self._state.optimizer
+
     def __sklearn_is_fitted__(self):
-        return hasattr(self, "_theta")
+        return hasattr(self, "_state")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -235,27 +251,26 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         """Run one ``fit`` or ``partial_fit`` call; one that raises leaves the model as it was.
 
-        Except where training is stopped on purpose: an interrupted ``fit``
-        keeps its last completed epoch, and a diverged one its last finite
-        weights (see :func:`~sklearn_gd._training.train_minibatch`); a
-        ``partial_fit`` call that is interrupted or diverges is undone.
+        The call works on a shallow copy of the estimator (validation and
+        target encoding set attributes; the trainer returns a new state and
+        changes none it is given) and assigns the copy's attributes to the
+        estimator in one step at the end. Training stopped on purpose is
+        kept by ``fit``: an interrupted one keeps its last completed epoch
+        (then re-raises ``KeyboardInterrupt``), a diverged one its last
+        finite weights; a ``partial_fit`` call that is interrupted or
+        diverges is not kept.
         """
-        snapshot = self._snapshot()
-        try:
-            diverged = self._fit_once(X, y, sample_weight, incremental, classes)
-        except KeyboardInterrupt:
-            if incremental:
-                self._restore(snapshot)
-            raise
-        except BaseException:
-            self._restore(snapshot)
-            raise
-        if diverged and incremental:
-            self._restore(snapshot)
+        staged = copy.copy(self)
+        result = staged._fit_staged(X, y, sample_weight, incremental, classes)
+        if not (incremental and (result.diverged or result.interrupted)):
+            vars(self).clear()
+            vars(self).update(vars(staged))
+        if result.interrupted:
+            raise KeyboardInterrupt
         return self
 
-    def _fit_once(self, X, y, sample_weight, incremental, classes):
-        """Validate, initialise when needed, train; return True on divergence."""
+    def _fit_staged(self, X, y, sample_weight, incremental, classes):
+        """Validate, initialise when needed, train; return the :class:`TrainResult`."""
         self._validate_hyperparameters()
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         X, y = self._validate_X_y(X, y, reset=not continuing)
@@ -265,35 +280,52 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         if continuing:
             self._check_continuation(Y)
+            state = self._state
         else:
-            self._initialize(X, Y, sw)
-        # partial_fit carries the optimizer and the stopping rule's state over;
-        # fit (warm or not) starts a new run
-        carry_over = incremental and continuing
-        if not (carry_over and self._opt_state["solver"] == self.solver):
-            self._opt_state = self._new_optimizer_state()
-        if not carry_over:
-            self._reset_run_trackers(validating=self._holds_out(incremental))
+            state = self._initial_state(X, Y, sw)
         max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
-        diverged = self._train(X, Y, sw, y, max_epochs, incremental, hooks)
-        hooks.close()
-        return diverged
+        result = train(
+            self._train_config(state.layout, incremental, max_epochs),
+            state,
+            TrainData(X, Y, sw, stratify=self._stratify_labels(y)),
+            hooks,
+        )
+        self._set_state(result.state)
+        if not result.interrupted:
+            hooks.close()
+        return result
 
-    def _train(self, X, Y, sw, y, max_epochs, incremental, hooks):
-        """Run the training loop; return True when it diverged."""
-        net = self._network(training=True)
-        # Overflow is detected (and undone) by the loop: NumPy need not warn.
-        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-            if self.solver == "lbfgs":
-                return train_lbfgs(self, net, X, Y, sw, max_epochs=max_epochs, hooks=hooks)
-            return train_minibatch(
-                self, net, X, Y, sw,
-                max_epochs=max_epochs,
-                incremental=incremental,
-                hooks=hooks,
-                y_stratify=self._stratify_labels(y),
-            )
+    def _train_config(self, layout, incremental, max_epochs):
+        """The frozen :class:`TrainConfig` of this call, from the parameters."""
+        return TrainConfig(
+            network=Network(layout, self._fitted_activation,
+                            get_loss(self._loss_name(), **self._loss_kwargs())),
+            score=self._score_encoded,
+            max_epochs=max_epochs,
+            incremental=incremental,
+            # lbfgs and partial_fit train on all rows
+            early_stopping=self.early_stopping and not incremental and self.solver != "lbfgs",
+            dropout=tuple(dropout_rates(self.dropout, len(self._hidden_sizes()))),
+            **{name: getattr(self, name) for name in (
+                "solver", "alpha", "batch_size", "shuffle", "learning_rate",
+                "learning_rate_init", "power_t", "max_iter", "tol", "n_iter_no_change",
+                "validation_fraction", "input_noise", "momentum", "nesterovs_momentum",
+                "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
+            )},
+        )
+
+    def _set_state(self, state):
+        """Hold ``state``; the fitted attributes name its counters and histories."""
+        self._state = state
+        self.n_iter_ = state.n_iter
+        self.t_ = state.t
+        self.loss_curve_ = state.loss_curve
+        self.validation_scores_ = state.validation_scores
+        self.validation_loss_curve_ = state.validation_loss_curve
+        self.best_loss_ = state.best_loss
+        self.best_validation_score_ = state.best_validation_score
+        self.best_iteration_ = state.best_iteration
 
     def _effective_sample_weight(self, y, sw, incremental):
         """Sample weights used in the objective (the classifier folds in class weights)."""
@@ -417,141 +449,38 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "warm_start to start over."
             )
 
-    def _initialize(self, X, Y, sw):
-        """Fresh weights, generator and counters."""
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        self._rng = np.random.default_rng(seed)
+    def _initial_state(self, X, Y, sw):
+        """Fresh weights, generator and counters; the fitted network's description."""
         sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
-        self._layout = Layout(sizes)
-        self._theta = self._initial_theta(X.dtype)
-        self._layout.biases(self._theta)[-1][...] = self._initial_output_bias(Y, sw)
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._out_activation_name()
         # what the network computes, fixed at fit: see _network
         self._fitted_activation = self.activation
         self._fitted_loss = (self._loss_name(), self._loss_kwargs())
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.loss_curve_ = []
-        self.validation_scores_ = []
-        self.validation_loss_curve_ = []
-        self.best_iteration_ = None
-
-    def _initial_theta(self, dtype):
-        """Uniform weights with a bound suited to the activation; zero biases.
-
-        Glorot's bound ``sqrt(6 / (fan_in + fan_out))``, with ``sqrt(2 / ...)``
-        for the logistic activation (whose slope at 0 is 1/4), as
-        ``MLPClassifier``. He's larger bound for rectifiers trained slower per
-        epoch on the benchmark problems (shallow tabular networks), so
-        rectifiers keep Glorot's.
-        """
-        size = self._layout.size
-        try:
-            theta = np.zeros(size, dtype=dtype)
-        except (MemoryError, ValueError):  # ValueError: beyond what NumPy can index
-            raise MemoryError(
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} makes a network of {size:,} "
-                f"parameters ({size * np.dtype(dtype).itemsize / 2**30:,.1f} GiB as "
-                f"{np.dtype(dtype).name}), more memory than can be allocated."
-            ) from None
-        n_layers = self._layout.n_layers
-        for layer, W in enumerate(self._layout.weights(theta)):
-            fan_in, fan_out = W.shape
-            hidden = layer < n_layers - 1
-            if hidden and self.activation == "logistic":
-                bound = np.sqrt(2.0 / (fan_in + fan_out))
-            else:
-                bound = np.sqrt(6.0 / (fan_in + fan_out))
-            W[...] = self._rng.uniform(-bound, bound, size=W.shape)
-        return theta
-
-    def _reset_run_trackers(self, validating):
-        """Per-run state of the stopping rule (each ``fit`` is one run)."""
-        self._no_improvement_count = 0
-        self.best_loss_ = np.inf
-        self.best_validation_score_ = -np.inf if validating else None
-        self._best_theta = None
-
-    def _holds_out(self, incremental):
-        """Whether this call holds out a validation part: early stopping, in a
-        mini-batch ``fit`` (``lbfgs`` and ``partial_fit`` train on all rows)."""
-        return self.early_stopping and not incremental and self.solver != "lbfgs"
-
-    def _new_optimizer_state(self):
-        """Chain state (mini-batch solvers only), schedule position and rate factor."""
-        chain = None if self.solver == "lbfgs" else self._make_optimizer(self._layout)
-        return {
-            "solver": self.solver,
-            "chain": None if chain is None else chain.init(self._theta),
-            "epoch": 0,
-            "samples": 0,
-            "lr_factor": 1.0,
-        }
-
-    def _make_optimizer(self, layout):
-        weight_mask = None
-        if self.solver == "adamw":
-            weight_mask = layout.weight_mask().astype(self._theta.dtype)
-        return make_optimizer(
-            self.solver,
-            momentum=self.momentum,
-            nesterovs_momentum=self.nesterovs_momentum,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
-            rho=self.rho,
-            weight_decay=self.weight_decay,
-            weight_mask=weight_mask,
+        return init_state(
+            sizes,
+            self.activation,
+            X.dtype,
+            seed=check_random_state(self.random_state).randint(np.iinfo(np.int32).max),
+            output_bias=self._initial_output_bias(Y, sw),
+            name=f"hidden_layer_sizes={self.hidden_layer_sizes!r}",
         )
 
-    def _network(self, training=False):
-        """The fitted network, with the hidden activation it was fitted with.
-
-        For prediction, also with the loss (so the output link) it was fitted
-        with: ``set_params`` on a fitted model must not change what it
-        predicts before the next fit. Training takes the loss as the
-        parameters now say (``huber_delta``, say, may change between
-        ``partial_fit`` calls); ``_check_continuation`` has refused an
-        activation or output link that differs from the fitted one.
+    def _network(self):
+        """The fitted network, for prediction: with the hidden activation and the
+        loss (so the output link) it was fitted with, so that ``set_params`` on
+        a fitted model does not change what it predicts before the next fit.
+        Training takes the loss as the parameters now say (``huber_delta``,
+        say, may change between ``partial_fit`` calls; see :meth:`_train_config`);
+        ``_check_continuation`` has refused an activation or output link that
+        differs from the fitted one.
         """
-        name, kwargs = (self._loss_name(), self._loss_kwargs()) if training else self._fitted_loss
+        name, kwargs = self._fitted_loss
         return Network(self._layout, self._fitted_activation, get_loss(name, **kwargs))
 
     def _loss_kwargs(self):
         return {}
-
-    def _snapshot(self):
-        """The model state, for :meth:`_restore` after a failed ``fit`` or ``partial_fit``.
-
-        Lists (the per-epoch histories, which training only appends to) are
-        kept with their length, to be truncated back; the layout, which no
-        training changes, is kept as it is; the random generator keeps its
-        state to be put back; everything else is deep copied. Deep copies of
-        the histories made each ``partial_fit`` call slower than the one
-        before (they grow with every call); those of the generator and the
-        layout cost as much as a small call's arithmetic.
-        """
-        # Callback state is not model state: shared, not copied, not restored.
-        state = {k: v for k, v in self.__dict__.items() if not k.startswith(_CALLBACK_STATE)}
-        lists = {k: (v, len(v)) for k, v in state.items() if type(v) is list}
-        kept = {k: state[k] for k in ("_layout", "_rng") if k in state}
-        rng_state = state["_rng"].bit_generator.state if "_rng" in state else None
-        others = {k: v for k, v in state.items() if k not in lists and k not in kept}
-        return copy.deepcopy(others), lists, kept, rng_state
-
-    def _restore(self, snapshot):
-        others, lists, kept, rng_state = snapshot
-        for key in [k for k in self.__dict__ if not k.startswith(_CALLBACK_STATE)]:
-            del self.__dict__[key]
-        self.__dict__.update(others)
-        self.__dict__.update(kept)
-        if rng_state is not None:
-            self._rng.bit_generator.state = rng_state
-        for key, (items, length) in lists.items():
-            del items[length:]
-            self.__dict__[key] = items
 
     # ------------------------------------------------------------------ prediction
     def _forward(self, X):

@@ -9,6 +9,8 @@ stops training after that epoch, as a converged run does. Without callbacks,
 or on scikit-learn < 1.9, every method here is a cheap no-op.
 """
 
+import dataclasses
+
 
 class EpochHooks:
     """Callback hooks around one ``fit`` / ``partial_fit`` call."""
@@ -33,8 +35,13 @@ class EpochHooks:
             estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata
         )
 
-    def end_epoch(self, theta, completed=True):
-        """Close the epoch's task; return True when a callback asks to stop."""
+    def end_epoch(self, state, completed=True):
+        """Close the epoch's task; return True when a callback asks to stop.
+
+        ``state`` is the :class:`~sklearn_gd._state.TrainState` being trained;
+        a callback that asks for the fitted estimator gets a copy with this
+        epoch's weights.
+        """
         if self.epoch_context is None:
             return False
         context, self.epoch_context = self.epoch_context, None
@@ -47,7 +54,9 @@ class EpochHooks:
                 X=self.X,
                 y=self.y,
                 metadata=self.metadata,
-                reconstruction_attributes=lambda: {"_theta": theta.copy()},
+                reconstruction_attributes=lambda: {
+                    "_state": dataclasses.replace(state, theta=state.theta.copy())
+                },
             )
         )
 

@@ -124,6 +124,15 @@ class Network:
         """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
         return 0.5 * c * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.layout.weights(theta))
 
+    def evaluate(self, theta, X, Y, weights, c):
+        """``(J, P)``: the objective of the weights on ``(X, Y)`` and the predictions.
+
+        No workspace and no dropout, as for prediction: the validation
+        objective of each epoch, data loss plus :meth:`l2_penalty`.
+        """
+        R, P = self.forward(theta, X)
+        return float(self.loss.value(R, P, Y) @ weights) + self.l2_penalty(theta, c), P
+
     def objective(self, theta, X, Y, weights, c, ws):
         """``J`` on one batch, as :meth:`loss_and_grad` returns it, without the gradient.
 
@@ -200,6 +209,36 @@ class Network:
         return _kernels.activation_backward(previous, A, mask, self.activation, scratch)
 
 
+class L2Penalty:
+    """The objective's L2 term ``c / 2 sum_l ||W_l||^2``, added by the step.
+
+    Mini-batch training leaves it out of the backward pass and lets the
+    optimizer step add its gradient ``c W`` to the weights' gradient: the
+    fused Adam kernel does so in the pass over ``theta`` it makes anyway (one
+    pass over the parameters less per batch; same floats as in the backward
+    pass, see :func:`sklearn_gd._kernels.l2_gradient_blocks`).
+
+    Parameters
+    ----------
+    c : float
+        ``alpha / N``.
+    layout : Layout
+        Where the weights (not the biases) sit in ``theta``.
+    scratch : ndarray
+        At least as long as the largest weight matrix (NumPy kernels only).
+    """
+
+    def __init__(self, c, layout, scratch):
+        self.c = float(c)
+        bounds = [(s.start, s.stop) for s in layout.weight_slices]
+        self.weight_bounds = np.array(bounds, dtype=np.int64).reshape(-1, 2)
+        self.scratch = scratch
+
+    def add_gradient(self, g, theta):
+        """``g <- g + c W``; return the penalty at ``theta``."""
+        return _kernels.l2_gradient_blocks(g, theta, self.c, self.weight_bounds, self.scratch)
+
+
 class Workspace:
     """Preallocated per-layer buffers for batches of at most ``n_rows`` rows.
 
@@ -210,25 +249,23 @@ class Workspace:
     scratch of :func:`~sklearn_gd._kernels.narrow_backward`.
     """
 
-    def __init__(self, layout, n_rows, dtype, dropout, backward=True):
+    def __init__(self, layout, n_rows, dtype, dropout):
         fan_outs = layout.layer_sizes[1:]
         hidden = fan_outs[:-1]
         self.Z = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
         self.P = np.empty((n_rows, fan_outs[-1]), dtype=dtype)
         self._views = {}
-        self.backward = backward
-        if backward:
-            self.ones = np.ones(n_rows, dtype=dtype)
-            self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
-            # One scratch serves every layer's activation derivative and the
-            # L2 term c W: each is used once, then dropped, never two at a time.
-            largest_weight = max(a * b for a, b in layout.shapes)
-            scratch = np.empty(max(n_rows * max(hidden, default=0), largest_weight), dtype)
-            self.weight_scratch = scratch
-            self.derivative = [scratch[: n_rows * k].reshape(n_rows, k) for k in hidden]
-            # W^T for narrow_backward, for the layers it may backpropagate through
-            narrow = [a * b for a, b in layout.shapes[1:] if b <= _kernels.NARROW_MAX_OUTPUTS]
-            self.transposed = np.empty(max(narrow, default=0), dtype)
+        self.ones = np.ones(n_rows, dtype=dtype)
+        self.delta = [np.empty((n_rows, k), dtype=dtype) for k in fan_outs]
+        # One scratch serves every layer's activation derivative and the
+        # L2 term c W: each is used once, then dropped, never two at a time.
+        largest_weight = max(a * b for a, b in layout.shapes)
+        scratch = np.empty(max(n_rows * max(hidden, default=0), largest_weight), dtype)
+        self.weight_scratch = scratch
+        self.derivative = [scratch[: n_rows * k].reshape(n_rows, k) for k in hidden]
+        # W^T for narrow_backward, for the layers it may backpropagate through
+        narrow = [a * b for a, b in layout.shapes[1:] if b <= _kernels.NARROW_MAX_OUTPUTS]
+        self.transposed = np.empty(max(narrow, default=0), dtype)
         self.dropped = (
             [np.empty((n_rows, k), dtype=dtype) for k in hidden] if dropout else None
         )
@@ -271,15 +308,14 @@ class BatchRows:
         self.P = ws.P[:m]
         self.inputs = [None] * len(ws.Z)
         self.dropped = None if ws.dropped is None else [D[:m] for D in ws.dropped]
-        if ws.backward:
-            self.ones = ws.ones[:m]
-            self.delta = [D[:m] for D in ws.delta]
-            self.derivative = [D[:m] for D in ws.derivative]
-            self.transposed = ws.transposed
-            fan_outs = [D.shape[1] for D in ws.delta]
-            self.narrow = [  # per hidden layer: backpropagate into it by narrow_backward
-                _kernels.uses_narrow_backward(m * a, b) for a, b in zip(fan_outs, fan_outs[1:])
-            ]
+        self.ones = ws.ones[:m]
+        self.delta = [D[:m] for D in ws.delta]
+        self.derivative = [D[:m] for D in ws.derivative]
+        self.transposed = ws.transposed
+        fan_outs = [D.shape[1] for D in ws.delta]
+        self.narrow = [  # per hidden layer: backpropagate into it by narrow_backward
+            _kernels.uses_narrow_backward(m * a, b) for a, b in zip(fan_outs, fan_outs[1:])
+        ]
 
 
 def _product(A, W, out=None):

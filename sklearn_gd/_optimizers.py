@@ -122,7 +122,7 @@ class ScaleByAdam:
         """``theta <- theta + update(g)`` as one fused kernel (``g`` is scratch).
 
         Only for ``scale_by_learning_rate=True``, where the update is the step.
-        ``l2`` (an :class:`L2Penalty`) adds the L2 term inside the same pass;
+        ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`) adds the L2 term inside the same pass;
         returns its penalty (``0.0`` without).
         """
         if not self.scale_by_learning_rate:
@@ -201,7 +201,7 @@ class Chain:
     def step(self, theta, g, state, lr, l2=None):
         """``theta <- theta + update(g)``; ``g`` is overwritten.
 
-        With ``l2`` (an :class:`L2Penalty`), ``g`` first gets the L2 term;
+        With ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`), ``g`` first gets the L2 term;
         returns its penalty at ``theta`` before the step (``0.0`` without). A
         chain of one transform that has its own fused ``step`` uses it.
         """
@@ -210,36 +210,6 @@ class Chain:
         penalty = 0.0 if l2 is None else l2.add_gradient(g, theta)
         theta += self.update(g, state, theta, lr)
         return penalty
-
-
-class L2Penalty:
-    """The objective's L2 term ``c / 2 sum_l ||W_l||^2``, added by the step.
-
-    Mini-batch training leaves it out of the backward pass and lets the
-    optimizer step add its gradient ``c W`` to the weights' gradient: the
-    fused Adam kernel does so in the pass over ``theta`` it makes anyway (one
-    pass over the parameters less per batch; same floats as in the backward
-    pass, see :func:`sklearn_gd._kernels.l2_gradient_blocks`).
-
-    Parameters
-    ----------
-    c : float
-        ``alpha / N``.
-    layout : Layout
-        Where the weights (not the biases) sit in ``theta``.
-    scratch : ndarray
-        At least as long as the largest weight matrix (NumPy kernels only).
-    """
-
-    def __init__(self, c, layout, scratch):
-        self.c = float(c)
-        bounds = [(s.start, s.stop) for s in layout.weight_slices]
-        self.weight_bounds = np.array(bounds, dtype=np.int64).reshape(-1, 2)
-        self.scratch = scratch
-
-    def add_gradient(self, g, theta):
-        """``g <- g + c W``; return the penalty at ``theta``."""
-        return _kernels.l2_gradient_blocks(g, theta, self.c, self.weight_bounds, self.scratch)
 
 
 def make_optimizer(

@@ -3,6 +3,7 @@
 import platform
 
 from . import _kernels
+from ._version import __version__
 
 
 def _blas_lines():
@@ -26,8 +27,6 @@ def show_versions():
     import numpy
     import scipy
     import sklearn
-
-    from . import __version__
 
     lines = [
         f"sklearn-gd: {__version__}",

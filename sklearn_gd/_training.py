@@ -1,28 +1,32 @@
-"""The one training loop: epochs, mini-batches, validation, early stopping.
+"""The trainer: pure functions of a configuration, a state and the data.
 
-:func:`train_minibatch` runs epochs of mini-batch gradient descent on an
-estimator's flat parameter buffer and records each epoch in the estimator's
-history (``loss_curve_``, ``validation_scores_``, ...); :func:`train_lbfgs`
-minimises the full-batch objective with SciPy's L-BFGS-B. Both only read the
-estimator's hyper-parameters and update its fitted state.
+:func:`train` takes a frozen :class:`TrainConfig` (the estimator's
+hyper-parameters for this call), a :class:`~sklearn_gd._state.TrainState`
+(left unchanged) and a :class:`TrainData`, and returns a :class:`TrainResult`
+holding the trained copy of the state. The mini-batch loop reads top-down:
+
+    start the run -> epochs -> batches -> loss and gradient -> update
+    -> record -> ask the stopping rules
+
+:func:`train_lbfgs` minimises the full-batch objective with SciPy's L-BFGS-B
+instead. Neither knows about the estimator.
 """
 
-import math
+import dataclasses
 import time
 import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ._batches import BatchSource, Regularizers, dropout_rates, resolve_batch_size
-from ._optimizers import L2Penalty
+from ._batches import BatchSource, Regularizers, resolve_batch_size
+from ._network import L2Penalty, Network
+from ._optimizers import make_optimizer
 from ._schedules import make_schedule
-
-#: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
-ADAPTIVE_DIVISOR = 5.0
-#: ... and stops once the rate falls to this value.
-ADAPTIVE_MIN_RATE = 1e-6
+from ._stopping import CallbackRequest, DivergenceGuard, NoImprovement, PlateauRateCut
 
 
 class DivergenceWarning(UserWarning):
@@ -36,57 +40,194 @@ class DivergenceWarning(UserWarning):
     """
 
 
-#: A batch objective this many times the run's first one counts as divergence.
-DIVERGENCE_RATIO = 1e8
-
-
-class _DivergenceGuard:
-    """Flags non-finite objectives and ones exploding past the run's first.
-
-    A loss that grows ``DIVERGENCE_RATIO`` times over its starting value
-    is an optimizer running away (too large a rate, unscaled data), not
-    learning; catching it early keeps usable weights to fall back on.
-    """
-
-    def __init__(self):
-        self.limit = None
-
-    def ok(self, loss):
-        if not math.isfinite(loss):
-            return False
-        if self.limit is None:
-            self.limit = DIVERGENCE_RATIO * loss + 1.0
-        return loss <= self.limit
-
-
 DIVERGENCE_ADVICE = (
     "The last finite weights were kept. Try scaling the features (for example "
     "with StandardScaler), lowering learning_rate_init, or increasing alpha."
 )
 
 
-def split_validation(est, X, Y, sw, y_stratify):
-    """Hold out ``validation_fraction`` of the rows (stratified for classifiers)."""
+@dataclass(frozen=True)
+class TrainConfig:
+    """What one ``fit`` or ``partial_fit`` call trains with, fixed for the call.
+
+    The estimator's hyper-parameters of the same names, and:
+
+    network : Network
+        Layout, hidden activation and loss.
+    score : callable
+        ``score(P, Y, sample_weight)``: the validation score of predictions.
+    max_epochs : int
+        ``max_iter`` for ``fit``, 1 for ``partial_fit``.
+    incremental : bool
+        A ``partial_fit`` call: the optimizer and the stopping rule's state
+        carry over from the previous call, and the rule never stops.
+    early_stopping : bool
+        Whether this call holds out a validation part (only a mini-batch ``fit``).
+    dropout : tuple of float
+        One rate per hidden layer.
+    """
+
+    network: Network
+    score: Callable
+    max_epochs: int
+    incremental: bool
+    solver: str
+    alpha: float
+    batch_size: Any
+    shuffle: bool
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    max_iter: int
+    tol: float
+    n_iter_no_change: Any
+    early_stopping: bool
+    validation_fraction: float
+    dropout: tuple
+    input_noise: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    rho: float
+    weight_decay: float
+    max_fun: int
+    verbose: Any
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Encoded training data: ``X``, 2-D targets ``Y``, sample weights or None,
+    and the labels a validation split is stratified by (or None)."""
+
+    X: Any
+    Y: np.ndarray
+    sample_weight: Optional[np.ndarray] = None
+    stratify: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The trained state, and how the run ended.
+
+    ``diverged``: stopped by the divergence guard, with the weights from
+    before the diverging epoch. ``interrupted``: stopped by a
+    ``KeyboardInterrupt``, with the weights of the last completed epoch (the
+    best ones with early stopping); the caller re-raises it.
+    """
+
+    state: Any
+    diverged: bool = False
+    interrupted: bool = False
+
+
+def train(config, state, data, hooks):
+    """Train a copy of ``state`` on ``data``; return a :class:`TrainResult`.
+
+    ``hooks`` are the call's :class:`~sklearn_gd._callbacks.EpochHooks`.
+    Overflow is detected (and undone) by the loop: NumPy need not warn.
+    """
+    state = start_run(config, state)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        if config.solver == "lbfgs":
+            return train_lbfgs(config, state, data, hooks)
+        return train_minibatch(config, state, data, hooks)
+
+
+def start_run(config, state):
+    """A copy of ``state`` ready for this call.
+
+    ``partial_fit`` carries the optimizer (unless the solver changed) and the
+    stopping rule's trackers over; ``fit``, warm-started or not, starts a new
+    run: a fresh optimizer, schedule position and plateau factor, and fresh
+    trackers.
+    """
+    carry_over = config.incremental and state.optimizer is not None
+    state = state.copy()
+    if not (carry_over and state.optimizer["solver"] == config.solver):
+        state.optimizer = new_optimizer_state(config, state)
+    if not carry_over:
+        state.no_improvement_count = 0
+        state.best_loss = np.inf
+        state.best_validation_score = -np.inf if config.early_stopping else None
+        state.best_theta = None
+    return state
+
+
+def optimizer_for(config, layout, dtype):
+    """The update rule of a mini-batch solver (:func:`~sklearn_gd._optimizers.make_optimizer`)."""
+    weight_mask = layout.weight_mask().astype(dtype) if config.solver == "adamw" else None
+    return make_optimizer(
+        config.solver,
+        momentum=config.momentum,
+        nesterovs_momentum=config.nesterovs_momentum,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        rho=config.rho,
+        weight_decay=config.weight_decay,
+        weight_mask=weight_mask,
+    )
+
+
+def new_optimizer_state(config, state):
+    """The chain's state (mini-batch solvers only), schedule position and plateau factor."""
+    chain = None
+    if config.solver != "lbfgs":
+        chain = optimizer_for(config, state.layout, state.theta.dtype).init(state.theta)
+    return {"solver": config.solver, "chain": chain, "epoch": 0, "samples": 0, "lr_factor": 1.0}
+
+
+def learning_rate(config, optimizer_state):
+    """The rate of the next epoch: the schedule at the optimizer's position, times the
+    plateau factor (see :class:`~sklearn_gd._stopping.PlateauRateCut`). The one place
+    the rate is decided."""
+    schedule = make_schedule(config.learning_rate, config.learning_rate_init,
+                             power_t=config.power_t, max_iter=config.max_iter)
+    position = optimizer_state["epoch"], optimizer_state["samples"]
+    return schedule(*position) * optimizer_state["lr_factor"]
+
+
+def stopping_rules(config, hooks):
+    """The rules a mini-batch run consults after each epoch, in order."""
+    rate_cut = None
+    if config.learning_rate == "adaptive":
+        rate_cut = PlateauRateCut(config.learning_rate_init)
+    no_improvement = NoImprovement(
+        config.tol, config.n_iter_no_change, validating=config.early_stopping,
+        may_stop=not config.incremental, rate_cut=rate_cut, verbose=config.verbose,
+    )
+    return [no_improvement, CallbackRequest(hooks, verbose=config.verbose)]
+
+
+def split_validation(config, data, rng):
+    """Hold out ``validation_fraction`` of the rows (stratified for classifiers).
+
+    Returns the training part and the validation part, each as :class:`TrainData`.
+    """
     from sklearn.model_selection import train_test_split
 
+    X, Y, sw = data.X, data.Y, data.sample_weight
+    fraction = config.validation_fraction
     idx = np.arange(X.shape[0])
     try:
         train_idx, val_idx = train_test_split(
             idx,
-            test_size=est.validation_fraction,
-            random_state=int(est._rng.integers(np.iinfo(np.int32).max)),
-            stratify=y_stratify,
+            test_size=fraction,
+            random_state=int(rng.integers(np.iinfo(np.int32).max)),
+            stratify=data.stratify,
         )
     except ValueError as exc:
         raise ValueError(
             f"early_stopping=True could not hold out validation_fraction="
-            f"{est.validation_fraction} of {X.shape[0]} samples: {exc} Use more "
+            f"{fraction} of {X.shape[0]} samples: {exc} Use more "
             "samples, another validation_fraction, or early_stopping=False."
         ) from exc
     if val_idx.shape[0] < 2:  # R^2 of one sample is undefined: NaN scores and a warning per epoch
         raise ValueError(
             f"early_stopping=True held out only one of {X.shape[0]} samples "
-            f"(validation_fraction={est.validation_fraction}); a validation score needs at "
+            f"(validation_fraction={fraction}); a validation score needs at "
             "least two. Use more samples, a larger validation_fraction, or early_stopping=False."
         )
     train_idx.sort()
@@ -96,19 +237,19 @@ def split_validation(est, X, Y, sw, y_stratify):
             if not sw[index].sum() > 0:
                 raise ValueError(
                     f"early_stopping=True held out validation_fraction="
-                    f"{est.validation_fraction} of the samples, and the {part} part has no "
+                    f"{fraction} of the samples, and the {part} part has no "
                     f"sample of positive weight ({int(np.count_nonzero(sw))} of "
                     f"{X.shape[0]} samples have one). Use more samples of positive weight, "
                     "another validation_fraction, or early_stopping=False."
                 )
 
     def rows(index):
-        return X[index], Y[index], None if sw is None else sw[index]
+        return TrainData(X[index], Y[index], None if sw is None else sw[index])
 
     return rows(train_idx), rows(val_idx)
 
 
-def _objective_weights(sw, n, dtype):
+def objective_weights(sw, n, dtype):
     """Full-batch weights ``s_i / S`` and the total weight ``S``."""
     if sw is None:
         return np.full(n, 1.0 / n, dtype=dtype), float(n)
@@ -116,7 +257,69 @@ def _objective_weights(sw, n, dtype):
     return sw / total, total
 
 
-def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, guard):
+def train_minibatch(config, state, data, hooks):
+    """Mini-batch gradient descent on ``state`` (trained in place) for at most
+    ``config.max_epochs`` epochs; returns a :class:`TrainResult`."""
+    validation = None
+    if config.early_stopping:
+        data, validation = split_validation(config, data, state.rng)
+    net, theta = config.network, state.theta
+    n = data.X.shape[0]
+    batch_size = resolve_batch_size(config.batch_size, n)
+    total_weight = float(n if data.sample_weight is None else data.sample_weight.sum())
+    c = config.alpha / total_weight
+    regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
+                        net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
+    ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
+    grad = np.empty_like(theta)
+    l2 = L2Penalty(c, net.layout, ws.weight_scratch) if c else None
+    batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size, config.shuffle,
+                          state.rng, theta.dtype)
+    chain = optimizer_for(config, net.layout, theta.dtype)
+    rules = stopping_rules(config, hooks)
+    last_good = theta.copy()
+    guard = DivergenceGuard()
+    start_time = time.perf_counter()
+    stopped = False
+    for _ in range(config.max_epochs):
+        lr = learning_rate(config, state.optimizer)
+        last_good[...] = theta
+        hooks.begin_epoch()
+        try:
+            epoch_loss = _run_epoch(net, theta, batches, regs, ws, grad, chain,
+                                   state.optimizer["chain"], lr, l2, guard)
+        except KeyboardInterrupt:
+            theta[...] = last_good
+            _finish(rules, state)
+            hooks.end_epoch(state, completed=False)
+            return TrainResult(state, interrupted=True)
+        if not np.isfinite(epoch_loss):
+            _undo_diverged_epoch(config, state, last_good, chain, hooks, lr)
+            return TrainResult(state, diverged=True)
+        record_epoch(state, n, epoch_loss)
+        if validation is not None:
+            record_validation(config, state, validation, c)
+        _report(config, state, lr, start_time)
+        for rule in rules:
+            stopped = rule.after_epoch(state, stopped) or stopped
+        if stopped:
+            break
+    _finish(rules, state)
+    if not stopped and not config.incremental:
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({config.max_iter}) reached and "
+            "the optimization hasn't converged yet.",
+            ConvergenceWarning,
+        )
+    return TrainResult(state)
+
+
+def _finish(rules, state):
+    for rule in rules:
+        rule.finish(state)
+
+
+def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, guard):
     """One pass over the batches; return the epoch's mean objective or NaN.
 
     The L2 term (``l2``, or None) is added by the optimizer step, which
@@ -136,7 +339,7 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
         data_loss, _ = net.loss_and_grad(
             theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
-        batch_loss = data_loss + chain.step(theta, grad, opt_state, lr, l2)
+        batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
         if not guard.ok(batch_loss):
             return np.nan
         weighted_loss += batch_loss * m
@@ -148,197 +351,62 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, opt_state, lr, l2, gu
     return weighted_loss / rows
 
 
-def train_minibatch(est, net, X, Y, sw, *, max_epochs, incremental, hooks, y_stratify=None):
-    """Train ``est`` by mini-batch gradient descent for at most ``max_epochs``.
-
-    ``est`` provides the hyper-parameters and holds the fitted state (``_theta``,
-    ``_opt_state``, ``_rng``, counters and history), which this updates.
-
-    Returns True when training diverged (the weights from before the
-    diverging epoch are back in place). A ``KeyboardInterrupt`` puts back the
-    weights of the last completed epoch (the best ones with early stopping)
-    before propagating.
-    """
-    early_stopping = est._holds_out(incremental)
-    validation = None
-    if early_stopping:
-        (X, Y, sw), validation = split_validation(est, X, Y, sw, y_stratify)
-    theta = est._theta
-    n = X.shape[0]
-    batch_size = resolve_batch_size(est.batch_size, n)
-    total_weight = float(n if sw is None else sw.sum())
-    c = est.alpha / total_weight
-    rates = dropout_rates(est.dropout, net.layout.n_layers - 1)
-    hidden_sizes = net.layout.layer_sizes[1:-1]
-    regs = Regularizers(rates, est.input_noise, batch_size, hidden_sizes, theta.dtype, est._rng)
-    ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
-    grad = np.empty_like(theta)
-    l2 = L2Penalty(c, net.layout, ws.weight_scratch) if c else None
-    batches = BatchSource(X, Y, sw, batch_size, est.shuffle, est._rng, theta.dtype)
-    chain = est._make_optimizer(net.layout)
-    state = est._opt_state
-    schedule = make_schedule(
-        est.learning_rate, est.learning_rate_init, power_t=est.power_t, max_iter=est.max_iter
-    )
-    last_good = theta.copy()
-    guard = _DivergenceGuard()
-    start_time = time.perf_counter()
-    stopped = diverged = False
-    for _ in range(max_epochs):
-        lr = schedule(state["epoch"], state["samples"]) * state["lr_factor"]
-        last_good[...] = theta
-        hooks.begin_epoch()
-        try:
-            epoch_loss = _run_epoch(
-                net, theta, batches, regs, ws, grad, chain, state["chain"], lr, l2, guard
-            )
-        except KeyboardInterrupt:
-            best = est._best_theta if early_stopping and est._best_theta is not None else last_good
-            theta[...] = best
-            hooks.end_epoch(theta, completed=False)
-            raise
-        if not np.isfinite(epoch_loss):
-            _undo_diverged_epoch(est, theta, last_good, chain, hooks, lr)
-            diverged = stopped = True
-            break
-        _count_epoch(est, n, epoch_loss)
-        if early_stopping:
-            _record_validation(est, net, theta, validation, c)
-        _report(est, lr, start_time)
-        if _update_no_improvement(est, theta, early_stopping, may_stop=not incremental):
-            hooks.end_epoch(theta)
-            stopped = True
-            break
-        if hooks.end_epoch(theta):
-            if est.verbose:
-                print("A callback asked to stop training.")
-            stopped = True
-            break
-    if early_stopping and est._best_theta is not None:
-        theta[...] = est._best_theta
-    if not stopped and not incremental:
-        warnings.warn(
-            f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and "
-            "the optimization hasn't converged yet.",
-            ConvergenceWarning,
-        )
-    return diverged
-
-
-def _undo_diverged_epoch(est, theta, last_good, chain, hooks, lr):
+def _undo_diverged_epoch(config, state, last_good, chain, hooks, lr):
     """Put back the weights from before the epoch, restart the optimizer, warn."""
-    theta[...] = last_good
+    state.theta[...] = last_good
     # the diverging steps' moments would throw a later partial_fit off
-    est._opt_state["chain"] = chain.init(theta)
-    hooks.end_epoch(theta, completed=False)
+    state.optimizer["chain"] = chain.init(state.theta)
+    hooks.end_epoch(state, completed=False)
     warnings.warn(
-        f"Training diverged in epoch {est.n_iter_ + 1} (the loss or the weights "
+        f"Training diverged in epoch {state.n_iter + 1} (the loss or the weights "
         f"blew up with learning rate {lr:.3g}); training stopped. " + DIVERGENCE_ADVICE,
         DivergenceWarning,
     )
 
 
-def _count_epoch(est, n, epoch_loss):
+def record_epoch(state, n, epoch_loss):
     """Record a completed epoch of ``n`` samples in the counters and the loss curve."""
-    state = est._opt_state
-    est.n_iter_ += 1
-    est.t_ += n
-    state["epoch"] += 1
-    state["samples"] += n
-    est.loss_curve_.append(float(epoch_loss))
+    state.n_iter += 1
+    state.t += n
+    state.optimizer["epoch"] += 1
+    state.optimizer["samples"] += n
+    state.loss_curve.append(float(epoch_loss))
 
 
-def _record_validation(est, net, theta, validation, c):
-    X_val, Y_val, sw_val = validation
+def record_validation(config, state, validation, c):
+    """The validation objective (data loss + L2, as in training) and score of the epoch."""
+    theta = state.theta
+    X_val, Y_val, sw_val = validation.X, validation.Y, validation.sample_weight
     Y_val = Y_val.astype(theta.dtype, copy=False)
-    R, P = net.forward(theta, X_val)
-    weights, _ = _objective_weights(sw_val, X_val.shape[0], theta.dtype)
-    val_loss = float(net.loss.value(R, P, Y_val) @ weights) + net.l2_penalty(theta, c)
-    est.validation_loss_curve_.append(val_loss)
-    est.validation_scores_.append(float(est._score_encoded(P, Y_val, sw_val)))
+    weights, _ = objective_weights(sw_val, X_val.shape[0], theta.dtype)
+    val_loss, P = config.network.evaluate(theta, X_val, Y_val, weights, c)
+    state.validation_loss_curve.append(val_loss)
+    state.validation_scores.append(float(config.score(P, Y_val, sw_val)))
 
 
-def _update_no_improvement(est, theta, early_stopping, may_stop=True):
-    """Track the best epoch; return True when training should stop.
-
-    As ``MLPClassifier``: an epoch that does not improve the monitored value
-    (training loss, or validation score with early stopping) by ``tol`` counts;
-    after more than ``n_iter_no_change`` such epochs in a row training stops,
-    or with ``learning_rate="adaptive"`` the rate is divided by 5 (stopping
-    once it falls below 1e-6).
-    """
-    improved_by_tol = _track_best(est, theta, early_stopping)
-    est._no_improvement_count = 0 if improved_by_tol else est._no_improvement_count + 1
-    if not may_stop or est._no_improvement_count <= est.n_iter_no_change:
-        return False
-    monitored = "validation score" if early_stopping else "training loss"
-    message = (
-        f"{monitored} did not improve more than tol={est.tol} for "
-        f"{est.n_iter_no_change} consecutive epochs."
-    )
-    if est.learning_rate == "adaptive":
-        state = est._opt_state
-        rate = est.learning_rate_init * state["lr_factor"]
-        if rate / ADAPTIVE_DIVISOR > ADAPTIVE_MIN_RATE:
-            state["lr_factor"] /= ADAPTIVE_DIVISOR
-            est._no_improvement_count = 0
-            if est.verbose:
-                print(f"{message} Setting learning rate to {rate / ADAPTIVE_DIVISOR:g}")
-            return False
-        message += " Learning rate too small."
-    if est.verbose:
-        print(f"{message} Stopping.")
-    return True
-
-
-def _track_best(est, theta, early_stopping):
-    """Record the epoch if it is the best so far; return True if it improved by ``tol``.
-
-    The monitored value is the validation score with early stopping (whose
-    best weights are kept), else the training loss.
-    """
-    if early_stopping:
-        score = est.validation_scores_[-1]
-        improved_by_tol = score > est.best_validation_score_ + est.tol
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            est.best_loss_ = est.validation_loss_curve_[-1]
-            est.best_iteration_ = est.n_iter_
-            if est._best_theta is None:
-                est._best_theta = theta.copy()
-            else:
-                est._best_theta[...] = theta
-        return improved_by_tol
-    loss = est.loss_curve_[-1]
-    improved_by_tol = loss < est.best_loss_ - est.tol
-    if loss < est.best_loss_:
-        est.best_loss_ = loss
-        est.best_iteration_ = est.n_iter_
-    return improved_by_tol
-
-
-def _report(est, lr, start_time):
-    if not est.verbose:
+def _report(config, state, lr, start_time):
+    if not config.verbose:
         return
-    parts = [f"Epoch {est.n_iter_}", f"loss = {est.loss_curve_[-1]:.6f}"]
-    if est.validation_scores_:
-        parts.append(f"validation loss = {est.validation_loss_curve_[-1]:.6f}")
-        parts.append(f"validation score = {est.validation_scores_[-1]:.6f}")
+    parts = [f"Epoch {state.n_iter}", f"loss = {state.loss_curve[-1]:.6f}"]
+    if state.validation_scores:
+        parts.append(f"validation loss = {state.validation_loss_curve[-1]:.6f}")
+        parts.append(f"validation score = {state.validation_scores[-1]:.6f}")
     if lr is not None:  # L-BFGS has no learning rate
         parts.append(f"learning rate = {lr:.3g}")
     parts.append(f"elapsed = {time.perf_counter() - start_time:.2f}s")
     print(", ".join(parts))
 
 
-def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
+def train_lbfgs(config, state, data, hooks):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
 
-    One L-BFGS iteration counts as one epoch (``n_iter_``, ``loss_curve_``).
+    One L-BFGS iteration counts as one epoch (``n_iter``, ``loss_curve``).
     """
-    theta = est._theta
-    Y = Y.astype(theta.dtype, copy=False)
-    weights, total = _objective_weights(sw, X.shape[0], theta.dtype)
-    c = est.alpha / total
+    net, theta = config.network, state.theta
+    X = data.X
+    Y = data.Y.astype(theta.dtype, copy=False)
+    weights, total = objective_weights(data.sample_weight, X.shape[0], theta.dtype)
+    c = config.alpha / total
     ws = net.workspace(X.shape[0], theta.dtype)
     grad = np.empty_like(theta)
 
@@ -349,27 +417,27 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
 
     def record(intermediate_result):
         hooks.begin_epoch()
-        est.n_iter_ += 1
-        est.t_ += X.shape[0]
-        est.loss_curve_.append(float(intermediate_result.fun))
-        if est.loss_curve_[-1] < est.best_loss_:
-            est.best_loss_ = est.loss_curve_[-1]
-            est.best_iteration_ = est.n_iter_
-        _report(est, None, start_time)
-        if hooks.end_epoch(intermediate_result.x.astype(theta.dtype)):
+        state.n_iter += 1
+        state.t += X.shape[0]
+        state.loss_curve.append(float(intermediate_result.fun))
+        if state.loss_curve[-1] < state.best_loss:
+            state.best_loss = state.loss_curve[-1]
+            state.best_iteration = state.n_iter
+        _report(config, state, None, start_time)
+        iterate = dataclasses.replace(state, theta=intermediate_result.x.astype(theta.dtype))
+        if hooks.end_epoch(iterate):
             raise StopIteration  # a callback asked to stop: SciPy ends the run cleanly
 
     start = theta.astype(np.float64)
     start_time = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = scipy.optimize.minimize(
-            objective,
-            start,
-            method="L-BFGS-B",
-            jac=True,
-            callback=record,
-            options={"maxiter": max_epochs, "maxfun": est.max_fun, "gtol": est.tol},
-        )
+    result = scipy.optimize.minimize(
+        objective,
+        start,
+        method="L-BFGS-B",
+        jac=True,
+        callback=record,
+        options={"maxiter": config.max_epochs, "maxfun": config.max_fun, "gtol": config.tol},
+    )
     if np.isfinite(result.x).all() and np.isfinite(result.fun):
         theta[...] = result.x
     else:
@@ -378,7 +446,7 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
             "L-BFGS produced non-finite weights; training stopped. " + DIVERGENCE_ADVICE,
             DivergenceWarning,
         )
-        return True
+        return TrainResult(state, diverged=True)
     if result.status == 1:  # max_iter or max_fun reached (99: a callback stopped it)
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "
@@ -386,3 +454,4 @@ def train_lbfgs(est, net, X, Y, sw, *, max_epochs, hooks):
             "max_fun, or scale the data.",
             ConvergenceWarning,
         )
+    return TrainResult(state)

@@ -396,7 +396,10 @@ def test_divergence_restarts_the_optimizer_state(solver):
                       alpha=1e-3, batch_size=5, random_state=0)
     with pytest.warns(DivergenceWarning):
         reg.fit(X, y_reg)
-    fresh = reg._new_optimizer_state()["chain"]
+    from sklearn_gd._training import new_optimizer_state
+
+    config = reg._train_config(reg._layout, incremental=True, max_epochs=1)
+    fresh = new_optimizer_state(config, reg._state)["chain"]
     for kept, new in zip(reg._opt_state["chain"], fresh):
         for name, value in new.items():
             np.testing.assert_array_equal(kept[name], value)

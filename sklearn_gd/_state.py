@@ -1,0 +1,141 @@
+"""What a fitted model carries from one call to the next: one :class:`TrainState`.
+
+The trainer (:mod:`sklearn_gd._training`) never changes a state it is given:
+it trains a :meth:`TrainState.copy` and returns it, and the estimator assigns
+the returned state in one step. A call that raises therefore leaves the model
+as it was, by construction.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ._layout import Layout
+
+
+@dataclass
+class TrainState:
+    """Parameters, optimizer, random generator, counters and histories of a model.
+
+    Attributes
+    ----------
+    layout : Layout
+        Where each layer's weights and biases sit in ``theta`` (never changed).
+    theta : ndarray of shape (layout.size,)
+        The flat parameter buffer.
+    rng : numpy.random.Generator
+        The one source of shuffling, validation splits, dropout masks and noise.
+    optimizer : dict or None
+        ``solver``, the chain's state (``chain``), the schedule's position
+        (``epoch``, ``samples``) and the plateau factor of the learning rate
+        (``lr_factor``); None before the first training call.
+    n_iter, t : int
+        Epochs run and samples seen since initialisation.
+    loss_curve, validation_scores, validation_loss_curve : list of float
+        One entry per epoch (validation: per epoch with early stopping).
+    best_loss, best_validation_score, best_iteration, best_theta
+        The best epoch of the current run, as the stopping rule tracks it.
+    no_improvement_count : int
+        Epochs in a row without improvement by ``tol`` in the current run.
+    """
+
+    layout: Layout
+    theta: np.ndarray
+    rng: np.random.Generator
+    optimizer: Optional[dict] = None
+    n_iter: int = 0
+    t: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    validation_loss_curve: list = field(default_factory=list)
+    best_loss: float = np.inf
+    best_validation_score: Optional[float] = None
+    best_iteration: Optional[int] = None
+    best_theta: Optional[np.ndarray] = None
+    no_improvement_count: int = 0
+
+    def copy(self):
+        """A state that shares nothing mutable with this one (the layout is immutable)."""
+        return dataclasses.replace(
+            self,
+            theta=self.theta.copy(),
+            rng=_copy_generator(self.rng),
+            optimizer=_copy_optimizer(self.optimizer),
+            loss_curve=list(self.loss_curve),
+            validation_scores=list(self.validation_scores),
+            validation_loss_curve=list(self.validation_loss_curve),
+            best_theta=None if self.best_theta is None else self.best_theta.copy(),
+        )
+
+
+#: Seeds the bit generator of a copy, whose state is then overwritten: a
+#: ready SeedSequence spares the copy drawing entropy or hashing a seed.
+_PLACEHOLDER_SEED = np.random.SeedSequence(0)
+
+
+def _copy_generator(rng):
+    """A generator in ``rng``'s state (several times cheaper than ``copy.deepcopy``)."""
+    bit_generator = type(rng.bit_generator)(_PLACEHOLDER_SEED)
+    bit_generator.state = rng.bit_generator.state
+    return np.random.Generator(bit_generator)
+
+
+def _copy_optimizer(optimizer):
+    """The optimizer state with its own arrays: each transform's state is a
+    dict of arrays and numbers (faster than ``copy.deepcopy``)."""
+    if optimizer is None:
+        return None
+    chain = optimizer["chain"]
+    if chain is not None:
+        chain = [{key: value.copy() if isinstance(value, np.ndarray) else value
+                  for key, value in transform.items()} for transform in chain]
+    return {**optimizer, "chain": chain}
+
+
+def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network"):
+    """A fresh state: Glorot-uniform weights, zero hidden biases, the output bias given.
+
+    Glorot's bound ``sqrt(6 / (fan_in + fan_out))``, with ``sqrt(2 / ...)``
+    for the logistic activation (whose slope at 0 is 1/4), as
+    ``MLPClassifier``. He's larger bound for rectifiers trained slower per
+    epoch on the benchmark problems (shallow tabular networks), so rectifiers
+    keep Glorot's.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Inputs, hidden layers, outputs.
+    activation : str
+        The hidden activation.
+    dtype : dtype
+        float32 or float64.
+    seed : int
+        Seed of the state's generator, which draws the weights first.
+    output_bias : array-like of shape (layer_sizes[-1],)
+        The output layer's initial bias.
+    name : str
+        What the network is called in the error when it cannot be allocated.
+    """
+    layout = Layout(list(layer_sizes))
+    rng = np.random.default_rng(seed)
+    try:
+        theta = np.zeros(layout.size, dtype=dtype)
+    except (MemoryError, ValueError):  # ValueError: beyond what NumPy can index
+        raise MemoryError(
+            f"{name} makes a network of {layout.size:,} parameters "
+            f"({layout.size * np.dtype(dtype).itemsize / 2**30:,.1f} GiB as "
+            f"{np.dtype(dtype).name}), more memory than can be allocated."
+        ) from None
+    n_layers = layout.n_layers
+    for layer, W in enumerate(layout.weights(theta)):
+        fan_in, fan_out = W.shape
+        hidden = layer < n_layers - 1
+        if hidden and activation == "logistic":
+            bound = np.sqrt(2.0 / (fan_in + fan_out))
+        else:
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+        W[...] = rng.uniform(-bound, bound, size=W.shape)
+    layout.biases(theta)[-1][...] = output_bias
+    return TrainState(layout=layout, theta=theta, rng=rng)

@@ -1,0 +1,152 @@
+"""Stopping rules: small objects the training loop consults after each epoch.
+
+Each rule has ``after_epoch(state, stopping)``, called once per completed
+epoch with the state being trained (which it may update: the best epoch, the
+plateau factor of the learning rate) and whether an earlier rule already
+stops the run, returning True when training should stop; and
+``finish(state)``, called when the run ends however it ends. A new rule is a
+new class in this module and one line where the loop's rules are made
+(:func:`sklearn_gd._training.stopping_rules`).
+
+The divergence guard is consulted more often: after every batch.
+"""
+
+import math
+
+#: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
+ADAPTIVE_DIVISOR = 5.0
+#: ... and stops once the rate falls to this value.
+ADAPTIVE_MIN_RATE = 1e-6
+#: A batch objective this many times the run's first one counts as divergence.
+DIVERGENCE_RATIO = 1e8
+
+
+class DivergenceGuard:
+    """Flags non-finite objectives and ones exploding past the run's first.
+
+    A loss that grows ``DIVERGENCE_RATIO`` times over its starting value is an
+    optimizer running away (too large a rate, unscaled data), not learning;
+    catching it early keeps usable weights to fall back on.
+    """
+
+    def __init__(self):
+        self.limit = None
+
+    def ok(self, loss):
+        """Whether the objective ``loss`` (of one batch, or of the epoch's weights) is sane."""
+        if not math.isfinite(loss):
+            return False
+        if self.limit is None:
+            self.limit = DIVERGENCE_RATIO * loss + 1.0
+        return loss <= self.limit
+
+
+class PlateauRateCut:
+    """``learning_rate="adaptive"``: on a plateau, divide the rate by ``ADAPTIVE_DIVISOR``.
+
+    The factor lives in the optimizer state (``lr_factor``), which the
+    learning rate of every epoch multiplies (``_training.learning_rate``).
+    """
+
+    def __init__(self, learning_rate_init):
+        self.learning_rate_init = learning_rate_init
+
+    def cut(self, state):
+        """Cut the rate and return the new one, or None when it would fall too low."""
+        rate = self.learning_rate_init * state.optimizer["lr_factor"]
+        if rate / ADAPTIVE_DIVISOR > ADAPTIVE_MIN_RATE:
+            state.optimizer["lr_factor"] /= ADAPTIVE_DIVISOR
+            return rate / ADAPTIVE_DIVISOR
+        return None
+
+
+class NoImprovement:
+    """``MLPClassifier``'s rule: stop after a plateau, keeping the best weights.
+
+    An epoch that does not improve the monitored value (the training loss,
+    or the validation score with early stopping) by ``tol`` counts; after more
+    than ``n_iter_no_change`` such epochs in a row training stops, or, with a
+    ``rate_cut``, the rate is cut and counting starts over (stopping once the
+    rate is too small). With early stopping the best epoch's weights are kept
+    and put back when the run ends. ``may_stop=False`` (``partial_fit``)
+    tracks the best epoch without ever stopping.
+    """
+
+    def __init__(self, tol, n_iter_no_change, validating, may_stop=True, rate_cut=None,
+                 verbose=False):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.validating = validating
+        self.may_stop = may_stop
+        self.rate_cut = rate_cut
+        self.verbose = verbose
+
+    def after_epoch(self, state, stopping=False):
+        improved_by_tol = self._track_best(state)
+        state.no_improvement_count = 0 if improved_by_tol else state.no_improvement_count + 1
+        if not self.may_stop or state.no_improvement_count <= self.n_iter_no_change:
+            return False
+        monitored = "validation score" if self.validating else "training loss"
+        message = (
+            f"{monitored} did not improve more than tol={self.tol} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
+        if self.rate_cut is not None:
+            new_rate = self.rate_cut.cut(state)
+            if new_rate is not None:
+                state.no_improvement_count = 0
+                self._say(f"{message} Setting learning rate to {new_rate:g}")
+                return False
+            message += " Learning rate too small."
+        self._say(f"{message} Stopping.")
+        return True
+
+    def finish(self, state):
+        if self.validating and state.best_theta is not None:
+            state.theta[...] = state.best_theta
+
+    def _track_best(self, state):
+        """Record the epoch if it is the best so far; return True if it improved by ``tol``."""
+        if self.validating:
+            score = state.validation_scores[-1]
+            improved_by_tol = score > state.best_validation_score + self.tol
+            if score > state.best_validation_score:
+                state.best_validation_score = score
+                state.best_loss = state.validation_loss_curve[-1]
+                state.best_iteration = state.n_iter
+                if state.best_theta is None:
+                    state.best_theta = state.theta.copy()
+                else:
+                    state.best_theta[...] = state.theta
+            return improved_by_tol
+        loss = state.loss_curve[-1]
+        improved_by_tol = loss < state.best_loss - self.tol
+        if loss < state.best_loss:
+            state.best_loss = loss
+            state.best_iteration = state.n_iter
+        return improved_by_tol
+
+    def _say(self, message):
+        if self.verbose:
+            print(message)
+
+
+class CallbackRequest:
+    """A scikit-learn callback's request to stop (see :mod:`sklearn_gd._callbacks`).
+
+    Closes each epoch's callback task, whose callbacks may ask to stop.
+    """
+
+    def __init__(self, hooks, verbose=False):
+        self.hooks = hooks
+        self.verbose = verbose
+
+    def after_epoch(self, state, stopping=False):
+        if not self.hooks.end_epoch(state) or stopping:
+            return False
+        if self.verbose:
+            print("A callback asked to stop training.")
+        return True
+
+    def finish(self, state):
+        pass
