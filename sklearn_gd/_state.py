@@ -95,13 +95,19 @@ def _copy_optimizer(optimizer):
 
 
 def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network"):
-    """A fresh state: Glorot-uniform weights, zero hidden biases, the output bias given.
+    """A fresh state: Glorot-uniform weights and hidden biases, the output bias given.
 
+    Each hidden layer's weights, then its biases, are drawn uniformly in
     Glorot's bound ``sqrt(6 / (fan_in + fan_out))``, with ``sqrt(2 / ...)``
     for the logistic activation (whose slope at 0 is 1/4), as
-    ``MLPClassifier``. He's larger bound for rectifiers trained slower per
-    epoch on the benchmark problems (shallow tabular networks), so rectifiers
-    keep Glorot's.
+    ``MLPClassifier`` does. Random biases spread the units' kinks (or
+    saturations) over the inputs: with zero biases, every logistic unit
+    starts in the same near-linear regime, and L-BFGS, from there, often
+    stops at the linear model's solution. He's larger bound for rectifiers
+    trained slower per epoch on the benchmark problems (shallow tabular
+    networks), so rectifiers keep Glorot's. The output layer's weights are
+    drawn likewise; its bias is ``output_bias`` (class priors or the target
+    mean: the best constant model).
 
     Parameters
     ----------
@@ -129,7 +135,7 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
             f"{np.dtype(dtype).name}), more memory than can be allocated."
         ) from None
     n_layers = layout.n_layers
-    for layer, W in enumerate(layout.weights(theta)):
+    for layer, (W, b) in enumerate(zip(layout.weights(theta), layout.biases(theta))):
         fan_in, fan_out = W.shape
         hidden = layer < n_layers - 1
         if hidden and activation == "logistic":
@@ -137,5 +143,8 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
         else:
             bound = np.sqrt(6.0 / (fan_in + fan_out))
         W[...] = rng.uniform(-bound, bound, size=W.shape)
-    layout.biases(theta)[-1][...] = output_bias
+        if hidden:
+            b[...] = rng.uniform(-bound, bound, size=b.shape)
+        else:
+            b[...] = output_bias
     return TrainState(layout=layout, theta=theta, rng=rng)

@@ -385,9 +385,11 @@ def record_validation(config, state, validation, c):
 
 
 def _report(config, state, lr, start_time):
+    """With ``verbose``, one line per epoch: scikit-learn's MLP's start
+    (``Iteration N, loss = ...``, which log parsers read), then our fields."""
     if not config.verbose:
         return
-    parts = [f"Epoch {state.n_iter}", f"loss = {state.loss_curve[-1]:.6f}"]
+    parts = [f"Iteration {state.n_iter}", f"loss = {state.loss_curve[-1]:.8f}"]
     if state.validation_scores:
         parts.append(f"validation loss = {state.validation_loss_curve[-1]:.6f}")
         parts.append(f"validation score = {state.validation_scores[-1]:.6f}")

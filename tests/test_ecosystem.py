@@ -256,7 +256,7 @@ def test_balanced_class_weight_on_a_warm_started_y_lacking_a_class():
 def test_verbose_reports_validation_when_early_stopping(capsys):
     MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
                           verbose=True, random_state=0).fit(X, y)
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Epoch")]
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Iteration")]
     assert len(lines) == 3
     for part in ("loss = ", "validation loss = ", "validation score = ", "learning rate",
                  "elapsed"):

@@ -567,7 +567,7 @@ def test_poisson_requires_non_negative_targets(reg_data):
 def test_verbose_prints_one_line_per_epoch(reg_data, capsys):
     X, y = reg_data
     quiet(GDRegressor(max_iter=3, verbose=True).fit, X, y)
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Epoch")]
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Iteration")]
     assert len(lines) == 3 and "loss = " in lines[0] and "learning rate" in lines[0]
 
 
