@@ -17,27 +17,36 @@ import math
 ADAPTIVE_DIVISOR = 5.0
 #: ... and stops once the rate falls to this value.
 ADAPTIVE_MIN_RATE = 1e-6
-#: A batch objective this many times the run's first one counts as divergence.
+#: A batch objective this many times its reference counts as divergence.
 DIVERGENCE_RATIO = 1e8
 
 
 class DivergenceGuard:
-    """Flags non-finite objectives and ones exploding past the run's first.
+    """Flags non-finite objectives and ones far beyond a sane model's.
 
-    A loss that grows ``DIVERGENCE_RATIO`` times over its starting value is an
-    optimizer running away (too large a rate, unscaled data), not learning;
-    catching it early keeps usable weights to fall back on.
+    The reference is the smaller of the run's first batch objective and the
+    objective of the output layer's bias alone on that batch (the constant
+    model a fresh network starts from: class priors, the target mean). A
+    loss that grows ``DIVERGENCE_RATIO`` times over it is an optimizer running
+    away (too large a rate), or inputs so large that the first step already
+    starts there (unscaled features): not learning. Catching it early keeps
+    usable weights to fall back on.
     """
 
     def __init__(self):
         self.limit = None
 
-    def ok(self, loss):
-        """Whether the objective ``loss`` (of one batch, or of the epoch's weights) is sane."""
+    def ok(self, loss, constant_loss=None):
+        """Whether the objective ``loss`` (of one batch, or of the epoch's weights) is sane.
+
+        ``constant_loss`` (that of the bias alone on the same batch) is read
+        on the run's first call, which sets the limit.
+        """
         if not math.isfinite(loss):
             return False
         if self.limit is None:
-            self.limit = DIVERGENCE_RATIO * loss + 1.0
+            reference = loss if constant_loss is None else min(loss, constant_loss)
+            self.limit = DIVERGENCE_RATIO * reference + 1.0
         return loss <= self.limit
 
 

@@ -226,9 +226,10 @@ def split_validation(config, data, rng):
         ) from exc
     if val_idx.shape[0] < 2:  # R^2 of one sample is undefined: NaN scores and a warning per epoch
         raise ValueError(
-            f"early_stopping=True held out only one of {X.shape[0]} samples "
-            f"(validation_fraction={fraction}); a validation score needs at "
-            "least two. Use more samples, a larger validation_fraction, or early_stopping=False."
+            f"The validation set is too small: early_stopping=True held out only one of "
+            f"{X.shape[0]} samples (validation_fraction={fraction}); a validation score needs "
+            "at least two. Increase validation_fraction or the size of your dataset, or set "
+            "early_stopping=False."
         )
     train_idx.sort()
     val_idx.sort()
@@ -339,8 +340,9 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
         data_loss, _ = net.loss_and_grad(
             theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
+        constant_loss = None if guard.limit is not None else net.constant_loss(theta, Yb, weights)
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
-        if not guard.ok(batch_loss):
+        if not guard.ok(batch_loss, constant_loss):
             return np.nan
         weighted_loss += batch_loss * m
         last = Xb, Yb, weights
@@ -399,6 +401,22 @@ def _report(config, state, lr, start_time):
     print(", ".join(parts))
 
 
+def _no_iteration_message(config, data):
+    """What an L-BFGS run that stopped at its starting weights says."""
+    message = (
+        "L-BFGS made no iteration: the gradient at the starting weights is already "
+        f"below tol={config.tol}, so the model is the initial network (n_iter_ is 0, "
+        "loss_curve_ is empty and loss_ is None)."
+    )
+    sw = data.sample_weight
+    if sw is not None and np.count_nonzero(sw) == 1:
+        message += (
+            " Only one sample has a non-zero weight: the initial output bias already "
+            "predicts its target; give more samples a positive weight."
+        )
+    return message
+
+
 def train_lbfgs(config, state, data, hooks):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
 
@@ -449,6 +467,8 @@ def train_lbfgs(config, state, data, hooks):
             DivergenceWarning,
         )
         return TrainResult(state, diverged=True)
+    if result.nit == 0:
+        warnings.warn(_no_iteration_message(config, data), UserWarning)
     if result.status == 1:  # max_iter or max_fun reached (99: a callback stopped it)
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "

@@ -552,3 +552,38 @@ def test_switching_solver_between_partial_fit_calls_starts_a_fresh_optimizer():
     reg.set_params(solver="sgd").partial_fit(X, y_reg)
     assert reg._opt_state["solver"] == "sgd" and reg.n_iter_ == 2
     assert np.isfinite(reg._theta).all()
+
+
+# ---------------------------------------------------------------- what users are told
+@pytest.mark.parametrize("cls", [REG, CLF])
+def test_features_far_too_large_get_the_scaling_advice_from_both_estimators(cls):
+    """The classifier's loss on X * 1e300 is huge but finite at the first step: it is
+    judged against the constant model's (the output bias alone), as the regressor's
+    blow-up is, and both stop with the same advice, keeping the initial weights."""
+    target = y_clf if cls is CLF else y_reg
+    est = cls(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with pytest.warns(DivergenceWarning, match="epoch 1.*Try scaling the features"):
+        est.fit(X * 1e300, target)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    fresh = cls(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    with pytest.warns(DivergenceWarning):
+        fresh.fit(X * 1e300, target)
+    np.testing.assert_array_equal(est.coefs_[0], fresh.coefs_[0])
+
+
+def test_lbfgs_that_makes_no_iteration_says_so():
+    """One sample of non-zero weight: the initial output bias already predicts it, the
+    gradient is below tol, L-BFGS stops at once; a warning says why and what to do."""
+    sw = np.zeros(len(X))
+    sw[3] = 1.0
+    clf = CLF(solver="lbfgs", random_state=0)
+    with pytest.warns(UserWarning, match="L-BFGS made no iteration.*Only one sample has a "
+                      "non-zero weight"):
+        clf.fit(X, y_clf, sample_weight=sw)
+    assert clf.n_iter_ == 0 and clf.loss_curve_ == [] and clf.loss_ is None
+
+
+def test_a_validation_set_too_small_is_named_as_scikit_learn_names_it():
+    with pytest.raises(ValueError, match="The validation set is too small: .*held out only "
+                       "one of 2 samples"):
+        REG(early_stopping=True).fit(X[:2], y_reg[:2])
