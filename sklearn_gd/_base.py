@@ -226,7 +226,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the network on ``(X, y)`` for at most ``max_iter`` epochs.
 
         Parameters
@@ -237,18 +237,30 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             matrix, which may be sparse.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights ``s_i`` of the objective; ``None`` means ones.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            The validation set of early stopping (``early_stopping=True``
+            only), as ``HistGradientBoostingClassifier.fit`` takes it: each
+            epoch is scored on it and no rows of ``X`` are held out. In a
+            ``Pipeline``, route it with metadata routing
+            (``set_fit_request(X_val=True, y_val=True)``) and have the
+            pipeline transform it (``Pipeline(..., transform_input=["X_val"])``).
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``; required with it.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        validation = (X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight, incremental=False, validation=validation)
 
     def _partial_fit(self, X, y, sample_weight=None, classes=None):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     # ------------------------------------------------------------------ plumbing
-    def _fit(self, X, y, sample_weight, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, incremental, classes=None, validation=(None,) * 3):
         """Run one ``fit`` or ``partial_fit`` call; one that raises leaves the model as it was.
 
         The call works on a shallow copy of the estimator (validation and
@@ -261,7 +273,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         diverges is not kept.
         """
         staged = copy.copy(self)
-        result = staged._fit_staged(X, y, sample_weight, incremental, classes)
+        result = staged._fit_staged(X, y, sample_weight, incremental, classes, validation)
         if not (incremental and (result.diverged or result.interrupted)):
             vars(self).clear()
             vars(self).update(vars(staged))
@@ -269,9 +281,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             raise KeyboardInterrupt
         return self
 
-    def _fit_staged(self, X, y, sample_weight, incremental, classes):
+    def _fit_staged(self, X, y, sample_weight, incremental, classes, validation):
         """Validate, initialise when needed, train; return the :class:`TrainResult`."""
         self._validate_hyperparameters()
+        self._check_validation_request(*validation)
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         X, y = self._validate_X_y(X, y, reset=not continuing)
         Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
@@ -288,13 +301,46 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         result = train(
             self._train_config(state.layout, incremental, max_epochs),
             state,
-            TrainData(X, Y, sw, stratify=self._stratify_labels(y)),
+            TrainData(X, Y, sw, stratify=self._stratify_labels(y),
+                      validation=self._validation_data(*validation, dtype=X.dtype)),
             hooks,
         )
         self._set_state(result.state)
         if not result.interrupted:
             hooks.close()
         return result
+
+    def _check_validation_request(self, X_val, y_val, sample_weight_val):
+        """A validation set must come whole, and only where early stopping uses it."""
+        if X_val is None and y_val is None and sample_weight_val is None:
+            return
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val go together: give both, or neither.")
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are the validation set of early stopping, which is off: set "
+                "early_stopping=True to use them (fit would otherwise ignore them)."
+            )
+        if self.solver == "lbfgs":
+            raise ValueError(
+                "solver='lbfgs' does not stop early, so X_val and y_val would be ignored: "
+                "use a mini-batch solver with early_stopping=True, or leave them out."
+            )
+
+    def _validation_data(self, X_val, y_val, sample_weight_val, dtype):
+        """The user's validation set, validated and encoded as the training data; or None."""
+        if X_val is None:
+            return None
+        X_val, y_val = _validate_data_quietly(
+            self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32], multi_output=True, y_numeric=self._y_numeric,
+        )
+        X_val = _cast_finite(X_val.tocsr() if sp.issparse(X_val) else X_val, dtype, "X_val")
+        Y_val = self._encode_targets(y_val, dtype, fitting=False)
+        sw_val = self._effective_sample_weight(
+            y_val, self._validate_sample_weight(sample_weight_val, X_val), incremental=False
+        )
+        return TrainData(X_val, Y_val, sw_val)
 
     def _train_config(self, layout, incremental, max_epochs):
         """The frozen :class:`TrainConfig` of this call, from the parameters."""

@@ -83,13 +83,16 @@ SHARED_PARAMETERS = """
         Nesterov's momentum for ``sgd``.
 
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified for
-        classifiers), stop when its score stops improving, and restore the
-        weights of the best epoch. Mini-batch solvers only; ``partial_fit``
-        never holds data out.
+        Score each epoch on a validation set, stop when the score stops
+        improving, and restore the weights of the best epoch. The validation
+        set is the one given to ``fit`` (``X_val``, ``y_val``), or else
+        ``validation_fraction`` of the training data, held out (stratified for
+        classifiers). Mini-batch solvers only; ``partial_fit`` never holds
+        data out.
 
     validation_fraction : float, default=0.1
-        Fraction of the data held out for early stopping.
+        Fraction of the data held out for early stopping when ``fit`` is
+        given no ``X_val``.
 
     beta_1, beta_2 : float, default=0.9, 0.999
         Decay rates of Adam's first and second moment estimates.

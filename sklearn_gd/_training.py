@@ -99,12 +99,14 @@ class TrainConfig:
 @dataclass(frozen=True)
 class TrainData:
     """Encoded training data: ``X``, 2-D targets ``Y``, sample weights or None,
-    and the labels a validation split is stratified by (or None)."""
+    the labels a validation split is stratified by (or None), and the user's
+    validation set for early stopping (a ``TrainData``, or None to hold one out)."""
 
     X: Any
     Y: np.ndarray
     sample_weight: Optional[np.ndarray] = None
     stratify: Optional[np.ndarray] = None
+    validation: Optional["TrainData"] = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,9 @@ def train_minibatch(config, state, data, hooks):
     ``config.max_epochs`` epochs; returns a :class:`TrainResult`."""
     validation = None
     if config.early_stopping:
-        data, validation = split_validation(config, data, state.rng)
+        validation = data.validation
+        if validation is None:
+            data, validation = split_validation(config, data, state.rng)
     net, theta = config.network, state.theta
     n = data.X.shape[0]
     batch_size = resolve_batch_size(config.batch_size, n)

@@ -283,3 +283,78 @@ def test_loss_curve_display_from_estimator():
         make_pipeline(StandardScaler(), MLPBackpropClassifier(max_iter=3)).fit(X, y))
     assert plain.validation_line_ is None and plain.score_line_ is None
     plt.close("all")
+
+
+# ---------------------------------------------------------------- the user's validation set
+def validation_split():
+    X_big, y_big = make_classification(n_samples=300, n_features=6, n_informative=4,
+                                       random_state=3)
+    return X_big[:200], y_big[:200], X_big[200:], y_big[200:]
+
+
+@pytest.mark.parametrize("cls", [MLPBackpropClassifier, GDRegressor])
+def test_early_stopping_scores_the_validation_set_given_to_fit(cls):
+    """No row is held out (t_ counts every row of every epoch), each epoch is scored on
+    X_val, and the weights kept are the best epoch's: their score on X_val is the best one."""
+    X_tr, y_tr, X_val, y_val = validation_split()
+    model = cls(hidden_layer_sizes=(8,), early_stopping=True, max_iter=8, n_iter_no_change=50,
+                random_state=0)
+    model.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    assert model.t_ == model.n_iter_ * len(X_tr)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert model.score(X_val, y_val) == pytest.approx(model.best_validation_score_, rel=1e-12)
+    held_out = cls(hidden_layer_sizes=(8,), early_stopping=True, max_iter=8,
+                   n_iter_no_change=50, random_state=0).fit(X_tr, y_tr)
+    assert held_out.t_ < held_out.n_iter_ * len(X_tr)
+
+
+def test_validation_sample_weights_weigh_the_validation_loss():
+    X_tr, y_tr, X_val, y_val = validation_split()
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=3, random_state=0)
+    plain = GDRegressor(**params).fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    weights = np.where(np.arange(len(y_val)) % 2 == 0, 3.0, 0.0)
+    weighted = GDRegressor(**params).fit(X_tr, y_tr, X_val=X_val, y_val=y_val,
+                                         sample_weight_val=weights)
+    evens = GDRegressor(**params).fit(X_tr, y_tr, X_val=X_val[::2], y_val=y_val[::2])
+    assert weighted.validation_loss_curve_ != plain.validation_loss_curve_
+    np.testing.assert_allclose(weighted.validation_loss_curve_, evens.validation_loss_curve_,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "params, fit_kwargs, message",
+    [
+        ({}, dict(X_val=X, y_val=y), "early stopping, which is off"),
+        ({"early_stopping": True}, dict(X_val=X), "X_val and y_val go together"),
+        ({"early_stopping": True, "solver": "lbfgs"}, dict(X_val=X, y_val=y),
+         "solver='lbfgs' does not stop early"),
+        ({"early_stopping": True}, dict(X_val=X[:, :3], y_val=y), "features"),
+    ],
+)
+def test_a_validation_set_is_refused_where_it_would_be_ignored_or_wrong(params, fit_kwargs,
+                                                                        message):
+    with pytest.raises(ValueError, match=message):
+        MLPBackpropClassifier(hidden_layer_sizes=(3,), max_iter=2, **params).fit(X, y, **fit_kwargs)
+
+
+def test_the_validation_set_is_routed_and_transformed_in_a_pipeline():
+    """Metadata routing carries X_val and y_val to the network, and the pipeline's
+    transform_input transforms X_val by the steps before it, as it does X."""
+    if "transform_input" not in Pipeline([("s", StandardScaler())]).get_params():
+        pytest.skip("Pipeline(transform_input=...) needs scikit-learn >= 1.6")
+    X_tr, y_tr, X_val, y_val = validation_split()
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        network = MLPBackpropClassifier(**params).set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("mlp", network)],
+                        transform_input=["X_val"])
+        pipe.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+        search = GridSearchCV(pipe, {"mlp__alpha": [1e-4, 1e-2]}, cv=2)
+        search.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    scaler = StandardScaler().fit(X_tr)
+    direct = MLPBackpropClassifier(**params).fit(
+        scaler.transform(X_tr), y_tr, X_val=scaler.transform(X_val), y_val=y_val)
+    assert pipe[-1].validation_scores_ == direct.validation_scores_
+    np.testing.assert_array_equal(pipe[-1].coefs_[0], direct.coefs_[0])
+    assert search.best_estimator_[-1].t_ == 5 * len(X_tr)  # trained on every row: X_val given
