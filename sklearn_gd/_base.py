@@ -8,12 +8,14 @@ The estimator is a shell around the trainer: it validates, builds a frozen
 
 import contextlib
 import copy
+import dataclasses
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator
+from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -181,6 +183,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         "input_noise": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="left")],
+        "scoring": [StrOptions({"loss"} | set(get_scorer_names())), callable, None],
     }
 
     # ------------------------------------------------------------------ fitted views
@@ -301,7 +304,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         result = train(
             self._train_config(state.layout, incremental, max_epochs),
             state,
-            TrainData(X, Y, sw, stratify=self._stratify_labels(y),
+            TrainData(X, Y, sw, y=y, stratify=self._stratify_labels(y),
                       validation=self._validation_data(*validation, dtype=X.dtype)),
             hooks,
         )
@@ -340,14 +343,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         sw_val = self._effective_sample_weight(
             y_val, self._validate_sample_weight(sample_weight_val, X_val), incremental=False
         )
-        return TrainData(X_val, Y_val, sw_val)
+        return TrainData(X_val, Y_val, sw_val, y=y_val)
 
     def _train_config(self, layout, incremental, max_epochs):
         """The frozen :class:`TrainConfig` of this call, from the parameters."""
         return TrainConfig(
             network=Network(layout, self._fitted_activation,
                             get_loss(self._loss_name(), **self._loss_kwargs())),
-            score=self._score_encoded,
+            score=self._validation_scorer(),
             max_epochs=max_epochs,
             incremental=incremental,
             # lbfgs and partial_fit train on all rows
@@ -360,6 +363,30 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
             )},
         )
+
+    def _validation_scorer(self):
+        """``score(state, validation, P, loss)``: the early-stopping score of an epoch.
+
+        ``scoring=None``: accuracy (classifier) or R² (regressor) of the
+        predictions ``P``; ``"loss"``: minus the validation objective
+        ``loss``; a scorer name or callable: the scorer on a copy of the
+        estimator holding the epoch's state.
+        """
+        if self.scoring is None:
+            return lambda state, validation, P, loss: self._score_encoded(
+                P, validation.Y.astype(P.dtype, copy=False), validation.sample_weight)
+        if self.scoring == "loss":
+            return lambda state, validation, P, loss: -loss
+        scorer = check_scoring(self, scoring=self.scoring)
+
+        def score(state, validation, P, loss):
+            model = copy.copy(self)
+            model._set_state(dataclasses.replace(state))
+            weights = validation.sample_weight
+            kwargs = {} if weights is None else {"sample_weight": weights}
+            return scorer(model, validation.X, validation.y, **kwargs)
+
+        return score
 
     def _set_state(self, state):
         """Hold ``state``; the fitted attributes name its counters and histories."""

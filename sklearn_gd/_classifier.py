@@ -155,6 +155,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         input_noise=0.0,
         weight_decay=0.01,
         rho=0.9,
+        scoring="loss",
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -184,6 +185,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.input_noise = input_noise
         self.weight_decay = weight_decay
         self.rho = rho
+        self.scoring = scoring
         self.class_weight = class_weight
 
     def __sklearn_tags__(self):

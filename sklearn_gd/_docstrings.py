@@ -121,7 +121,20 @@ SHARED_PARAMETERS = """
         Decoupled weight decay of ``adamw`` (unused by other solvers).
 
     rho : float, default=0.9
-        Decay of the squared-gradient average of ``rmsprop``."""
+        Decay of the squared-gradient average of ``rmsprop``.
+
+    scoring : str, callable or None, default="loss"
+        What early stopping monitors on the validation set, as
+        ``HistGradientBoosting*``'s parameter: ``"loss"``, the validation
+        objective (``validation_scores_`` then holds minus
+        ``validation_loss_curve_``); ``None``, the estimator's own score
+        (accuracy for the classifier, R² for the regressor), as
+        ``MLPClassifier`` does; a scorer name (``"roc_auc"``, ...) or a
+        callable ``scorer(estimator, X, y)``. Unused without
+        ``early_stopping``. The loss is the default: accuracy on a small
+        validation part moves in coarse steps and stops training long before
+        the model is fit (``benchmarks/bench_early_stopping.py``: 2-21 points
+        of test accuracy lost on scikit-learn's small data sets)."""
 
 SHARED_ATTRIBUTES = """
     coefs_ : list of ndarray

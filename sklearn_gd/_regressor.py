@@ -98,6 +98,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         input_noise=0.0,
         weight_decay=0.01,
         rho=0.9,
+        scoring="loss",
         huber_delta=1.0,
     ):
         self.loss = loss
@@ -128,6 +129,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.input_noise = input_noise
         self.weight_decay = weight_decay
         self.rho = rho
+        self.scoring = scoring
         self.huber_delta = huber_delta
 
     def __sklearn_tags__(self):

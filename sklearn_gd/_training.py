@@ -55,7 +55,8 @@ class TrainConfig:
     network : Network
         Layout, hidden activation and loss.
     score : callable
-        ``score(P, Y, sample_weight)``: the validation score of predictions.
+        ``score(state, validation, P, loss)``: the early-stopping score of an
+        epoch from the validation data, its predictions and its objective.
     max_epochs : int
         ``max_iter`` for ``fit``, 1 for ``partial_fit``.
     incremental : bool
@@ -99,12 +100,14 @@ class TrainConfig:
 @dataclass(frozen=True)
 class TrainData:
     """Encoded training data: ``X``, 2-D targets ``Y``, sample weights or None,
-    the labels a validation split is stratified by (or None), and the user's
-    validation set for early stopping (a ``TrainData``, or None to hold one out)."""
+    the targets as given (``y``, for scorers), the labels a validation split is
+    stratified by (or None), and the user's validation set for early stopping
+    (a ``TrainData``, or None to hold one out)."""
 
     X: Any
     Y: np.ndarray
     sample_weight: Optional[np.ndarray] = None
+    y: Any = None
     stratify: Optional[np.ndarray] = None
     validation: Optional["TrainData"] = None
 
@@ -247,9 +250,17 @@ def split_validation(config, data, rng):
                 )
 
     def rows(index):
-        return TrainData(X[index], Y[index], None if sw is None else sw[index])
+        y = None if data.y is None else _take_rows(data.y, index)
+        return TrainData(X[index], Y[index], None if sw is None else sw[index], y=y)
 
     return rows(train_idx), rows(val_idx)
+
+
+def _take_rows(y, index):
+    """Rows ``index`` of targets as given (an array, a sparse matrix, a pandas object)."""
+    if hasattr(y, "iloc"):
+        return y.iloc[index]
+    return y[index]
 
 
 def objective_weights(sw, n, dtype):
@@ -387,7 +398,7 @@ def record_validation(config, state, validation, c):
     weights, _ = objective_weights(sw_val, X_val.shape[0], theta.dtype)
     val_loss, P = config.network.evaluate(theta, X_val, Y_val, weights, c)
     state.validation_loss_curve.append(val_loss)
-    state.validation_scores.append(float(config.score(P, Y_val, sw_val)))
+    state.validation_scores.append(float(config.score(state, validation, P, val_loss)))
 
 
 def _report(config, state, lr, start_time):

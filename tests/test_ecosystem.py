@@ -298,7 +298,7 @@ def test_early_stopping_scores_the_validation_set_given_to_fit(cls):
     X_val, and the weights kept are the best epoch's: their score on X_val is the best one."""
     X_tr, y_tr, X_val, y_val = validation_split()
     model = cls(hidden_layer_sizes=(8,), early_stopping=True, max_iter=8, n_iter_no_change=50,
-                random_state=0)
+                scoring=None, random_state=0)
     model.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
     assert model.t_ == model.n_iter_ * len(X_tr)
     assert len(model.validation_scores_) == model.n_iter_
@@ -358,3 +358,47 @@ def test_the_validation_set_is_routed_and_transformed_in_a_pipeline():
     assert pipe[-1].validation_scores_ == direct.validation_scores_
     np.testing.assert_array_equal(pipe[-1].coefs_[0], direct.coefs_[0])
     assert search.best_estimator_[-1].t_ == 5 * len(X_tr)  # trained on every row: X_val given
+
+
+# ---------------------------------------------------------------- what early stopping monitors
+def test_scoring_loss_monitors_the_validation_objective():
+    X_tr, y_tr, X_val, y_val = validation_split()
+    model = MLPBackpropClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=6,
+                                  n_iter_no_change=50, scoring="loss", random_state=0)
+    model.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    assert model.validation_scores_ == [-loss for loss in model.validation_loss_curve_]
+    assert model.best_loss_ == min(model.validation_loss_curve_)
+    assert model.best_iteration_ == 1 + int(np.argmin(model.validation_loss_curve_))
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc", "neg_log_loss", "callable"])
+def test_scoring_by_a_scorer_scores_each_epochs_weights(scoring):
+    """Each epoch's score is the scorer's on a copy holding that epoch's weights: with
+    every epoch kept (no stop) and the best restored, the final model scores the best."""
+    from sklearn.metrics import get_scorer
+
+    X_tr, y_tr, X_val, y_val = validation_split()
+    if scoring == "callable":
+        def scoring(estimator, X, y):
+            return -float(np.mean(np.abs(estimator.predict_proba(X)[:, 1] - y)))
+    model = MLPBackpropClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=6,
+                                  n_iter_no_change=50, scoring=scoring, random_state=0)
+    model.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    scorer = scoring if callable(scoring) else get_scorer(scoring)
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert scorer(model, X_val, y_val) == pytest.approx(model.best_validation_score_, rel=1e-12)
+    assert len(set(model.validation_scores_)) > 1
+
+
+def test_scoring_by_a_scorer_on_the_held_out_part():
+    """Without X_val, the scorer sees the held-out rows with their labels as given."""
+    labels = np.where(y == 1, "yes", "no")
+    model = MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                                  scoring="f1_macro", random_state=0).fit(X, labels)
+    assert len(model.validation_scores_) == 3
+    assert all(0.0 <= score <= 1.0 for score in model.validation_scores_)
+
+
+def test_an_unknown_scoring_is_refused():
+    with pytest.raises(ValueError, match="scoring"):
+        MLPBackpropClassifier(scoring="no_such_scorer").fit(X, y)

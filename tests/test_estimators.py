@@ -167,7 +167,7 @@ def test_early_stopping_records_history_and_restores_best_weights(clf_data):
     # tol=1 makes every epoch "not improving", so training always runs past the best epoch
     params = dict(hidden_layer_sizes=(10,), early_stopping=True, validation_fraction=0.25,
                   learning_rate_init=0.05, batch_size=16, tol=1.0, n_iter_no_change=10,
-                  random_state=5)
+                  scoring=None, random_state=5)
     clf = MLPBackpropClassifier(**params).fit(X, y)
     # epoch 1 improves on -inf; epochs 2-12 do not: more than 10 in a row stops
     assert clf.n_iter_ == 12 == len(clf.validation_scores_) == len(clf.validation_loss_curve_)
@@ -588,6 +588,6 @@ def test_multi_output_early_stopping_scores_r2(reg_data):
     X, y = reg_data
     Y = np.column_stack([y, -y])
     reg = quiet(GDRegressor(early_stopping=True, learning_rate_init=0.05, max_iter=30,
-                            random_state=0).fit, X, Y)
+                            scoring=None, random_state=0).fit, X, Y)
     assert reg.best_validation_score_ > 0.9
     assert reg.predict(X).shape == Y.shape
