@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
-from ._batches import dropout_rates
+from ._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
     CallbackSupportMixin,
@@ -31,6 +31,7 @@ from ._compat import (
     _fit_context,
 )
 from ._losses import get_loss
+from ._memory import check_training_memory, training_memory
 from ._network import Network
 from ._state import init_state
 from ._training import TrainConfig, TrainData, train
@@ -294,6 +295,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         sw = self._effective_sample_weight(
             y, self._validate_sample_weight(sample_weight, X), incremental
         )
+        self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
         if continuing:
             self._check_continuation(Y)
             state = self._state
@@ -312,6 +314,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not result.interrupted:
             hooks.close()
         return result
+
+    def _check_memory(self, X, Y, incremental, user_validation):
+        """Refuse, with the estimate, a call that would need more memory than there is."""
+        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+        n_samples = X.shape[0]
+        minibatch = self.solver != "lbfgs"
+        parts = training_memory(
+            sizes, X.dtype.itemsize, self.solver,
+            resolve_batch_size(self.batch_size, n_samples) if minibatch else n_samples,
+            n_samples, X.shape[1],
+            holds_out=self.early_stopping and minibatch and not incremental
+            and not user_validation,
+            dropout=self._any_dropout(),
+        )
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        check_training_memory(parts, n_params, f"hidden_layer_sizes={self.hidden_layer_sizes!r}")
 
     def _check_validation_request(self, X_val, y_val, sample_weight_val):
         """A validation set must come whole, and only where early stopping uses it."""

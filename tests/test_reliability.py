@@ -587,3 +587,49 @@ def test_a_validation_set_too_small_is_named_as_scikit_learn_names_it():
     with pytest.raises(ValueError, match="The validation set is too small: .*held out only "
                        "one of 2 samples"):
         REG(early_stopping=True).fit(X[:2], y_reg[:2])
+
+
+# ---------------------------------------------------------------- memory
+@pytest.mark.parametrize("solver, early_stopping, hidden",
+                         [("adam", False, (300, 300)), ("lbfgs", False, (150, 150)),
+                          ("sgd", True, (200,))])
+def test_the_memory_estimate_is_within_a_factor_of_two_of_the_peak(solver, early_stopping,
+                                                                   hidden):
+    """The estimate against the peak NumPy allocations of a fit (tracemalloc sees them)."""
+    import tracemalloc
+
+    from sklearn_gd._memory import training_memory
+
+    data = np.random.default_rng(0).normal(size=(1500, 40))
+    target = np.arange(1500) % 3
+    model = CLF(hidden_layer_sizes=hidden, solver=solver, early_stopping=early_stopping,
+                batch_size=128, max_iter=2, random_state=0)
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(data, target)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    batch = 1500 if solver == "lbfgs" else 128
+    parts = training_memory([40, *hidden, 3], 8, solver, batch, 1500, 40,
+                            holds_out=early_stopping)
+    assert 0.5 <= sum(parts.values()) / peak <= 2.0
+
+
+@pytest.mark.parametrize("cls", [REG, CLF])
+def test_a_network_that_needs_more_memory_than_available_is_refused(cls, monkeypatch):
+    from sklearn_gd import _memory
+
+    target = y_clf if cls is CLF else y_reg
+    model = cls(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 2**16)  # 64 KiB
+    with pytest.raises(MemoryError, match=r"hidden_layer_sizes=\(64,\) makes a network of "
+                       r"\d+ parameters, which needs about .* GiB to train \(parameters .*"
+                       r"optimizer .*\): more than the 0.00 GiB of memory available"):
+        model.fit(X, target)
+    assert not hasattr(model, "coefs_")
+    monkeypatch.setattr(_memory, "available_memory", lambda: None)  # unknown: no check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, target)
+    assert model.n_iter_ == 2
