@@ -295,7 +295,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         sw = self._effective_sample_weight(
             y, self._validate_sample_weight(sample_weight, X), incremental
         )
-        self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
+        if not (incremental and continuing):  # a further partial_fit: the network exists
+            self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
         if continuing:
             self._check_continuation(Y)
             state = self._state

@@ -133,14 +133,14 @@ class Network:
         R, P = self.forward(theta, X)
         return float(self.loss.value(R, P, Y) @ weights) + self.l2_penalty(theta, c), P
 
-    def constant_loss(self, theta, Y, weights):
-        """``sum_i w_i loss_i`` of the output layer's bias alone (every raw output ``b_L``).
+    def constant_loss(self, bias, Y, weights):
+        """``sum_i w_i loss_i`` of the output layer's ``bias`` alone as every raw output.
 
         The constant model a fresh network starts from: a reference the
         divergence guard measures the first batch's objective against.
         """
-        R = np.broadcast_to(self.layout.biases(theta)[-1], Y.shape)
-        P = self.loss.link(np.array(R), np.empty(Y.shape, theta.dtype))
+        R = np.broadcast_to(bias, Y.shape)
+        P = self.loss.link(np.array(R), np.empty(Y.shape, bias.dtype))
         return float(self.loss.value(R, P, Y) @ weights)
 
     def objective(self, theta, X, Y, weights, c, ws):

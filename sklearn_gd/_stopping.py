@@ -24,10 +24,11 @@ DIVERGENCE_RATIO = 1e8
 class DivergenceGuard:
     """Flags non-finite objectives and ones far beyond a sane model's.
 
-    The reference is the smaller of the run's first batch objective and the
-    objective of the output layer's bias alone on that batch (the constant
-    model a fresh network starts from: class priors, the target mean). A
-    loss that grows ``DIVERGENCE_RATIO`` times over it is an optimizer running
+    The reference is the run's first batch objective; when that is already
+    above ``DIVERGENCE_RATIO``, the objective of the output layer's bias
+    alone on that batch (the constant model a fresh network starts from:
+    class priors, the target mean) if it is smaller. A loss that grows
+    ``DIVERGENCE_RATIO`` times over the reference is an optimizer running
     away (too large a rate), or inputs so large that the first step already
     starts there (unscaled features): not learning. Catching it early keeps
     usable weights to fall back on.
@@ -39,13 +40,16 @@ class DivergenceGuard:
     def ok(self, loss, constant_loss=None):
         """Whether the objective ``loss`` (of one batch, or of the epoch's weights) is sane.
 
-        ``constant_loss`` (that of the bias alone on the same batch) is read
-        on the run's first call, which sets the limit.
+        ``constant_loss()`` (that of the bias alone on the same batch) is
+        called on the run's first call, which sets the limit, when ``loss``
+        is that large.
         """
         if not math.isfinite(loss):
             return False
         if self.limit is None:
-            reference = loss if constant_loss is None else min(loss, constant_loss)
+            reference = loss
+            if loss > DIVERGENCE_RATIO and constant_loss is not None:
+                reference = min(loss, constant_loss())
             self.limit = DIVERGENCE_RATIO * reference + 1.0
         return loss <= self.limit
 

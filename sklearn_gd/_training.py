@@ -355,9 +355,9 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
         data_loss, _ = net.loss_and_grad(
             theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
-        constant_loss = None if guard.limit is not None else net.constant_loss(theta, Yb, weights)
+        bias = net.layout.biases(theta)[-1].copy() if guard.limit is None else None
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
-        if not guard.ok(batch_loss, constant_loss):
+        if not guard.ok(batch_loss, lambda: net.constant_loss(bias, Yb, weights)):
             return np.nan
         weighted_loss += batch_loss * m
         last = Xb, Yb, weights

@@ -622,6 +622,7 @@ def test_a_network_that_needs_more_memory_than_available_is_refused(cls, monkeyp
 
     target = y_clf if cls is CLF else y_reg
     model = cls(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
+    monkeypatch.setattr(_memory, "CHECKED_FROM_BYTES", 0)
     monkeypatch.setattr(_memory, "available_memory", lambda: 2**16)  # 64 KiB
     with pytest.raises(MemoryError, match=r"hidden_layer_sizes=\(64,\) makes a network of "
                        r"\d+ parameters, which needs about .* GiB to train \(parameters .*"
