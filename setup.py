@@ -45,7 +45,7 @@ setup(
         Extension(
             "sklearn_gd._fused",
             sources=["sklearn_gd/_fused.c"],
-            depends=["sklearn_gd/_fused_kernels.h"],
+            depends=["sklearn_gd/_fused_kernels.h", "sklearn_gd/_fused_types.h"],
             define_macros=[("KERNELS_API_VERSION", kernels_api_version())],
             optional=True,
         )

@@ -9,8 +9,9 @@
  * references when this module is not built.
  *
  * Layout: the kernels themselves are in _fused_kernels.h, compiled once per
- * element type (float32, float64) and instruction set (the baseline and, on
- * x86-64 with GCC or Clang, AVX2); each compilation fills a dispatch table
+ * element type (float32, float64: _fused_types.h) and instruction set (the
+ * baseline and, on x86-64 with GCC or Clang, AVX2: here); each compilation
+ * fills a dispatch table
  * (Kernels), and a call runs the table of its arrays' dtype and of the
  * instruction set selected at import (set_vector_isa switches, for tests).
  * This file checks the arguments and calls the table.
@@ -145,51 +146,23 @@ typedef struct {
 
 /* ------------------------------------------------- the four compilations */
 
-#define REAL double
-#define REAL_SQRT sqrt
-#define REAL_LOG log
-#define KERNEL(name) name##_double_baseline
-#define KERNEL_TARGET
-#include "_fused_kernels.h"
-#undef KERNEL
-#undef REAL
-#undef REAL_SQRT
-#undef REAL_LOG
+/* KERNEL(name) is name_TYPE_ISA, for the REAL_NAME and ISA being compiled. */
+#define KERNEL_NAME(name, type, isa) name##_##type##_##isa
+#define KERNEL_EXPANDED(name, type, isa) KERNEL_NAME(name, type, isa)
+#define KERNEL(name) KERNEL_EXPANDED(name, REAL_NAME, ISA)
 
-#define REAL float
-#define REAL_SQRT sqrtf
-#define REAL_LOG logf
-#define KERNEL(name) name##_float_baseline
-#include "_fused_kernels.h"
-#undef KERNEL
+#define ISA baseline
+#define KERNEL_TARGET
+#include "_fused_types.h"
+#undef ISA
 #undef KERNEL_TARGET
-#undef REAL
-#undef REAL_SQRT
-#undef REAL_LOG
 
 #if HAVE_AVX2_VERSION
+#define ISA avx2
 #define KERNEL_TARGET __attribute__((target("avx2")))
-
-#define REAL double
-#define REAL_SQRT sqrt
-#define REAL_LOG log
-#define KERNEL(name) name##_double_avx2
-#include "_fused_kernels.h"
-#undef KERNEL
-#undef REAL
-#undef REAL_SQRT
-#undef REAL_LOG
-
-#define REAL float
-#define REAL_SQRT sqrtf
-#define REAL_LOG logf
-#define KERNEL(name) name##_float_avx2
-#include "_fused_kernels.h"
-#undef KERNEL
+#include "_fused_types.h"
+#undef ISA
 #undef KERNEL_TARGET
-#undef REAL
-#undef REAL_SQRT
-#undef REAL_LOG
 #endif
 
 enum { ISA_BASELINE = 0, ISA_AVX2 = 1 };

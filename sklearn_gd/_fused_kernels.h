@@ -1,8 +1,9 @@
 /*
  * The kernels of sklearn_gd._fused for one element type and one instruction
- * set. _fused.c includes this file once per pair, after defining
+ * set. _fused_types.h includes this file once per element type, and _fused.c
+ * includes that once per instruction set, after defining
  *
- *   REAL            the element type, double or float
+ *   REAL, REAL_NAME the element type, double or float, and its name
  *   REAL_SQRT       its square root (sqrt or sqrtf)
  *   REAL_LOG        its logarithm (log or logf)
  *   KERNEL(name)    this instance's name for a function, e.g. adam_double_avx2

@@ -7,7 +7,6 @@ process. :func:`check_training_memory` estimates the peak of a ``fit`` or
 package's own message when it exceeds what the machine can give.
 """
 
-import os
 
 #: Arrays of the network's size that each solver's state holds (Adam's two
 #: moments; AdamW's also a scratch; momentum's velocity; RMSprop's and

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from sklearn_gd import _kernels
-from sklearn_gd._activations import ACTIVATIONS
 from sklearn_gd._layout import Layout
 from sklearn_gd._losses import get_loss
 from sklearn_gd._network import L2Penalty, Network
