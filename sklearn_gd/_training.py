@@ -130,6 +130,10 @@ class TrainResult:
 def train(config, state, data, hooks):
     """Train a copy of ``state`` on ``data``; return a :class:`TrainResult`.
 
+    A state never trained (fresh from :func:`~sklearn_gd._state.init_state`,
+    which no model holds yet) is trained itself: a copy would only double
+    the parameters' memory.
+
     ``hooks`` are the call's :class:`~sklearn_gd._callbacks.EpochHooks`.
     Overflow is detected (and undone) by the loop: NumPy need not warn.
     """
@@ -141,7 +145,7 @@ def train(config, state, data, hooks):
 
 
 def start_run(config, state):
-    """A copy of ``state`` ready for this call.
+    """``state`` ready for this call: a copy of a trained one.
 
     ``partial_fit`` carries the optimizer (unless the solver changed) and the
     stopping rule's trackers over; ``fit``, warm-started or not, starts a new
@@ -149,7 +153,8 @@ def start_run(config, state):
     trackers.
     """
     carry_over = config.incremental and state.optimizer is not None
-    state = state.copy()
+    if state.optimizer is not None:  # a trained state, which its model holds: train a copy
+        state = state.copy()
     if not (carry_over and state.optimizer["solver"] == config.solver):
         state.optimizer = new_optimizer_state(config, state)
     if not carry_over:
