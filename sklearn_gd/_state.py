@@ -1,9 +1,10 @@
 """What a fitted model carries from one call to the next: one :class:`TrainState`.
 
-The trainer (:mod:`sklearn_gd._training`) never changes a state it is given:
-it trains a :meth:`TrainState.copy` and returns it, and the estimator assigns
-the returned state in one step. A call that raises therefore leaves the model
-as it was, by construction.
+The trainer (:mod:`sklearn_gd._training`) never changes a trained state it is
+given: it trains a :meth:`TrainState.copy` and returns it (a fresh state,
+which no model holds yet, it trains itself), and the estimator assigns the
+returned state in one step. A call that raises therefore leaves the model as
+it was, by construction.
 """
 
 import dataclasses
