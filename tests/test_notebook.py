@@ -15,6 +15,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+KernelManager = pytest.importorskip("jupyter_client").KernelManager
 pytest.importorskip("ipywidgets")
 pytest.importorskip("rich")
 pytest.importorskip("matplotlib")
@@ -30,10 +31,18 @@ def executed(tmp_path_factory):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     path = os.environ.get("PATH", "")
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + path  # the kernel's python
+    # IPC sockets on Linux: TCP ports picked for the kernel can be taken meanwhile by
+    # another test's processes (a dask cluster), and the kernel then never answers
+    transport = "ipc" if sys.platform.startswith("linux") else "tcp"
+    workdir = tmp_path_factory.mktemp("notebook")
+    manager = KernelManager(kernel_name="python3", transport=transport,
+                            connection_file=str(workdir / "kernel.json"))
+    if transport == "ipc":
+        manager.ip = str(workdir / "kernel-ipc")
     try:
         nbclient.NotebookClient(
-            notebook, timeout=300, kernel_name="python3",
-            resources={"metadata": {"path": str(tmp_path_factory.mktemp("notebook"))}},
+            notebook, km=manager, timeout=120, startup_timeout=60,
+            resources={"metadata": {"path": str(workdir)}},
         ).execute()
     finally:
         os.environ["PATH"] = path
