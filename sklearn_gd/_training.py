@@ -360,9 +360,12 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
         data_loss, _ = net.loss_and_grad(
             theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
-        bias = net.layout.biases(theta)[-1].copy() if guard.limit is None else None
+        constant_loss = None
+        if guard.limit is None:  # the run's first batch: its reference, from the bias before the step
+            bias = net.layout.biases(theta)[-1].copy()
+            constant_loss = lambda: net.constant_loss(bias, Yb, weights)  # noqa: E731
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
-        if not guard.ok(batch_loss, lambda: net.constant_loss(bias, Yb, weights)):
+        if not guard.ok(batch_loss, constant_loss):
             return np.nan
         weighted_loss += batch_loss * m
         last = Xb, Yb, weights
