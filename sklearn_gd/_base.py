@@ -19,6 +19,7 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _dask
 from ._activations import ACTIVATIONS
 from ._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
@@ -146,7 +147,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     Subclasses define the target encoding (``_encode_targets``), the loss
     (``_loss_name``), how predictions are scored in encoded space
-    (``_score_encoded``) and the initial output bias (``_initial_output_bias``).
+    (``_score_encoded``) and the initial output bias (``_target_mean``, ``_output_bias``).
     """
 
     _parameter_constraints: dict = {
@@ -290,6 +291,31 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self._validate_hyperparameters()
         self._check_validation_request(*validation)
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
+            data = _dask.chunked_train_data(
+                self, X, y, sample_weight, incremental, continuing, classes, validation
+            )
+        else:
+            data = self._train_data(X, y, sample_weight, incremental, continuing, classes,
+                                    validation)
+        n_features, n_outputs, dtype = data.shape_info()
+        if continuing:
+            self._check_continuation(n_outputs)
+            state = self._state
+        else:
+            state = self._initial_state(n_features, n_outputs, dtype,
+                                        self._output_bias(data.target_mean(self)))
+        max_epochs = 1 if incremental else self.max_iter
+        hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
+        result = train(self._train_config(state.layout, incremental, max_epochs), state, data,
+                       hooks)
+        self._set_state(result.state)
+        if not result.interrupted:
+            hooks.close()
+        return result
+
+    def _train_data(self, X, y, sample_weight, incremental, continuing, classes, validation):
+        """In-memory data, validated and encoded, as :class:`TrainData`."""
         X, y = self._validate_X_y(X, y, reset=not continuing)
         Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
         sw = self._effective_sample_weight(
@@ -297,24 +323,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         if not (incremental and continuing):  # a further partial_fit: the network exists
             self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
-        if continuing:
-            self._check_continuation(Y)
-            state = self._state
-        else:
-            state = self._initial_state(X, Y, sw)
-        max_epochs = 1 if incremental else self.max_iter
-        hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
-        result = train(
-            self._train_config(state.layout, incremental, max_epochs),
-            state,
-            TrainData(X, Y, sw, y=y, stratify=self._stratify_labels(y),
-                      validation=self._validation_data(*validation, dtype=X.dtype)),
-            hooks,
-        )
-        self._set_state(result.state)
-        if not result.interrupted:
-            hooks.close()
-        return result
+        return TrainData(X, Y, sw, y=y, stratify=self._stratify_labels(y),
+                         validation=self._validation_data(*validation, dtype=X.dtype))
 
     def _check_memory(self, X, Y, incremental, user_validation):
         """Refuse, with the estimate, a call that would need more memory than there is."""
@@ -517,10 +527,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         return _check_weight_total(sw, "sample_weight")
 
-    def _check_continuation(self, Y):
-        if Y.shape[1] != self._layout.layer_sizes[-1]:
+    def _check_continuation(self, n_outputs):
+        if n_outputs != self._layout.layer_sizes[-1]:
             raise ValueError(
-                f"y has {Y.shape[1]} outputs but the fitted network has "
+                f"y has {n_outputs} outputs but the fitted network has "
                 f"{self._layout.layer_sizes[-1]}; call fit to start over."
             )
         if self._layout.layer_sizes[1:-1] != tuple(self._hidden_sizes()):
@@ -541,10 +551,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "warm_start to start over."
             )
 
-    def _initial_state(self, X, Y, sw):
+    def _initial_state(self, n_features, n_outputs, dtype, output_bias):
         """Fresh weights, generator and counters; the fitted network's description."""
-        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
-        self.n_outputs_ = Y.shape[1]
+        sizes = [n_features, *self._hidden_sizes(), n_outputs]
+        self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._out_activation_name()
         # what the network computes, fixed at fit: see _network
@@ -553,9 +563,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return init_state(
             sizes,
             self.activation,
-            X.dtype,
+            dtype,
             seed=check_random_state(self.random_state).randint(np.iinfo(np.int32).max),
-            output_bias=self._initial_output_bias(Y, sw),
+            output_bias=output_bias,
             name=f"hidden_layer_sizes={self.hidden_layer_sizes!r}",
         )
 

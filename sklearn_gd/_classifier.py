@@ -16,6 +16,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD, _check_weight_total, _is_minibatch
 from ._compat import StrOptions, _fit_context, attach_unique, cached_unique
+from ._dask import blockwise, is_dask_collection, score_blocks
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
 
@@ -218,6 +219,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes=classes)
 
+    @blockwise
     def predict_proba(self, X):
         """Class probabilities.
 
@@ -234,11 +236,13 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             return _open_unit_interval(P)
         return P
 
+    @blockwise
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (``-inf`` where it underflows to 0)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
+    @blockwise
     def predict(self, X):
         """Predicted class labels.
 
@@ -252,6 +256,21 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         if self._target_kind == "binary":
             return self.classes_[(R[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(R, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``(X, y)``, weighted by ``sample_weight``.
+
+        On Dask input the predictions and the counts of right answers are
+        computed block by block on the workers; only the counts are gathered.
+        Subset accuracy for multilabel targets, as ``ClassifierMixin.score``.
+
+        Returns
+        -------
+        score : float
+        """
+        if is_dask_collection(X):
+            return score_blocks(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     # ------------------------------------------------------------------ hooks
     def _effective_sample_weight(self, y, sw, incremental):
@@ -369,13 +388,15 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             )
         self._target_kind = "binary" if self.classes_.shape[0] == 2 else "multiclass"
 
-    def _initial_output_bias(self, Y, sw):
-        """Start at the weighted class priors: log-odds, or log-probabilities (softmax)."""
+    def _target_mean(self, Y, sw):
+        """The weighted class frequencies ``sum_i s_i Y_i / S``."""
         if sw is None:
-            prior = Y.sum(axis=0) / Y.shape[0]
-        else:
-            prior = np.array([sw[column].sum() for column in Y.T]) / sw.sum()
-        prior = np.clip(prior, PRIOR_CLIP, 1 - PRIOR_CLIP)
+            return Y.sum(axis=0) / Y.shape[0]
+        return np.array([sw[column].sum() for column in Y.T]) / sw.sum()
+
+    def _output_bias(self, mean):
+        """Start at the weighted class priors ``mean``: log-odds, or log-probabilities (softmax)."""
+        prior = np.clip(mean, PRIOR_CLIP, 1 - PRIOR_CLIP)
         if self._target_kind == "multiclass":
             return np.log(prior)
         return np.log(prior) - np.log1p(-prior)

@@ -6,12 +6,24 @@ from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+try:  # scikit-learn >= 1.6 has them as functions; older ones as estimator methods
+    from sklearn.utils.validation import _check_feature_names, _check_n_features
+except ImportError:  # pragma: no cover
+
+    def _check_feature_names(estimator, X, *, reset):
+        estimator._check_feature_names(X, reset=reset)
+
+    def _check_n_features(estimator, X, reset):
+        estimator._check_n_features(X, reset=reset)
+
 __all__ = [
     "_fit_context",
     "Interval",
     "Options",
     "StrOptions",
     "_check_sample_weight",
+    "_check_feature_names",
+    "_check_n_features",
     "check_matplotlib_support",
 ]
 

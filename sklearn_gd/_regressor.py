@@ -10,6 +10,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseGD, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
+from ._dask import blockwise, is_dask_collection, score_blocks
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
 
@@ -155,6 +156,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         """
         return self._partial_fit(X, y, sample_weight)
 
+    @blockwise
     def predict(self, X):
         """Predict targets, shaped like the ``y`` given to ``fit``.
 
@@ -168,6 +170,20 @@ class GDRegressor(RegressorMixin, BaseGD):
         """
         _, P = self._forward(X)
         return P.ravel() if self._y_ndim == 1 else P
+
+    def score(self, X, y, sample_weight=None):
+        """R² of :meth:`predict` on ``(X, y)`` (uniform average over outputs).
+
+        On Dask input the predictions and the sums R² is made of are
+        computed block by block on the workers; only the sums are gathered.
+
+        Returns
+        -------
+        score : float
+        """
+        if is_dask_collection(X):
+            return score_blocks(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     # ------------------------------------------------------------------ hooks
     def _loss_name(self):
@@ -196,19 +212,23 @@ class GDRegressor(RegressorMixin, BaseGD):
             raise ValueError("y contains NaN or infinity.")
         return np.ascontiguousarray(_cast_finite(Y, dtype, "y"))
 
-    def _initial_output_bias(self, Y, sw):
-        """Start at the weighted target mean (its log for poisson).
+    def _target_mean(self, Y, sw):
+        """The weighted target mean ``sum_i (s_i / S) y_i``.
 
-        ``sum_i (s_i / S) y_i``; targets near the dtype's largest value, whose
-        plain sum overflows, are divided by ``S`` before they are summed.
+        Targets near the dtype's largest value, whose plain sum overflows,
+        are divided by ``S`` before they are summed.
         """
         with np.errstate(over="ignore", invalid="ignore"):
             mean = Y.mean(axis=0) if sw is None else (sw @ Y) / sw.sum()
         if not np.isfinite(mean).all():
             weights = np.full(Y.shape[0], 1.0 / Y.shape[0]) if sw is None else sw / sw.sum()
             mean = (weights[:, None] * Y).sum(axis=0)
+        return mean
+
+    def _output_bias(self, mean):
+        """Start at the weighted target ``mean`` (its log for poisson)."""
         if self.loss == "poisson":
-            return np.log(np.maximum(mean, np.finfo(Y.dtype).tiny))
+            return np.log(np.maximum(mean, np.finfo(mean.dtype).tiny))
         return mean
 
     def _score_encoded(self, P, Y, sw):

@@ -111,6 +111,14 @@ class TrainData:
     stratify: Optional[np.ndarray] = None
     validation: Optional["TrainData"] = None
 
+    def shape_info(self):
+        """``(n_features, n_outputs, dtype)`` of the network this data trains."""
+        return self.X.shape[1], self.Y.shape[1], self.X.dtype
+
+    def target_mean(self, estimator):
+        """The weighted mean of the encoded targets, from which the output bias starts."""
+        return estimator._target_mean(self.Y, self.sample_weight)
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -278,25 +286,25 @@ def objective_weights(sw, n, dtype):
 
 def train_minibatch(config, state, data, hooks):
     """Mini-batch gradient descent on ``state`` (trained in place) for at most
-    ``config.max_epochs`` epochs; returns a :class:`TrainResult`."""
+    ``config.max_epochs`` epochs; returns a :class:`TrainResult`.
+
+    ``data`` is in memory (:class:`TrainData`) or in chunks on a Dask cluster
+    (:class:`~sklearn_gd._dask.ChunkedData`, which makes its own epochs:
+    synchronous data-parallel steps); the loop around the epochs is the same.
+    """
     validation = None
     if config.early_stopping:
         validation = data.validation
         if validation is None:
-            data, validation = split_validation(config, data, state.rng)
-    net, theta = config.network, state.theta
-    n = data.X.shape[0]
-    batch_size = resolve_batch_size(config.batch_size, n)
-    total_weight = float(n if data.sample_weight is None else data.sample_weight.sum())
-    c = config.alpha / total_weight
-    regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
-                        net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
-    ws = net.workspace(batch_size, theta.dtype, dropout=regs.active)
-    grad = np.empty_like(theta)
-    l2 = L2Penalty(c, net.layout, ws.weight_scratch) if c else None
-    batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size, config.shuffle,
-                          state.rng, theta.dtype)
-    chain = optimizer_for(config, net.layout, theta.dtype)
+            if isinstance(data, TrainData):
+                data, validation = split_validation(config, data, state.rng)
+            else:
+                data, validation = data.split_validation(config, state.rng)
+    if isinstance(data, TrainData):
+        epochs = LocalEpochs(config, state, data)
+    else:
+        epochs = data.epochs(config, state)
+    theta, chain = state.theta, epochs.chain
     rules = stopping_rules(config, hooks)
     last_good = theta.copy()
     guard = DivergenceGuard()
@@ -307,8 +315,7 @@ def train_minibatch(config, state, data, hooks):
         last_good[...] = theta
         hooks.begin_epoch()
         try:
-            epoch_loss = _run_epoch(net, theta, batches, regs, ws, grad, chain,
-                                   state.optimizer["chain"], lr, l2, guard)
+            epoch_loss = epochs.run(theta, state.optimizer["chain"], lr, guard)
         except KeyboardInterrupt:
             theta[...] = last_good
             _finish(rules, state)
@@ -317,9 +324,9 @@ def train_minibatch(config, state, data, hooks):
         if not np.isfinite(epoch_loss):
             _undo_diverged_epoch(config, state, last_good, chain, hooks, lr)
             return TrainResult(state, diverged=True)
-        record_epoch(state, n, epoch_loss)
+        record_epoch(state, epochs.n, epoch_loss)
         if validation is not None:
-            record_validation(config, state, validation, c)
+            record_validation(config, state, validation, epochs.c)
         _report(config, state, lr, start_time)
         for rule in rules:
             stopped = rule.after_epoch(state, stopped) or stopped
@@ -333,6 +340,35 @@ def train_minibatch(config, state, data, hooks):
             ConvergenceWarning,
         )
     return TrainResult(state)
+
+
+class LocalEpochs:
+    """Epochs over in-memory data: the buffers, batches and update rule of one run.
+
+    ``n``: rows per epoch; ``c``: the L2 coefficient ``alpha / N``;
+    ``chain``: the update rule; :meth:`run` one epoch.
+    """
+
+    def __init__(self, config, state, data):
+        net, theta = config.network, state.theta
+        self.net = net
+        self.n = data.X.shape[0]
+        batch_size = resolve_batch_size(config.batch_size, self.n)
+        total_weight = float(self.n if data.sample_weight is None else data.sample_weight.sum())
+        self.c = config.alpha / total_weight
+        self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
+                                 net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
+        self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
+        self.grad = np.empty_like(theta)
+        self.l2 = L2Penalty(self.c, net.layout, self.ws.weight_scratch) if self.c else None
+        self.batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size,
+                                   config.shuffle, state.rng, theta.dtype)
+        self.chain = optimizer_for(config, net.layout, theta.dtype)
+
+    def run(self, theta, chain_state, lr, guard):
+        """One epoch; its mean objective, or NaN when it diverged (see :func:`_run_epoch`)."""
+        return _run_epoch(self.net, theta, self.batches, self.regs, self.ws, self.grad,
+                          self.chain, chain_state, lr, self.l2, guard)
 
 
 def _finish(rules, state):
@@ -401,6 +437,11 @@ def record_epoch(state, n, epoch_loss):
 def record_validation(config, state, validation, c):
     """The validation objective (data loss + L2, as in training) and score of the epoch."""
     theta = state.theta
+    if not isinstance(validation, TrainData):  # chunks on a Dask cluster: sums from the workers
+        val_loss, score = validation.evaluate(config, theta, c)
+        state.validation_loss_curve.append(val_loss)
+        state.validation_scores.append(float(score))
+        return
     X_val, Y_val, sw_val = validation.X, validation.Y, validation.sample_weight
     Y_val = Y_val.astype(theta.dtype, copy=False)
     weights, _ = objective_weights(sw_val, X_val.shape[0], theta.dtype)
@@ -424,6 +465,23 @@ def _report(config, state, lr, start_time):
     print(", ".join(parts))
 
 
+def full_batch_objective(config, data, theta):
+    """``objective(theta) -> (J, grad)`` on the whole of ``data`` (in memory), data
+    loss plus L2, with its buffers allocated once."""
+    net, X = config.network, data.X
+    Y = data.Y.astype(theta.dtype, copy=False)
+    weights, total = objective_weights(data.sample_weight, X.shape[0], theta.dtype)
+    c = config.alpha / total
+    ws = net.workspace(X.shape[0], theta.dtype)
+    grad = np.empty_like(theta)
+
+    def objective(theta):
+        data_loss, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad)
+        return data_loss + penalty, grad
+
+    return objective
+
+
 def _no_iteration_message(config, data):
     """What an L-BFGS run that stopped at its starting weights says."""
     message = (
@@ -431,7 +489,7 @@ def _no_iteration_message(config, data):
         f"below tol={config.tol}, so the model is the initial network (n_iter_ is 0, "
         "loss_curve_ is empty and loss_ is None)."
     )
-    sw = data.sample_weight
+    sw = getattr(data, "sample_weight", None)  # in memory only
     if sw is not None and np.count_nonzero(sw) == 1:
         message += (
             " Only one sample has a non-zero weight: the initial output bias already "
@@ -444,24 +502,24 @@ def train_lbfgs(config, state, data, hooks):
     """Minimise the full-batch objective with SciPy's L-BFGS-B.
 
     One L-BFGS iteration counts as one epoch (``n_iter``, ``loss_curve``).
+    The objective and its gradient come from the data in memory, or summed
+    over the chunks of a Dask cluster (:class:`~sklearn_gd._dask.ChunkedData`).
     """
-    net, theta = config.network, state.theta
-    X = data.X
-    Y = data.Y.astype(theta.dtype, copy=False)
-    weights, total = objective_weights(data.sample_weight, X.shape[0], theta.dtype)
-    c = config.alpha / total
-    ws = net.workspace(X.shape[0], theta.dtype)
-    grad = np.empty_like(theta)
+    theta = state.theta
+    if isinstance(data, TrainData):
+        n, objective_at = data.X.shape[0], full_batch_objective(config, data, theta)
+    else:
+        n, objective_at = data.n, data.full_batch_objective(config, theta)
 
     def objective(params):
         theta[...] = params
-        data_loss, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad)
-        return data_loss + penalty, grad.astype(np.float64)
+        value, grad = objective_at(theta)
+        return value, grad.astype(np.float64)
 
     def record(intermediate_result):
         hooks.begin_epoch()
         state.n_iter += 1
-        state.t += X.shape[0]
+        state.t += n
         state.loss_curve.append(float(intermediate_result.fun))
         if state.loss_curve[-1] < state.best_loss:
             state.best_loss = state.loss_curve[-1]

@@ -1,0 +1,496 @@
+"""Data-parallel training on Dask collections (sklearn_gd._dask), on a real LocalCluster."""
+
+import os
+import signal
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_classification, make_regression
+from sklearn.metrics import accuracy_score, r2_score
+
+from sklearn_gd import DivergenceWarning, GDRegressor, MLPBackpropClassifier, _dask
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+pd = pytest.importorskip("pandas")
+distributed = pytest.importorskip("distributed")
+
+
+def local_cluster(**kwargs):
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, protocol="tcp", **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def client():
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def classification():
+    X, y = make_classification(n_samples=600, n_features=6, n_informative=4, n_classes=3,
+                               random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=500, n_features=5, noise=5.0, random_state=0)
+    return X, y / 50.0
+
+
+def quietly(estimator, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached: the tests stop early on purpose
+        return estimator.fit(*args, **kwargs)
+
+
+def relative(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+# ---------------------------------------------------------------------- full batch
+CHUNKINGS = [500, 77, (100, 250, 3, 147)]
+
+
+def objective_pair(model, X, y, sw, chunks):
+    """The in-memory and the chunked full-batch objectives of a fitted ``model``."""
+    from sklearn_gd._training import full_batch_objective
+
+    config = model._train_config(model._layout, False, 1)
+    memory = model._train_data(X, y, sw, False, True, None, (None,) * 3)
+    Xd = da.from_array(X, chunks=(chunks, X.shape[1]))
+    chunked = _dask.chunked_train_data(model, Xd, da.from_array(y, chunks=chunks),
+                                       da.from_array(sw, chunks=chunks), False, True, None,
+                                       (None,) * 3)
+    return (lambda theta: full_batch_objective(config, memory, theta)(theta),
+            lambda theta: chunked.full_batch_objective(config, theta)(theta))
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+@pytest.mark.parametrize("classifier", [False, True])
+def test_the_objective_summed_over_chunks_is_the_in_memory_one(regression, classification,
+                                                               chunks, classifier):
+    """The same J and gradient at any weights, up to the order of the sums
+    (sample weights, and class weights for the classifier)."""
+    X, y = classification if classifier else regression
+    sw = np.random.default_rng(1).uniform(0.1, 3.0, len(y))
+    if classifier:
+        X, y, sw = X[:500], y[:500], sw[:500]
+        model = MLPBackpropClassifier(hidden_layer_sizes=(7,), alpha=0.3, max_iter=1,
+                                      class_weight="balanced")
+    else:
+        model = GDRegressor(hidden_layer_sizes=(7,), alpha=0.3, max_iter=1)
+    quietly(model, X, y, sample_weight=sw)
+    in_memory, chunked = objective_pair(model, X, y, sw, chunks)
+    for seed in range(3):
+        theta = np.random.default_rng(seed).normal(size=model._theta.shape)
+        J, grad = in_memory(theta.copy())
+        J_chunked, grad_chunked = chunked(theta.copy())
+        assert J_chunked == pytest.approx(J, rel=1e-12)
+        assert relative(grad_chunked, grad) < 1e-12
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+def test_lbfgs_linear_model_converges_with_the_in_memory_fit_whatever_the_chunks(
+        client, regression, chunks):
+    """Both fits land on Ridge's solution, within what L-BFGS-B's stopping rule
+    (a relative decrease of the objective under 2.2e-9) leaves of it: about 1e-6
+    here, for the in-memory fit as for the chunked one."""
+    from sklearn.linear_model import Ridge
+
+    X, y = regression
+    sw = np.random.default_rng(1).uniform(0.1, 3.0, len(y))
+    params = dict(solver="lbfgs", alpha=3.0, max_iter=1000, tol=1e-12)
+    reference = GDRegressor(**params).fit(X, y, sample_weight=sw)
+    chunked = GDRegressor(**params).fit(da.from_array(X, chunks=(chunks, 5)),
+                                        da.from_array(y, chunks=chunks),
+                                        sample_weight=da.from_array(sw, chunks=chunks))
+    ridge = Ridge(alpha=3.0, solver="cholesky").fit(X, y, sample_weight=sw)
+    exact = np.r_[ridge.coef_, ridge.intercept_]
+    assert relative(reference._theta, exact) < 1e-5
+    assert relative(chunked._theta, exact) < 1e-5
+    assert chunked.n_features_in_ == 5
+
+
+def test_lbfgs_logistic_regression_on_a_dataframe_with_class_weights(client, classification):
+    X, y = classification
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
+    params = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=1.0, max_iter=1000, tol=1e-12,
+                  class_weight="balanced")
+    reference = MLPBackpropClassifier(**params).fit(frame, labels)
+    chunked = MLPBackpropClassifier(**params).fit(
+        dd.from_pandas(frame, npartitions=3), dd.from_pandas(pd.Series(labels), npartitions=3))
+    from sklearn.linear_model import LogisticRegression
+
+    exact = LogisticRegression(C=1.0, tol=1e-14, max_iter=10_000, class_weight="balanced")
+    exact = exact.fit(frame, labels).predict_proba(frame)
+    # both within what L-BFGS-B's stopping rule leaves of the optimum
+    np.testing.assert_allclose(reference.predict_proba(frame), exact, atol=1e-4)
+    np.testing.assert_allclose(chunked.predict_proba(frame), exact, atol=1e-4)
+    assert list(chunked.classes_) == ["ant", "bee", "cat"]
+    assert list(chunked.feature_names_in_) == list(frame.columns)
+
+
+def test_twenty_lbfgs_iterations_of_a_network_equal_the_in_memory_ones(client, classification):
+    X, y = classification
+    params = dict(hidden_layer_sizes=(16, 8), solver="lbfgs", max_iter=20, random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), X, y)
+    chunked = quietly(MLPBackpropClassifier(**params), da.from_array(X, chunks=(130, 6)),
+                      da.from_array(y, chunks=130))
+    assert chunked.n_iter_ == reference.n_iter_ == 20
+    assert relative(chunked._theta, reference._theta) < 1e-6
+    np.testing.assert_allclose(chunked.loss_curve_, reference.loss_curve_, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------- mini-batch
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_chunk_without_shuffling_is_the_in_memory_fit(client, regression, weighted):
+    X, y = regression
+    sw = np.random.default_rng(2).uniform(0.0, 2.0, len(y)) if weighted else None
+    params = dict(hidden_layer_sizes=(12,), batch_size=64, shuffle=False, max_iter=4,
+                  alpha=0.01, random_state=0)
+    reference = quietly(GDRegressor(**params), X, y, sample_weight=sw)
+    chunked = quietly(GDRegressor(**params), da.from_array(X, chunks=(500, 5)),
+                      da.from_array(y, chunks=500),
+                      sample_weight=None if sw is None else da.from_array(sw, chunks=500))
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+    assert chunked.loss_curve_ == reference.loss_curve_
+    assert chunked.t_ == reference.t_ == 4 * len(y)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rows=st.lists(st.integers(0, 60), min_size=1, max_size=6).filter(lambda r: sum(r) > 0),
+       batch_size=st.integers(1, 80))
+def test_every_row_once_per_epoch_in_steps_of_batch_size_rows(rows, batch_size):
+    steps = list(_dask.step_bounds(rows, batch_size))
+    n = sum(rows)
+    assert len(steps) == -(-n // batch_size)
+    for c, r in enumerate(rows):  # each chunk's rows, in order, once
+        assert [b[c][0] for b, _ in steps][0] == 0
+        assert all(steps[k][0][c][1] == steps[k + 1][0][c][0] for k in range(len(steps) - 1))
+        assert steps[-1][0][c][1] == r
+    for k, (bounds, m) in enumerate(steps):
+        assert m == sum(stop - start for start, stop in bounds)
+        wanted = min((k + 1) * batch_size, n) - k * batch_size
+        assert abs(m - wanted) <= len(rows)  # batch_size rows, give or take one per chunk
+        for (start, stop), r in zip(bounds, rows):  # in proportion to the chunk's rows
+            assert abs((stop - start) - wanted * r / n) < 1 + 1e-9
+
+
+def test_an_epochs_step_gradients_average_to_the_full_gradient(classification):
+    """Unbiased steps: each row once per epoch, weighted ``s_i n / (m S)``, so the
+    steps' gradients weighted by ``m / n`` sum to the full-batch gradient."""
+    X, y = classification
+    sw = np.random.default_rng(3).uniform(0.0, 2.0, len(y))
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0),
+                    X, y)
+    net, theta = model._network(), model._theta
+    Y = model._encode_targets(y, X.dtype, fitting=False)
+    full = np.empty_like(theta)
+    net.loss_and_grad(theta, X, Y.astype(float), sw / sw.sum(), 0.0, net.workspace(len(y), float),
+                      full)
+    cuts = [0, 170, 171, 400, 600]
+    chunks = [_dask.Chunk(X[a:b], Y[a:b], sw[a:b]) for a, b in zip(cuts, cuts[1:])]
+    rows = [len(chunk) for chunk in chunks]
+    orders = [_dask._chunk_order(r, [7, i], True) for i, r in enumerate(rows)]
+    averaged = np.zeros_like(theta)
+    for bounds, m in _dask.step_bounds(rows, 64):
+        for chunk, order, (start, stop) in zip(chunks, orders, bounds):
+            if stop > start:
+                _, grad, _ = _dask._chunk_batch(chunk, order, start, stop, theta, net, m,
+                                                len(y) / sw.sum(), ([0], (0.0,), 0.0))
+                averaged += grad * m / len(y)
+    np.testing.assert_allclose(averaged, full, rtol=1e-10, atol=1e-14)
+
+
+def test_minibatch_over_chunks_learns_as_well_as_in_memory(client, classification):
+    X, y = classification
+    params = dict(hidden_layer_sizes=(16,), max_iter=15, learning_rate_init=0.01,
+                  random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), X, y)
+    Xd, yd = da.from_array(X, chunks=(150, 6)), da.from_array(y, chunks=150)
+    chunked = quietly(MLPBackpropClassifier(**params), Xd, yd)
+    assert chunked.n_iter_ == 15 and chunked.t_ == 15 * len(y)
+    assert chunked.loss_curve_[-1] < chunked.loss_curve_[0]
+    assert abs(chunked.score(X, y) - reference.score(X, y)) < 0.05
+    again = quietly(MLPBackpropClassifier(**params), Xd, yd)
+    np.testing.assert_array_equal(again._theta, chunked._theta)  # same seed, same fit
+
+
+def test_dropout_masks_come_from_the_seed(client, classification):
+    X, y = classification
+    Xd, yd = da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200)
+
+    def fit(**params):
+        return quietly(MLPBackpropClassifier(hidden_layer_sizes=(16,), max_iter=2,
+                                             input_noise=0.1, **params), Xd, yd)
+
+    first, second = fit(dropout=0.3, random_state=0), fit(dropout=0.3, random_state=0)
+    np.testing.assert_array_equal(first._theta, second._theta)
+    assert not np.allclose(first._theta, fit(dropout=0.3, random_state=1)._theta)
+    assert not np.allclose(first._theta, fit(dropout=0.0, random_state=0)._theta)
+
+
+def test_dropout_drawn_on_a_worker_keeps_its_rate():
+    X = np.ones((4000, 3))
+    chunk = _dask.Chunk(X, np.zeros((4000, 1)), None)
+    model = GDRegressor(hidden_layer_sizes=(50,), max_iter=1, random_state=0)
+    quietly(model, X[:10], np.zeros(10))
+    net = model._network()
+    masks = []
+    original = net.loss_and_grad
+
+    def spy(theta, Xb, Yb, weights, c, ws, grad, masks_=None):
+        masks.append(masks_[0].copy())
+        return original(theta, Xb, Yb, weights, c, ws, grad, masks_)
+
+    net.loss_and_grad = spy
+    _dask._chunk_batch(chunk, None, 0, 4000, model._theta, net, 4000, 1.0, ([5, 0], (0.25,), 0.0))
+    dropped = np.mean(masks[0] == 0)
+    assert abs(dropped - 0.25) < 0.01
+    np.testing.assert_allclose(masks[0][masks[0] > 0], 1 / 0.75)
+
+
+# ---------------------------------------------------------------------- as in memory
+def test_early_stopping_holds_out_part_of_each_chunk(client, classification):
+    X, y = classification
+    Xd, yd = da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200)
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                                          max_iter=30, n_iter_no_change=3, scoring=None,
+                                          learning_rate_init=0.02, random_state=0), Xd, yd)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.t_ == model.n_iter_ * (len(y) - 60)  # 10% of each chunk held out
+    assert all(0 <= s <= 1 for s in model.validation_scores_)
+    assert model.best_validation_score_ == max(model.validation_scores_)
+
+
+def test_a_dask_validation_set_is_scored_as_in_memory(client, regression):
+    X, y = regression
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=3, scoring=None,
+                  shuffle=False, batch_size=500, random_state=0)
+    reference = quietly(GDRegressor(**params), X[:400], y[:400], X_val=X[400:], y_val=y[400:])
+    chunked = quietly(GDRegressor(**params), da.from_array(X[:400], chunks=(400, 5)),
+                      da.from_array(y[:400], chunks=400),
+                      X_val=da.from_array(X[400:], chunks=(30, 5)),
+                      y_val=da.from_array(y[400:], chunks=30))
+    np.testing.assert_allclose(chunked.validation_scores_, reference.validation_scores_,
+                               rtol=1e-9)
+    np.testing.assert_allclose(chunked.validation_loss_curve_,
+                               reference.validation_loss_curve_, rtol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 4), st.booleans())
+def test_scores_summed_over_chunks_are_scikit_learns(seed, n_outputs, classifier):
+    rng = np.random.default_rng(seed)
+    n = 40
+    sw = rng.uniform(0.0, 2.0, n)
+    cuts = [0, *sorted(rng.integers(0, n, 3)), n]
+    if classifier:
+        Y = np.eye(n_outputs + 1)[rng.integers(0, n_outputs + 1, n)]
+        P = rng.dirichlet(np.ones(n_outputs + 1), n)
+        expected = accuracy_score(Y.argmax(1), P.argmax(1), sample_weight=sw)
+        kind = "accuracy"
+    else:
+        Y, P = rng.normal(size=(n, n_outputs)), rng.normal(size=(n, n_outputs))
+        expected = r2_score(Y, P, sample_weight=sw)
+        kind = "r2"
+    sums = _dask._add(*[_dask.score_sums(kind, P[a:b], Y[a:b], sw[a:b])
+                        for a, b in zip(cuts, cuts[1:])])
+    assert _dask.score_from_sums(kind, sw.sum(), sums) == pytest.approx(expected, rel=1e-9)
+
+
+def test_divergence_keeps_the_last_finite_weights(client, regression):
+    X, y = regression
+    Xd, yd = da.from_array(X * 1e3, chunks=(100, 5)), da.from_array(y * 1e3, chunks=100)
+    model = GDRegressor(solver="sgd", learning_rate_init=10.0, momentum=0.0, max_iter=5,
+                        random_state=0)
+    with pytest.warns(DivergenceWarning):
+        model.fit(Xd, yd)
+    assert np.isfinite(model._theta).all()
+
+
+def test_verbose_reports_each_epoch(client, regression, capsys):
+    X, y = regression
+    quietly(GDRegressor(max_iter=2, verbose=True), da.from_array(X, chunks=(250, 5)),
+            da.from_array(y, chunks=250))
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss = " in out and "Iteration 2, loss = " in out
+
+
+def test_partial_fit_runs_one_epoch_over_the_chunks(client, classification):
+    X, y = classification
+    Xd, yd = da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200)
+    model = MLPBackpropClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        model.partial_fit(Xd, yd)
+    model.partial_fit(Xd, yd, classes=[0, 1, 2]).partial_fit(Xd, yd)
+    assert model.n_iter_ == 2 and model.t_ == 2 * len(y)
+
+
+# ---------------------------------------------------------------------- prediction
+def test_prediction_runs_block_by_block(client, classification):
+    X, y = classification
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+                    X, y)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    predicted, proba = model.predict(Xd), model.predict_proba(Xd)
+    assert isinstance(predicted, da.Array) and isinstance(proba, da.Array)
+    np.testing.assert_array_equal(predicted.compute(), model.predict(X))
+    np.testing.assert_allclose(proba.compute(), model.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_log_proba(Xd).compute(), model.predict_log_proba(X))
+    sw = np.linspace(0, 1, len(y))
+    assert model.score(Xd, yd, sample_weight=da.from_array(sw, chunks=100)) == pytest.approx(
+        model.score(X, y, sample_weight=sw), rel=1e-12)
+
+
+def test_regressor_predicts_and_scores_a_dataframe(client, regression):
+    X, y = regression
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    model = GDRegressor(solver="lbfgs").fit(frame, y)
+    Xf, yf = dd.from_pandas(frame, npartitions=4), dd.from_pandas(pd.Series(y), npartitions=4)
+    predicted = model.predict(Xf)
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_allclose(predicted.compute(), model.predict(frame), rtol=1e-12)
+    assert model.score(Xf, yf) == pytest.approx(model.score(frame, y), rel=1e-10)
+
+
+# ---------------------------------------------------------------------- refusals
+def test_clear_errors_for_dask_input(client, classification):
+    X, y = classification
+    Xd, yd = da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200)
+    with pytest.raises(TypeError, match="X is not"):
+        MLPBackpropClassifier().fit(X, yd)
+    with pytest.raises(ValueError, match="multilabel"):
+        MLPBackpropClassifier().fit(Xd, da.from_array(np.eye(3)[y], chunks=200))
+    with pytest.raises(ValueError, match="scoring='accuracy'"):
+        MLPBackpropClassifier(early_stopping=True, scoring="accuracy").fit(Xd, yd)
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    with pytest.raises(ValueError, match="partitions"):
+        MLPBackpropClassifier().fit(frame, dd.from_pandas(pd.Series(y), npartitions=2))
+
+
+def test_a_bad_chunk_leaves_the_model_as_it_was(client, classification):
+    X, y = classification
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+                    X, y)
+    before = model._theta.copy()
+    bad = X.copy()
+    bad[550, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.partial_fit(da.from_array(bad, chunks=(200, 6)), da.from_array(y, chunks=200))
+    np.testing.assert_array_equal(model._theta, before)
+    assert model.n_iter_ == 2
+
+
+# ---------------------------------------------------------------------- the cluster
+def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classification, monkeypatch):
+    X, y = classification
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), X, y)
+    compute, calls, killed = _dask.compute, [], []
+
+    def compute_killing_a_worker(*objects):
+        calls.append(1)
+        if len(calls) == 4:  # during L-BFGS: a worker holding chunks dies
+            holding = [address for address, keys in client.has_what().items() if keys]
+            pids = client.run(os.getpid)
+            os.kill(pids[holding[0]], signal.SIGKILL)
+            killed.append(holding[0])
+        return compute(*objects)
+
+    monkeypatch.setattr(_dask, "compute", compute_killing_a_worker)
+    model = quietly(MLPBackpropClassifier(**params), da.from_array(X, chunks=(100, 6)),
+                    da.from_array(y, chunks=100))
+    assert killed and len(calls) > 4
+    assert relative(model._theta, reference._theta) < 1e-6
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_a_cluster_that_cannot_recompute_raises_and_keeps_the_model(classification, monkeypatch):
+    X, y = classification
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+                    X, y)
+    before = model._theta.copy()
+
+    import dask
+
+    compute, calls = dask.compute, []
+
+    def compute_then_lose_the_cluster(*objects, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # mid-training
+            raise type("KilledWorker", (Exception,), {})("all workers died running the task")
+        return compute(*objects, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", compute_then_lose_the_cluster)
+    with pytest.raises(RuntimeError, match="left as it was"):
+        model.fit(da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200))
+    assert len(calls) == 5
+    np.testing.assert_array_equal(model._theta, before)
+
+
+def rows_and_targets(seed, rows, columns):
+    """One block of a synthetic regression, ``y = x_0 + ... + x_4 + 0.1``, in float32."""
+    X = np.random.default_rng(seed).standard_normal((rows, columns), dtype=np.float32)
+    return X, X[:, :5].sum(axis=1) + np.float32(0.1)
+
+
+def test_data_larger_than_a_workers_memory_limit_trains():
+    """1.08 times a worker's memory limit of rows, made on the workers in 32 blocks
+    (spilling to disk off): no worker could hold the data, and neither does the client."""
+    import dask
+    from dask import delayed
+
+    limit, columns, blocks = 1536 * 2**20, 50, 32
+    rows = int(1.08 * limit / (columns * 4)) // blocks
+    config = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+              "distributed.worker.memory.pause": False}
+    with dask.config.set(config), local_cluster(memory_limit=limit) as cluster, \
+            distributed.Client(cluster):
+        pairs = [delayed(rows_and_targets, nout=2)(i, rows, columns) for i in range(blocks)]
+        X = da.concatenate([da.from_delayed(p[0], (rows, columns), np.float32) for p in pairs])
+        y = da.concatenate([da.from_delayed(p[1], (rows,), np.float32) for p in pairs])
+        assert X.nbytes > limit
+        tracemalloc.start()
+        model = quietly(GDRegressor(solver="lbfgs", max_iter=5), X, y)
+        _, client_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert client_peak < 32 * 2**20
+        assert model._theta.dtype == np.float32 and model.n_iter_ >= 1
+        np.testing.assert_allclose(model.coefs_[0][:, 0], [1] * 5 + [0] * 45, atol=1e-3)
+        assert model.intercepts_[0][0] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_a_dask_ml_preprocessing_pipeline_on_a_dataframe(client, classification):
+    """Categorical and numeric columns, the categories one-hot encoded by
+    dask-ml on the workers, then trained on without leaving them. (dask-ml's
+    ColumnTransformer does not accept Dask dataframes: dask/dask-ml#993.)"""
+    preprocessing = pytest.importorskip("dask_ml.preprocessing")
+    from sklearn.pipeline import make_pipeline
+
+    X, y = classification
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    frame["colour"] = np.array(["red", "green"])[y % 2]
+    Xf = dd.from_pandas(frame, npartitions=3)
+    yf = dd.from_pandas(pd.Series(y), npartitions=3)
+    pipe = make_pipeline(
+        preprocessing.Categorizer(columns=["colour"]),
+        preprocessing.DummyEncoder(columns=["colour"]),
+        MLPBackpropClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=50,
+                              random_state=0),
+    )
+    quietly(pipe, Xf, yf)
+    assert pipe[-1].n_features_in_ == 8
+    assert "colour_red" in pipe[-1].feature_names_in_
+    assert pipe.score(Xf, yf) > 0.8
+    assert isinstance(pipe.predict(Xf), da.Array)
