@@ -434,32 +434,30 @@ def _is_dataframe(X):
     return hasattr(X, "npartitions") and not hasattr(X, "rechunk")
 
 
-def _as_array(values):
-    """A Dask series or dataframe as a Dask array (lengths computed), an array as is."""
-    if _is_dataframe(values):
-        return values.to_dask_array(lengths=True)
-    return values
-
-
 def _encode_on_client(estimator, y, dtype, fitting, classes):
     """Set up the target encoding from ``y``'s labels (classifier) or metadata
     (regressor); return ``(number of outputs, class counts or None)``."""
     import dask.array as da
 
-    y_array = _as_array(y) if is_dask_collection(y) else da.from_array(np.asarray(y))
+    if not is_dask_collection(y):
+        y = da.from_array(np.asarray(y))
     if not is_classifier(estimator):
-        sample = np.empty((0,) + tuple(y_array.shape[1:]), y_array.dtype)
+        columns = () if y.ndim == 1 else (y.shape[1],)
+        dtypes = [y.dtype] if hasattr(y, "dtype") else list(y.dtypes)
+        sample = np.empty((0, *columns), np.result_type(*dtypes))
         return estimator._encode_targets(sample, dtype, fitting=fitting).shape[1], None
-    if y_array.ndim != 1:
+    if y.ndim != 1:
         raise ValueError(
             "A Dask y for MLPBackpropClassifier must hold one label per row (binary or "
             "multiclass); multilabel indicator matrices are supported in memory only."
         )
-    labels, counts = compute(*da.unique(y_array, return_counts=True))
-    if fitting:
-        encoded = estimator._encode_targets(labels, dtype, fitting=True, classes=classes)
-    else:  # checks the labels and classes= against classes_
-        encoded = estimator._encode_targets(labels, dtype, fitting=False, classes=classes)
+    if _is_dataframe(y):  # a series: its own count, without converting its dtype
+        counted = compute(y.value_counts())[0]
+        labels, counts = np.asarray(counted.index), np.asarray(counted)
+    else:
+        labels, counts = compute(*da.unique(y, return_counts=True))
+    # checks the labels (and classes=) as in memory; sets the classes when fitting
+    encoded = estimator._encode_targets(labels, dtype, fitting=fitting, classes=classes)
     return encoded.shape[1], dict(zip(labels.tolist(), counts.tolist()))
 
 

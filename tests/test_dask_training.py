@@ -23,7 +23,7 @@ distributed = pytest.importorskip("distributed")
 def local_cluster(**kwargs):
     return distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, protocol="tcp", **kwargs,
+        dashboard_address=":0", protocol="tcp", **kwargs,
     )
 
 
@@ -494,3 +494,33 @@ def test_a_dask_ml_preprocessing_pipeline_on_a_dataframe(client, classification)
     assert "colour_red" in pipe[-1].feature_names_in_
     assert pipe.score(Xf, yf) > 0.8
     assert isinstance(pipe.predict(Xf), da.Array)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_callback_stops_training_on_dask_input(client, classification, solver):
+    pytest.importorskip("sklearn.callback", reason="scikit-learn < 1.9")
+
+    class StopAfterTwoEpochs:
+        def __init__(self):
+            self.ends = 0
+
+        def setup(self, estimator, context):
+            pass
+
+        def teardown(self, estimator, context):
+            pass
+
+        def on_fit_task_begin(self, estimator, context):
+            pass
+
+        def on_fit_task_end(self, estimator, context):
+            if context.task_name == "epoch":
+                self.ends += 1
+            return self.ends >= 2
+
+    X, y = classification
+    model = MLPBackpropClassifier(hidden_layer_sizes=(8,), solver=solver, max_iter=50,
+                                  random_state=0)
+    model.set_callbacks(StopAfterTwoEpochs())
+    quietly(model, da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200))
+    assert model.n_iter_ == 2 == len(model.loss_curve_)
