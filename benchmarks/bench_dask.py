@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.datasets import make_classification
 
 from sklearn_gd import MLPBackpropClassifier, _dask
+from sklearn_gd._dask import _cluster
 
 HIDDEN = (64,)
 
@@ -55,13 +56,13 @@ def step_overhead(X, y, repeats):
         model.fit(*dask.compute(X[:50], y[:50]))  # a model to take steps with, in memory
     data = _dask.chunked_train_data(model, X, y, None, False, True, None, (None,) * 3)
     theta = model._theta
-    where = _dask.holders(data.chunks)
+    where = _cluster.holders(data.chunks)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        theta_d = _dask.shared(theta.copy(), "theta")
+        theta_d = _cluster.shared(theta.copy(), "theta")
         calls = [(chunk, theta_d) for chunk in data.chunks]
-        _dask.compute(_dask.tree_sum(_dask.on_chunks(_parameters_back, calls, where)))
+        _cluster.compute(_cluster.tree_sum(_cluster.on_chunks(_parameters_back, calls, where)))
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 

@@ -277,14 +277,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         """``sample_weight * class_weight[y]``."""
         if self.class_weight is None:
             return sw
-        if self._target_kind == "multilabel":
-            raise ValueError("class_weight is not supported for multilabel targets.")
-        if incremental and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: the class "
-                "frequencies of the whole stream are unknown. Compute them with "
-                "sklearn.utils.class_weight.compute_class_weight and pass a dict."
-            )
+        self._check_class_weight_request(incremental)
         y = np.asarray(y).ravel()
         per_class = self._per_class_weight(y)
         bad = ~(np.isfinite(per_class) & (per_class >= 0))
@@ -299,6 +292,17 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         with np.errstate(over="ignore"):
             weights = weights if sw is None else sw * weights
         return _check_weight_total(weights, "sample_weight times class_weight")
+
+    def _check_class_weight_request(self, incremental):
+        """Refuse ``class_weight`` where it cannot apply."""
+        if self._target_kind == "multilabel":
+            raise ValueError("class_weight is not supported for multilabel targets.")
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: the class "
+                "frequencies of the whole stream are unknown. Compute them with "
+                "sklearn.utils.class_weight.compute_class_weight and pass a dict."
+            )
 
     def _per_class_weight(self, y):
         """``class_weight`` for each of ``classes_``.

@@ -1,4 +1,5 @@
-"""The Dask benchmark's measurements run (tiny data, Dask's local scheduler; no timing asserted)."""
+"""The Dask benchmark's measurements run (tiny data, Dask's local scheduler; no timing
+asserted)."""
 
 import importlib.util
 import sys
@@ -32,12 +33,12 @@ def test_fits_report_seconds_per_epoch_on_dask_and_in_memory(bench):
 
 
 def test_step_overhead_is_one_round_trip_over_the_chunks(bench, monkeypatch):
-    from sklearn_gd import _dask
+    from sklearn_gd._dask import _cluster
 
     X, y = bench.make_data(300, 8)
     calls = []
-    original = _dask.compute
-    monkeypatch.setattr(_dask, "compute", lambda *a: calls.append(a) or original(*a))
+    original = _cluster.compute
+    monkeypatch.setattr(_cluster, "compute", lambda *a: calls.append(a) or original(*a))
     seconds = bench.step_overhead(da.from_array(X, chunks=(100, 8)), da.from_array(y, chunks=100),
                                   repeats=3)
     assert seconds > 0

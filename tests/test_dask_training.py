@@ -13,6 +13,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import accuracy_score, r2_score
 
 from sklearn_gd import DivergenceWarning, GDRegressor, MLPBackpropClassifier, _dask
+from sklearn_gd._dask import _chunks, _cluster
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -199,14 +200,14 @@ def test_an_epochs_step_gradients_average_to_the_full_gradient(classification):
     net.loss_and_grad(theta, X, Y.astype(float), sw / sw.sum(), 0.0, net.workspace(len(y), float),
                       full)
     cuts = [0, 170, 171, 400, 600]
-    chunks = [_dask.Chunk(X[a:b], Y[a:b], sw[a:b]) for a, b in zip(cuts, cuts[1:])]
+    chunks = [_chunks.Chunk(X[a:b], Y[a:b], sw[a:b]) for a, b in zip(cuts, cuts[1:])]
     rows = [len(chunk) for chunk in chunks]
-    orders = [_dask._chunk_order(r, [7, i], True) for i, r in enumerate(rows)]
+    orders = [_chunks.chunk_order(r, [7, i], True) for i, r in enumerate(rows)]
     averaged = np.zeros_like(theta)
     for bounds, m in _dask.step_bounds(rows, 64):
         for chunk, order, (start, stop) in zip(chunks, orders, bounds):
             if stop > start:
-                _, grad, _ = _dask._chunk_batch(chunk, order, start, stop, theta, net, m,
+                _, grad, _ = _chunks.chunk_batch(chunk, order, start, stop, theta, net, m,
                                                 len(y) / sw.sum(), ([0], (0.0,), 0.0))
                 averaged += grad * m / len(y)
     np.testing.assert_allclose(averaged, full, rtol=1e-10, atol=1e-14)
@@ -242,7 +243,7 @@ def test_dropout_masks_come_from_the_seed(client, classification):
 
 def test_dropout_drawn_on_a_worker_keeps_its_rate():
     X = np.ones((4000, 3))
-    chunk = _dask.Chunk(X, np.zeros((4000, 1)), None)
+    chunk = _chunks.Chunk(X, np.zeros((4000, 1)), None)
     model = GDRegressor(hidden_layer_sizes=(50,), max_iter=1, random_state=0)
     quietly(model, X[:10], np.zeros(10))
     net = model._network()
@@ -254,7 +255,7 @@ def test_dropout_drawn_on_a_worker_keeps_its_rate():
         return original(theta, Xb, Yb, weights, c, ws, grad, masks_)
 
     net.loss_and_grad = spy
-    _dask._chunk_batch(chunk, None, 0, 4000, model._theta, net, 4000, 1.0, ([5, 0], (0.25,), 0.0))
+    _chunks.chunk_batch(chunk, None, 0, 4000, model._theta, net, 4000, 1.0, ([5, 0], (0.25,), 0.0))
     dropped = np.mean(masks[0] == 0)
     assert abs(dropped - 0.25) < 0.01
     np.testing.assert_allclose(masks[0][masks[0] > 0], 1 / 0.75)
@@ -304,9 +305,9 @@ def test_scores_summed_over_chunks_are_scikit_learns(seed, n_outputs, classifier
         Y, P = rng.normal(size=(n, n_outputs)), rng.normal(size=(n, n_outputs))
         expected = r2_score(Y, P, sample_weight=sw)
         kind = "r2"
-    sums = _dask._add(*[_dask.score_sums(kind, P[a:b], Y[a:b], sw[a:b])
+    sums = _cluster.add_sums(*[_chunks.score_sums(kind, P[a:b], Y[a:b], sw[a:b])
                         for a, b in zip(cuts, cuts[1:])])
-    assert _dask.score_from_sums(kind, sw.sum(), sums) == pytest.approx(expected, rel=1e-9)
+    assert _chunks.score_from_sums(kind, sw.sum(), sums) == pytest.approx(expected, rel=1e-9)
 
 
 def test_divergence_keeps_the_last_finite_weights(client, regression):
@@ -397,7 +398,7 @@ def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classificati
     X, y = classification
     params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0)
     reference = quietly(MLPBackpropClassifier(**params), X, y)
-    compute, calls, killed = _dask.compute, [], []
+    compute, calls, killed = _cluster.compute, [], []
 
     def compute_killing_a_worker(*objects):
         calls.append(1)
@@ -408,7 +409,7 @@ def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classificati
             killed.append(holding[0])
         return compute(*objects)
 
-    monkeypatch.setattr(_dask, "compute", compute_killing_a_worker)
+    monkeypatch.setattr(_cluster, "compute", compute_killing_a_worker)
     model = quietly(MLPBackpropClassifier(**params), da.from_array(X, chunks=(100, 6)),
                     da.from_array(y, chunks=100))
     assert killed and len(calls) > 4

@@ -1,0 +1,308 @@
+"""The client's side of a fit on Dask collections: the data validated and
+persisted chunk by chunk on the workers (:func:`chunked_train_data`), as
+:class:`ChunkedData`, whose full-batch objective, validation split and
+validation scores are sums over the chunks."""
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.utils import check_array
+
+from .._compat import _check_feature_names, _check_n_features
+from .._network import L2Penalty
+from . import _cluster
+from ._chunks import (
+    chunk_evaluate,
+    chunk_loss_and_grad,
+    chunk_stats,
+    prepare_chunk,
+    split_chunk,
+    score_from_sums,
+)
+from ._cluster import (
+    aligned_blocks,
+    holders,
+    is_dask_collection,
+    is_dataframe,
+    on_chunks,
+    row_blocks,
+    shared,
+    tree_sum,
+)
+from ._epochs import ChunkedEpochs
+
+
+def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, classes,
+                       validation):
+    """Validate and encode Dask ``(X, y, sample_weight)`` chunk by chunk on the
+    workers, persisted there; return the :class:`ChunkedData`.
+
+    Sets the estimator's ``n_features_in_`` (and ``feature_names_in_``) and,
+    when fitting from scratch, its target encoding, as in memory.
+    """
+    if not is_dask_collection(X):
+        raise TypeError(
+            "y (or sample_weight) is a Dask collection but X is not: give X as a Dask array "
+            "or dataframe too, partitioned like y."
+        )
+    score_kind = _score_kind(estimator) if estimator.early_stopping else None
+    check_metadata(estimator, X, reset=not continuing)
+    dtype = _model_dtype(estimator, X, continuing)
+    n_outputs, counts = _encode_on_client(estimator, y, dtype, not continuing, classes)
+    per_class = _class_weights(estimator, counts, incremental)
+    classifier = is_classifier(estimator)
+    data = _persisted(estimator, X, y, sample_weight, dtype, per_class)
+    data.describe(n_outputs, score_kind, classifier)
+    X_val, y_val, sw_val = validation
+    if X_val is not None:
+        X_val = _as_dask(X_val)
+        check_metadata(estimator, X_val, reset=False)
+        val_counts = _encode_on_client(estimator, y_val, dtype, False, None)[1]
+        val_per_class = _class_weights(estimator, val_counts, False)
+        data.validation = _persisted(estimator, X_val, y_val, sw_val, dtype, val_per_class)
+        data.validation.describe(n_outputs, score_kind, classifier)
+    return data
+
+
+def _model_dtype(estimator, X, continuing):
+    if continuing:
+        return estimator._theta.dtype
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None:  # a dataframe: float32 only when every column is
+        return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
+    return np.float32 if X.dtype == np.float32 else np.float64
+
+
+def check_metadata(estimator, X, reset):
+    """Feature count and names, from Dask's metadata (nothing computed)."""
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D Dask array or a dataframe for X, got {X.ndim} dimensions."
+        )
+    if np.isnan(X.shape[1]):
+        raise ValueError("X has an unknown number of columns; compute its chunk sizes first.")
+    if is_dataframe(X):  # scikit-learn reads the names of pandas frames: an empty one
+        import pandas as pd
+
+        X = pd.DataFrame(columns=X.columns)
+    _check_feature_names(estimator, X, reset=reset)
+    _check_n_features(estimator, X, reset=reset)
+
+
+def _encode_on_client(estimator, y, dtype, fitting, classes):
+    """Set up the target encoding from ``y``'s labels (classifier) or metadata
+    (regressor); return ``(number of outputs, class counts or None)``."""
+    import dask.array as da
+
+    if not is_dask_collection(y):
+        y = da.from_array(np.asarray(y))
+    if not is_classifier(estimator):
+        columns = () if y.ndim == 1 else (y.shape[1],)
+        dtypes = [y.dtype] if hasattr(y, "dtype") else list(y.dtypes)
+        sample = np.empty((0, *columns), np.result_type(*dtypes))
+        return estimator._encode_targets(sample, dtype, fitting=fitting).shape[1], None
+    if y.ndim != 1:
+        raise ValueError(
+            "A Dask y for MLPBackpropClassifier must hold one label per row (binary or "
+            "multiclass); multilabel indicator matrices are supported in memory only."
+        )
+    if is_dataframe(y):  # a series: its own count, without converting its dtype
+        counted = _cluster.compute(y.value_counts())[0]
+        labels, counts = np.asarray(counted.index), np.asarray(counted)
+    else:
+        labels, counts = _cluster.compute(*da.unique(y, return_counts=True))
+    # checks the labels (and classes=) as in memory; sets the classes when fitting
+    encoded = estimator._encode_targets(labels, dtype, fitting=fitting, classes=classes)
+    return encoded.shape[1], dict(zip(labels.tolist(), counts.tolist()))
+
+
+def _class_weights(estimator, counts, incremental):
+    """``class_weight`` for each of ``classes_`` (None without it), as in memory."""
+    class_weight = getattr(estimator, "class_weight", None)
+    if class_weight is None:
+        return None
+    estimator._check_class_weight_request(incremental)
+    if class_weight == "balanced":
+        present = np.array([label in counts for label in estimator.classes_.tolist()])
+        per_class = np.zeros(estimator.classes_.shape[0])
+        counted = np.array([counts[label] for label in estimator.classes_[present].tolist()],
+                           dtype=np.float64)
+        per_class[present] = counted.sum() / (present.sum() * counted)
+    else:
+        per_class = estimator._per_class_weight(estimator.classes_)
+    bad = ~(np.isfinite(per_class) & (per_class >= 0))
+    if bad.any():
+        raise ValueError(
+            "class_weight must be finite and non-negative; it gives "
+            f"{per_class[bad].tolist()} to classes {estimator.classes_[bad].tolist()}."
+        )
+    return per_class
+
+
+def _encoder(estimator):
+    """An unfitted copy holding only the target encoding: what each chunk task receives."""
+    encoder = clone(estimator)
+    for name in ("classes_", "_target_kind", "_y_ndim"):
+        if hasattr(estimator, name):
+            setattr(encoder, name, getattr(estimator, name))
+    return encoder
+
+
+def _score_kind(estimator):
+    """How the validation score is summed over chunks (``scoring`` None or ``"loss"``)."""
+    if estimator.scoring == "loss":
+        return "loss"
+    if estimator.scoring is None:
+        return "accuracy" if is_classifier(estimator) else "r2"
+    raise ValueError(
+        f"scoring={estimator.scoring!r} needs the validation predictions in one place; with "
+        "Dask input each epoch's validation score is summed over the chunks on the workers: "
+        "use scoring='loss' (the default) or scoring=None (accuracy or R²)."
+    )
+
+
+def _as_dask(X):
+    import dask.array as da
+
+    return X if is_dask_collection(X) else da.from_array(check_array(X, accept_sparse=False,
+                                                                      dtype=None))
+
+
+def _persisted(estimator, X, y, sample_weight, dtype, per_class):
+    """Each block validated and encoded on its worker and persisted there."""
+    import dask
+    from dask import delayed
+
+    X_blocks = row_blocks(X)
+    y_blocks = aligned_blocks(y, X, X_blocks, "y")
+    sw_blocks = aligned_blocks(sample_weight, X, X_blocks, "sample_weight")
+    encoder = shared(_encoder(estimator), "encoder")
+    prepared = [
+        delayed(prepare_chunk)(encoder, xb, yb, wb, dtype, per_class)
+        for xb, yb, wb in zip(X_blocks, y_blocks, sw_blocks)
+    ]
+    chunks = list(dask.persist(*prepared))
+    stats = _cluster.compute(*statistics(chunks, holders(chunks)))
+    return ChunkedData(chunks, stats, dtype, X.shape[1])
+
+
+def statistics(chunks, where):
+    """Delayed :func:`~._chunks.chunk_stats` of each chunk, on its worker."""
+    return on_chunks(chunk_stats, [(chunk,) for chunk in chunks], where)
+
+
+class ChunkedData:
+    """Training data in chunks persisted on the workers (see :mod:`sklearn_gd._dask`).
+
+    ``chunks``: delayed :class:`Chunk` objects (futures with a distributed
+    client); ``rows``, ``weights``: each chunk's rows and total weight;
+    ``n`` and ``total_weight`` their sums.
+    """
+
+    validation = None
+
+    def __init__(self, chunks, stats, dtype, n_features):
+        kept = [(chunk, s) for chunk, s in zip(chunks, stats) if s[0] > 0]
+        if not kept:
+            raise ValueError("X has no rows: every chunk is empty.")
+        self.chunks = [chunk for chunk, _ in kept]
+        self.rows = [s[0] for _, s in kept]
+        self.weights = [s[1] for _, s in kept]
+        self.weighted_targets = sum(s[2] for _, s in kept)
+        self.n = sum(self.rows)
+        self.total_weight = float(np.sum(self.weights))
+        self.dtype = np.dtype(dtype)
+        self.n_features = n_features
+        self._check_total_weight()
+        self.describe(None, None, False)
+
+    def describe(self, n_outputs, score_kind, classifier):
+        """What the estimator knows of the targets: outputs, how the validation
+        score is summed, and whether to hold out per class."""
+        self.n_outputs, self.score_kind, self.classifier = n_outputs, score_kind, classifier
+
+    def _check_total_weight(self):
+        if not self.total_weight > 0:
+            raise ValueError(
+                "sample_weight sums to zero: at least one sample needs a positive weight."
+            )
+        if not np.isfinite(np.array(self.total_weight, dtype=self.dtype)):
+            raise ValueError(
+                f"sample_weight sums to more than the largest {self.dtype} "
+                f"({self.total_weight:.3g}); rescale them: the data term depends only on their ratios, and the L2 "
+                "penalty is alpha divided by their total."
+            )
+
+    def shape_info(self):
+        return self.n_features, self.n_outputs, self.dtype
+
+    def target_mean(self, estimator):
+        """``sum_i s_i Y_i / S`` from the chunks' sums (class frequencies in float64,
+        target means in the model's dtype, as in memory)."""
+        mean = self.weighted_targets / self.total_weight
+        return mean if self.classifier else mean.astype(self.dtype)
+
+    # ------------------------------------------------------------------ L-BFGS
+    def full_batch_objective(self, config, theta):
+        """``objective(theta) -> (J, grad)``: the chunks' data loss and gradient, summed
+        on the cluster, plus the L2 term on the client."""
+        net = config.network
+        c = config.alpha / self.total_weight
+        l2 = L2Penalty(c, net.layout, np.empty(max(a * b for a, b in net.layout.shapes),
+                                                theta.dtype))
+        net_d = shared(net, "network")
+        total = self.total_weight
+
+        def objective(theta):
+            theta_d = shared(theta.copy(), "theta")
+            calls = [(chunk, theta_d, net_d, self.n, total) for chunk in self.chunks]
+            parts = on_chunks(chunk_loss_and_grad, calls, holders(self.chunks))
+            data_loss, grad = _cluster.compute(tree_sum(parts))[0]
+            penalty = l2.add_gradient(grad, theta) if c else 0.0
+            return data_loss + penalty, grad
+
+        return objective
+
+    # ------------------------------------------------------------------ mini-batch
+    def epochs(self, config, state):
+        return ChunkedEpochs(config, state, self)
+
+    def split_validation(self, config, rng):
+        """``(training part, validation part)``: ``validation_fraction`` of each chunk's
+        rows held out on its worker (per class for classifiers), both persisted."""
+        import dask
+
+        seed = int(rng.integers(np.iinfo(np.int32).max))
+        where = holders(self.chunks)
+        calls = [(chunk, config.validation_fraction, [seed, i], self.classifier)
+                 for i, chunk in enumerate(self.chunks)]
+        pairs = on_chunks(split_chunk, calls, where)
+        parts = dask.persist(*[p[0] for p in pairs], *[p[1] for p in pairs])
+        k = len(self.chunks)
+        stats = _cluster.compute(*statistics(parts, where + where))
+        train, val = self._part(parts[:k], stats[:k]), self._part(parts[k:], stats[k:])
+        if val.n < 2:
+            raise ValueError(
+                f"The validation set is too small: early_stopping=True held out only {val.n} "
+                f"of {self.n} samples (validation_fraction={config.validation_fraction}); a "
+                "validation score needs at least two. Increase validation_fraction, or set "
+                "early_stopping=False."
+            )
+        return train, val
+
+    def _part(self, chunks, stats):
+        part = ChunkedData(chunks, stats, self.dtype, self.n_features)
+        part.describe(self.n_outputs, self.score_kind, self.classifier)
+        return part
+
+    def evaluate(self, config, theta, c):
+        """``(validation objective, score)`` of ``theta``: per-chunk sums from the workers."""
+        kind = "r2" if self.score_kind == "r2" else "accuracy"
+        theta_d, net_d = shared(theta.copy(), "theta"), shared(config.network, "network")
+        calls = [(chunk, theta_d, net_d, kind) for chunk in self.chunks]
+        parts = on_chunks(chunk_evaluate, calls, holders(self.chunks))
+        loss, total, *sums = _cluster.compute(tree_sum(parts))[0]
+        value = loss / total + config.network.l2_penalty(theta, c)
+        if self.score_kind == "loss":
+            return value, -value
+        return value, score_from_sums(kind, total, sums)
+

@@ -1,0 +1,130 @@
+"""Synchronous data-parallel mini-batch steps over the chunks of a :class:`ChunkedData`.
+
+See the package's docstring for the sampling: each step takes rows from every
+chunk in proportion to its size, each row once per epoch.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._batches import resolve_batch_size
+from .._network import L2Penalty
+from .._training import optimizer_for
+from . import _cluster
+from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
+from ._cluster import holders, on_chunks, shared, tree_sum
+
+
+def step_bounds(rows, batch_size):
+    """The steps of an epoch over chunks of ``rows`` rows each, with batches of ``B``.
+
+    Yields, for each of the ``ceil(n / B)`` steps ``k``, the rows
+    ``(floor(r k B / n), floor(r min((k + 1) B, n) / n))`` of each chunk of
+    ``r`` rows (in that chunk's order), and the step's total rows.
+    """
+    n = sum(rows)
+    for k in range(-(-n // batch_size)):
+        low, high = k * batch_size, min((k + 1) * batch_size, n)
+        bounds = [(low * r // n, high * r // n) for r in rows]
+        yield bounds, sum(stop - start for start, stop in bounds)
+
+
+class ChunkedEpochs:
+    """Epochs of synchronous data-parallel steps over a :class:`ChunkedData`.
+
+    The same interface as :class:`~sklearn_gd._training.LocalEpochs`:
+    ``n``, ``c``, ``chain`` and :meth:`run`.
+    """
+
+    def __init__(self, config, state, data):
+        net, theta = config.network, state.theta
+        self.data, self.config, self.rng = data, config, state.rng
+        self.n = data.n
+        self.batch_size = resolve_batch_size(config.batch_size, self.n)
+        self.c = config.alpha / data.total_weight
+        scratch = np.empty(max(a * b for a, b in net.layout.shapes), theta.dtype)
+        self.l2 = L2Penalty(self.c, net.layout, scratch) if self.c else None
+        self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
+        self.chain = optimizer_for(config, net.layout, theta.dtype)
+        self.net_d = shared(net, "network")
+
+    def run(self, theta, chain_state, lr, guard):
+        """One epoch; its mean objective, or NaN when it diverged (as in memory)."""
+        import dask
+
+        config, data = self.config, self.data
+        shuffle = config.shuffle and self.batch_size < self.n
+        epoch_seed = int(self.rng.integers(np.iinfo(np.int64).max))
+        self.where = holders(data.chunks)
+        orders = dask.persist(*on_chunks(
+            chunk_order, [(r, [epoch_seed, i], shuffle) for i, r in enumerate(data.rows)],
+            self.where))
+        weighted_loss, rows, last = 0.0, 0, None
+        for k, (bounds, m) in enumerate(step_bounds(data.rows, self.batch_size)):
+            rows += m
+            step = Step(orders, bounds, m)
+            result = self._step(theta, step, [epoch_seed, k])
+            if result is None or result[2] == 0:
+                continue  # no row of positive weight: no step
+            data_loss, grad, _ = result
+            constant_loss = None
+            if guard.limit is None:
+                bias = self.net.layout.biases(theta)[-1].copy()
+                constant_loss = lambda: self._step_sum(  # noqa: E731
+                    chunk_constant_loss, bias, step)
+            batch_loss = data_loss + self.chain.step(theta, grad, chain_state, lr, self.l2)
+            if not guard.ok(batch_loss, constant_loss):
+                return np.nan
+            weighted_loss += batch_loss * m
+            last = step
+        if not np.isfinite(theta).all():
+            return np.nan
+        if last is not None:
+            final = self._step_sum(chunk_batch_objective, theta, last)
+            final += self.net.l2_penalty(theta, self.c) if self.c else 0.0
+            if not guard.ok(final):
+                return np.nan
+        return weighted_loss / rows
+
+    @property
+    def net(self):
+        return self.config.network
+
+    def _step(self, theta, step, seed):
+        """The summed ``(data loss, gradient, weight)`` of one step's rows."""
+        config = self.config
+        theta_d = shared(theta.copy(), "theta")
+        calls = [
+            (chunk, order, start, stop, theta_d, self.net_d, step.m, self.rows_per_weight,
+             ([*seed, i], config.dropout, config.input_noise))
+            for i, (chunk, order, start, stop) in step.parts(self.data.chunks)
+        ]
+        return _cluster.compute(tree_sum(on_chunks(chunk_batch, calls, step.where(self.where))))[0]
+
+    def _step_sum(self, function, array, step):
+        """``function``'s single sum over one step's rows, as a float."""
+        array_d = shared(array.copy(), "parameters")
+        calls = [(chunk, order, start, stop, array_d, self.net_d, step.m, self.rows_per_weight)
+                 for _, (chunk, order, start, stop) in step.parts(self.data.chunks)]
+        return _cluster.compute(tree_sum(on_chunks(function, calls, step.where(self.where))))[0][0]
+
+
+@dataclass
+class Step:
+    """One synchronous step: each chunk's row order, its ``(start, stop)``, total rows ``m``."""
+
+    orders: Any
+    bounds: list
+    m: int
+
+    def parts(self, chunks):
+        """``(i, (chunk, order, start, stop))`` for the chunks that give this step rows."""
+        for i, (chunk, order, (start, stop)) in enumerate(zip(chunks, self.orders, self.bounds)):
+            if stop > start:
+                yield i, (chunk, order, start, stop)
+
+    def where(self, holders):
+        return [worker for worker, (start, stop) in zip(holders, self.bounds) if stop > start]
+
