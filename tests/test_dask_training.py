@@ -525,3 +525,45 @@ def test_a_callback_stops_training_on_dask_input(client, classification, solver)
     model.set_callbacks(StopAfterTwoEpochs())
     quietly(model, da.from_array(X, chunks=(200, 6)), da.from_array(y, chunks=200))
     assert model.n_iter_ == 2 == len(model.loss_curve_)
+
+
+def test_in_memory_targets_and_weights_are_cut_like_the_dask_x(client, regression):
+    X, y = regression
+    sw = np.random.default_rng(4).uniform(0.5, 1.5, len(y))
+    Xd = da.from_array(X, chunks=(120, 5))
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
+    given_in_memory = quietly(GDRegressor(**params), Xd, y, sample_weight=sw)
+    given_as_dask = quietly(GDRegressor(**params), Xd, da.from_array(y, chunks=120),
+                            sample_weight=da.from_array(sw, chunks=120))
+    np.testing.assert_array_equal(given_in_memory._theta, given_as_dask._theta)
+    with pytest.raises(ValueError, match="y has 499 rows but X has 500"):
+        GDRegressor().fit(Xd, y[:-1])
+
+
+def test_warm_start_and_multi_output_targets_as_in_memory(client, regression):
+    X, y = regression
+    Y = np.column_stack([y, -2 * y])
+    params = dict(hidden_layer_sizes=(6,), max_iter=2, shuffle=False, batch_size=100,
+                  warm_start=True, random_state=0)
+    reference, chunked = GDRegressor(**params), GDRegressor(**params)
+    Xd, Yd = da.from_array(X, chunks=(500, 5)), da.from_array(Y, chunks=(500, 2))
+    for _ in range(2):
+        quietly(reference, X, Y)
+        quietly(chunked, Xd, Yd)
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+    assert chunked.predict(Xd).shape == (500, 2)
+    assert chunked.score(Xd, Yd) == pytest.approx(reference.score(X, Y), rel=1e-12)
+
+
+def test_an_in_memory_validation_set_with_dask_training_data(client, classification):
+    X, y = classification
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), early_stopping=True,
+                                          max_iter=3, random_state=0),
+                    da.from_array(X[:500], chunks=(250, 6)), da.from_array(y[:500], chunks=250),
+                    X_val=X[500:], y_val=y[500:])
+    assert model.t_ == 3 * 500  # no row of X held out
+    # the best epoch's validation objective is that of the weights kept, in memory
+    Y_val = model._encode_targets(y[500:], np.float64, fitting=False).astype(float)
+    expected, _ = model._network().evaluate(model._theta, X[500:], Y_val,
+                                            np.full(100, 1 / 100), model.alpha / 500)
+    assert min(model.validation_loss_curve_) == pytest.approx(expected, rel=1e-10)
