@@ -111,6 +111,8 @@ class TrainData:
     stratify: Optional[np.ndarray] = None
     validation: Optional["TrainData"] = None
 
+    # The trainer's view of its data, which data in chunks on a Dask cluster
+    # (sklearn_gd._dask.ChunkedData) provides too.
     def shape_info(self):
         """``(n_features, n_outputs, dtype)`` of the network this data trains."""
         return self.X.shape[1], self.Y.shape[1], self.X.dtype
@@ -118,6 +120,28 @@ class TrainData:
     def target_mean(self, estimator):
         """The weighted mean of the encoded targets, from which the output bias starts."""
         return estimator._target_mean(self.Y, self.sample_weight)
+
+    @property
+    def n(self):
+        """Rows."""
+        return self.X.shape[0]
+
+    def split_validation(self, config, rng):
+        return split_validation(config, self, rng)
+
+    def epochs(self, config, state):
+        return LocalEpochs(config, state, self)
+
+    def full_batch_objective(self, config, theta):
+        return full_batch_objective(config, self, theta)
+
+    def evaluate(self, config, state, c):
+        """``(objective, score)`` of the state's weights on this (validation) data."""
+        theta = state.theta
+        Y = self.Y.astype(theta.dtype, copy=False)
+        weights, _ = objective_weights(self.sample_weight, self.X.shape[0], theta.dtype)
+        loss, P = config.network.evaluate(theta, self.X, Y, weights, c)
+        return loss, config.score(state, self, P, loss)
 
 
 @dataclass(frozen=True)
@@ -296,14 +320,8 @@ def train_minibatch(config, state, data, hooks):
     if config.early_stopping:
         validation = data.validation
         if validation is None:
-            if isinstance(data, TrainData):
-                data, validation = split_validation(config, data, state.rng)
-            else:
-                data, validation = data.split_validation(config, state.rng)
-    if isinstance(data, TrainData):
-        epochs = LocalEpochs(config, state, data)
-    else:
-        epochs = data.epochs(config, state)
+            data, validation = data.split_validation(config, state.rng)
+    epochs = data.epochs(config, state)
     theta, chain = state.theta, epochs.chain
     rules = stopping_rules(config, hooks)
     last_good = theta.copy()
@@ -436,18 +454,9 @@ def record_epoch(state, n, epoch_loss):
 
 def record_validation(config, state, validation, c):
     """The validation objective (data loss + L2, as in training) and score of the epoch."""
-    theta = state.theta
-    if not isinstance(validation, TrainData):  # chunks on a Dask cluster: sums from the workers
-        val_loss, score = validation.evaluate(config, theta, c)
-        state.validation_loss_curve.append(val_loss)
-        state.validation_scores.append(float(score))
-        return
-    X_val, Y_val, sw_val = validation.X, validation.Y, validation.sample_weight
-    Y_val = Y_val.astype(theta.dtype, copy=False)
-    weights, _ = objective_weights(sw_val, X_val.shape[0], theta.dtype)
-    val_loss, P = config.network.evaluate(theta, X_val, Y_val, weights, c)
+    val_loss, score = validation.evaluate(config, state, c)
     state.validation_loss_curve.append(val_loss)
-    state.validation_scores.append(float(config.score(state, validation, P, val_loss)))
+    state.validation_scores.append(float(score))
 
 
 def _report(config, state, lr, start_time):
@@ -506,10 +515,7 @@ def train_lbfgs(config, state, data, hooks):
     over the chunks of a Dask cluster (:class:`~sklearn_gd._dask.ChunkedData`).
     """
     theta = state.theta
-    if isinstance(data, TrainData):
-        n, objective_at = data.X.shape[0], full_batch_objective(config, data, theta)
-    else:
-        n, objective_at = data.n, data.full_batch_objective(config, theta)
+    n, objective_at = data.n, data.full_batch_objective(config, theta)
 
     def objective(params):
         theta[...] = params

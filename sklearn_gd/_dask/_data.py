@@ -294,8 +294,10 @@ class ChunkedData:
         part.describe(self.n_outputs, self.score_kind, self.classifier)
         return part
 
-    def evaluate(self, config, theta, c):
-        """``(validation objective, score)`` of ``theta``: per-chunk sums from the workers."""
+    def evaluate(self, config, state, c):
+        """``(validation objective, score)`` of the state's weights: per-chunk sums
+        from the workers."""
+        theta = state.theta
         kind = "r2" if self.score_kind == "r2" else "accuracy"
         theta_d, net_d = shared(theta.copy(), "theta"), shared(config.network, "network")
         calls = [(chunk, theta_d, net_d, kind) for chunk in self.chunks]
