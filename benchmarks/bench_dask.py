@@ -11,7 +11,8 @@ with ``solver="lbfgs"`` (seconds per L-BFGS iteration) and with ``adam`` at
 two batch sizes (seconds per epoch). The last column is each configuration's
 time over the in-memory one. It also measures the scheduling overhead of one
 synchronous step: a round trip that sends the parameters to every chunk and
-reduces a gradient-sized result, with no arithmetic.
+reduces a gradient-sized result, with no arithmetic; and, beside it, Dask's own
+floor on the same cluster (as many empty tasks as chunks, and one reduction).
 
 Run ``python benchmarks/bench_dask.py`` (``--quick``: small data, for a check).
 """
@@ -71,6 +72,21 @@ def _parameters_back(chunk, theta):
     return (theta,)
 
 
+def dask_floor(tasks, repeats):
+    """Seconds of Dask's own round trip: ``tasks`` empty tasks and one reduction."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        parts = [dask.delayed(_nothing, pure=False)() for _ in range(tasks)]
+        dask.compute(dask.delayed(_nothing)(*parts))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _nothing(*args):
+    return None
+
+
 def configurations(batch_sizes, epochs, lbfgs_iterations):
     yield "lbfgs", "per L-BFGS iteration", lbfgs_iterations, dict(solver="lbfgs")
     for batch in batch_sizes:
@@ -108,7 +124,7 @@ def main(argv=None):
             label = f"LocalCluster, {workers} worker{'s' if workers > 1 else ''}"
             for name, unit, count, params in configurations(batch_sizes, epochs, iterations):
                 results[(name, label)] = fit_seconds(Xp, yp, count, **params)[0]
-            overheads[label] = step_overhead(Xp, yp, repeats=20)
+            overheads[label] = step_overhead(Xp, yp, repeats=20), dask_floor(chunks, 20)
     print()
     print("| configuration | where | seconds | vs in memory |")
     print("|---|---|---|---|")
@@ -118,9 +134,9 @@ def main(argv=None):
             seconds = results[(name, where)]
             print(f"| {name} ({unit}) | {where} | {seconds:.4f} | {seconds / base:.2f}x |")
     print()
-    for label, seconds in overheads.items():
-        print(f"scheduling overhead of one step ({chunks} chunks), {label}: "
-              f"{seconds * 1e3:.1f} ms")
+    for label, (step, floor) in overheads.items():
+        print(f"scheduling overhead of one step ({chunks} chunks), {label}: {step * 1e3:.1f} ms "
+              f"(Dask's floor, {chunks} empty tasks and a reduction: {floor * 1e3:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,7 @@ def test_step_overhead_is_one_round_trip_over_the_chunks(bench, monkeypatch):
     assert seconds > 0
     # the data's preparation (labels, per-chunk statistics), then one round trip per repeat
     assert len(calls) == 2 + 3
+
+
+def test_dask_floor_is_a_round_trip_of_empty_tasks(bench):
+    assert bench.dask_floor(tasks=3, repeats=2) > 0

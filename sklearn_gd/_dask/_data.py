@@ -44,7 +44,9 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
             "y (or sample_weight) is a Dask collection but X is not: give X as a Dask array "
             "or dataframe too, partitioned like y."
         )
-    score_kind = _score_kind(estimator) if estimator.early_stopping else None
+    # as in memory: only a mini-batch fit stops early
+    stops_early = estimator.early_stopping and estimator.solver != "lbfgs" and not incremental
+    score_kind = _score_kind(estimator) if stops_early else None
     check_metadata(estimator, X, reset=not continuing)
     dtype = _model_dtype(estimator, X, continuing)
     n_outputs, counts = _encode_on_client(estimator, y, dtype, not continuing, classes)
@@ -228,8 +230,8 @@ class ChunkedData:
         if not np.isfinite(np.array(self.total_weight, dtype=self.dtype)):
             raise ValueError(
                 f"sample_weight sums to more than the largest {self.dtype} "
-                f"({self.total_weight:.3g}); rescale them: the data term depends only on their ratios, and the L2 "
-                "penalty is alpha divided by their total."
+                f"({self.total_weight:.3g}); rescale them: the data term depends only on "
+                "their ratios, and the L2 penalty is alpha divided by their total."
             )
 
     def shape_info(self):
