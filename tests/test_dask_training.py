@@ -30,8 +30,20 @@ def local_cluster(**kwargs):
 
 @pytest.fixture(scope="module")
 def client():
-    with local_cluster() as cluster, distributed.Client(cluster) as client:
+    # not the process's default client: other modules' clusters stay theirs
+    with local_cluster() as cluster, distributed.Client(cluster, set_as_default=False) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def on_this_modules_cluster(request):
+    """Tests that ask for ``client`` compute on it (``as_current``), whatever other
+    clients this test process holds."""
+    if "client" not in request.fixturenames:
+        yield
+        return
+    with request.getfixturevalue("client").as_current():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -394,15 +406,24 @@ def test_a_bad_chunk_leaves_the_model_as_it_was(client, classification):
 
 
 # ---------------------------------------------------------------------- the cluster
-def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classification, monkeypatch):
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classification, monkeypatch,
+                                                            solver):
+    """L-BFGS: the fit equals the in-memory one. Adam with early stopping: the
+    worker dies after the validation split, and the fit equals the same fit
+    on a cluster that lost nothing."""
     X, y = classification
-    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0)
-    reference = quietly(MLPBackpropClassifier(**params), X, y)
+    params = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=10, random_state=0)
+    if solver == "adam":
+        params.update(early_stopping=True, batch_size=150)
+    Xd, yd = da.from_array(X, chunks=(100, 6)), da.from_array(y, chunks=100)
+    reference = quietly(MLPBackpropClassifier(**params), *((X, y) if solver == "lbfgs"
+                                                             else (Xd, yd)))
     compute, calls, killed = _cluster.compute, [], []
 
     def compute_killing_a_worker(*objects):
         calls.append(1)
-        if len(calls) == 4:  # during L-BFGS: a worker holding chunks dies
+        if len(calls) == 4:  # L-BFGS's second evaluation; adam's first step after the split
             holding = [address for address, keys in client.has_what().items() if keys]
             pids = client.run(os.getpid)
             os.kill(pids[holding[0]], signal.SIGKILL)
@@ -410,11 +431,24 @@ def test_a_worker_killed_mid_fit_is_recomputed_from_lineage(client, classificati
         return compute(*objects)
 
     monkeypatch.setattr(_cluster, "compute", compute_killing_a_worker)
-    model = quietly(MLPBackpropClassifier(**params), da.from_array(X, chunks=(100, 6)),
-                    da.from_array(y, chunks=100))
+    model = quietly(MLPBackpropClassifier(**params), Xd, yd)
     assert killed and len(calls) > 4
+    assert model.n_iter_ == reference.n_iter_
     assert relative(model._theta, reference._theta) < 1e-6
     client.wait_for_workers(2, timeout=60)
+
+
+def test_the_validation_split_releases_the_whole_chunks(classification):
+    X, y = classification
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=1), X, y)
+    model.early_stopping = True
+    data = _dask.chunked_train_data(model, da.from_array(X, chunks=(200, 6)),
+                                    da.from_array(y, chunks=200), None, False, True, None,
+                                    (None,) * 3)
+    config = model._train_config(model._layout, False, 1)
+    train, val = data.split_validation(config, np.random.default_rng(0))
+    assert data.chunks == []  # each row is held once: in the training or the validation part
+    assert (train.n, val.n) == (540, 60) and len(train.chunks) == len(val.chunks) == 3
 
 
 def test_a_cluster_that_cannot_recompute_raises_and_keeps_the_model(classification, monkeypatch):
@@ -457,7 +491,7 @@ def test_data_larger_than_a_workers_memory_limit_trains():
     config = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
               "distributed.worker.memory.pause": False}
     with dask.config.set(config), local_cluster(memory_limit=limit) as cluster, \
-            distributed.Client(cluster):
+            distributed.Client(cluster, set_as_default=False) as client, client.as_current():
         pairs = [delayed(rows_and_targets, nout=2)(i, rows, columns) for i in range(blocks)]
         X = da.concatenate([da.from_delayed(p[0], (rows, columns), np.float32) for p in pairs])
         y = da.concatenate([da.from_delayed(p[1], (rows,), np.float32) for p in pairs])
@@ -567,3 +601,23 @@ def test_an_in_memory_validation_set_with_dask_training_data(client, classificat
     expected, _ = model._network().evaluate(model._theta, X[500:], Y_val,
                                             np.full(100, 1 / 100), model.alpha / 500)
     assert min(model.validation_loss_curve_) == pytest.approx(expected, rel=1e-10)
+
+
+def test_unknown_chunk_sizes_and_empty_partitions(client, classification):
+    X, y = classification
+    frame, labels = pd.DataFrame(X, columns=list("abcdef")), pd.Series(y)
+    Xf, yf = dd.from_pandas(frame, npartitions=3), dd.from_pandas(labels, npartitions=3)
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), Xf, yf)
+    unknown = quietly(MLPBackpropClassifier(**params), Xf.to_dask_array(), yf.to_dask_array())
+    np.testing.assert_array_equal(unknown._theta, reference._theta)
+
+    def first_half(part):
+        return part[part.index < 300]
+
+    halved = quietly(MLPBackpropClassifier(**params), Xf.map_partitions(first_half),
+                     yf.map_partitions(first_half))  # the last partitions hold no row
+    assert halved.t_ == 2 * 300
+    with pytest.raises(ValueError, match="no rows"):
+        empty = Xf.map_partitions(lambda part: part[:0]), yf.map_partitions(lambda part: part[:0])
+        MLPBackpropClassifier(**params).fit(*empty)

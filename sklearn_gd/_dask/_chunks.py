@@ -54,6 +54,11 @@ def prepare_chunk(encoder, X, y, sw, dtype, per_class):
     return Chunk(X, Y, sw)
 
 
+def label_counts(y):
+    """The distinct labels of one block of ``y`` and their counts."""
+    return np.unique(np.asarray(y), return_counts=True)
+
+
 def chunk_stats(chunk):
     """``(rows, total weight, sum_i s_i Y_i)`` of a chunk, in float64."""
     Y = chunk.Y.astype(np.float64)

@@ -51,11 +51,13 @@ def holders(chunks):
 
 
 def _distributed_client():
+    """The client Dask computes with (``Client.current``: the one made current by
+    ``as_current``, or else the latest), or None."""
     distributed = sys.modules.get("distributed")
     if distributed is None:
         return None
     try:
-        return distributed.default_client()
+        return distributed.Client.current()
     except ValueError:  # no client: Dask's local scheduler
         return None
 

@@ -12,6 +12,7 @@ from .._network import L2Penalty
 from . import _cluster
 from ._chunks import (
     chunk_evaluate,
+    label_counts,
     chunk_loss_and_grad,
     chunk_stats,
     prepare_chunk,
@@ -107,14 +108,24 @@ def _encode_on_client(estimator, y, dtype, fitting, classes):
             "A Dask y for MLPBackpropClassifier must hold one label per row (binary or "
             "multiclass); multilabel indicator matrices are supported in memory only."
         )
-    if is_dataframe(y):  # a series: its own count, without converting its dtype
-        counted = _cluster.compute(y.value_counts())[0]
-        labels, counts = np.asarray(counted.index), np.asarray(counted)
-    else:
-        labels, counts = _cluster.compute(*da.unique(y, return_counts=True))
+    labels, counts = _labels_and_counts(y)
     # checks the labels (and classes=) as in memory; sets the classes when fitting
     encoded = estimator._encode_targets(labels, dtype, fitting=fitting, classes=classes)
     return encoded.shape[1], dict(zip(labels.tolist(), counts.tolist()))
+
+
+def _labels_and_counts(y):
+    """The distinct labels of a Dask ``y`` and their counts, from each block's."""
+    from dask import delayed
+
+    blocks = list(y.to_delayed()) if is_dataframe(y) else list(y.to_delayed().ravel())
+    per_block = _cluster.compute(*[delayed(label_counts)(block) for block in blocks])
+    if not sum(counts.sum() for _, counts in per_block):
+        raise ValueError("y has no rows: every chunk of the Dask input is empty.")
+    labels, inverse = np.unique(np.concatenate([labels for labels, _ in per_block]),
+                                return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=np.concatenate([c for _, c in per_block]))
+    return labels, counts.astype(np.int64)
 
 
 def _class_weights(estimator, counts, incremental):
@@ -184,7 +195,7 @@ def _persisted(estimator, X, y, sample_weight, dtype, per_class):
     ]
     chunks = list(dask.persist(*prepared))
     stats = _cluster.compute(*statistics(chunks, holders(chunks)))
-    return ChunkedData(chunks, stats, dtype, X.shape[1])
+    return ChunkedData(chunks, stats, dtype, X.shape[1], sources=prepared)
 
 
 def statistics(chunks, where):
@@ -196,20 +207,23 @@ class ChunkedData:
     """Training data in chunks persisted on the workers (see :mod:`sklearn_gd._dask`).
 
     ``chunks``: delayed :class:`Chunk` objects (futures with a distributed
-    client); ``rows``, ``weights``: each chunk's rows and total weight;
-    ``n`` and ``total_weight`` their sums.
+    client); ``sources``: the same, not persisted (the graph that makes them
+    from the user's data); ``rows``, ``weights``: each chunk's rows and total
+    weight; ``n`` and ``total_weight`` their sums. Chunks without rows are
+    left out.
     """
 
     validation = None
 
-    def __init__(self, chunks, stats, dtype, n_features):
-        kept = [(chunk, s) for chunk, s in zip(chunks, stats) if s[0] > 0]
+    def __init__(self, chunks, stats, dtype, n_features, sources):
+        kept = [(chunk, source, s) for chunk, source, s in zip(chunks, sources, stats) if s[0] > 0]
         if not kept:
             raise ValueError("X has no rows: every chunk is empty.")
-        self.chunks = [chunk for chunk, _ in kept]
-        self.rows = [s[0] for _, s in kept]
-        self.weights = [s[1] for _, s in kept]
-        self.weighted_targets = sum(s[2] for _, s in kept)
+        self.chunks = [chunk for chunk, _, _ in kept]
+        self.sources = [source for _, source, _ in kept]
+        self.rows = [s[0] for _, _, s in kept]
+        self.weights = [s[1] for _, _, s in kept]
+        self.weighted_targets = sum(s[2] for _, _, s in kept)
         self.n = sum(self.rows)
         self.total_weight = float(np.sum(self.weights))
         self.dtype = np.dtype(dtype)
@@ -270,18 +284,25 @@ class ChunkedData:
 
     def split_validation(self, config, rng):
         """``(training part, validation part)``: ``validation_fraction`` of each chunk's
-        rows held out on its worker (per class for classifiers), both persisted."""
+        rows held out on its worker (per class for classifiers), both persisted.
+
+        The parts are made from :attr:`sources`, so that a worker lost later
+        is recomputed from the user's data; the whole chunks are then released
+        (this object holds none any more): the workers hold each row once.
+        """
         import dask
 
         seed = int(rng.integers(np.iinfo(np.int32).max))
         where = holders(self.chunks)
-        calls = [(chunk, config.validation_fraction, [seed, i], self.classifier)
-                 for i, chunk in enumerate(self.chunks)]
+        calls = [(source, config.validation_fraction, [seed, i], self.classifier)
+                 for i, source in enumerate(self.sources)]
         pairs = on_chunks(split_chunk, calls, where)
         parts = dask.persist(*[p[0] for p in pairs], *[p[1] for p in pairs])
-        k = len(self.chunks)
+        self.chunks = []
+        k = len(self.sources)
         stats = _cluster.compute(*statistics(parts, where + where))
-        train, val = self._part(parts[:k], stats[:k]), self._part(parts[k:], stats[k:])
+        train = self._part(parts[:k], stats[:k], [p[0] for p in pairs])
+        val = self._part(parts[k:], stats[k:], [p[1] for p in pairs])
         if val.n < 2:
             raise ValueError(
                 f"The validation set is too small: early_stopping=True held out only {val.n} "
@@ -291,8 +312,8 @@ class ChunkedData:
             )
         return train, val
 
-    def _part(self, chunks, stats):
-        part = ChunkedData(chunks, stats, self.dtype, self.n_features)
+    def _part(self, chunks, stats, sources):
+        part = ChunkedData(chunks, stats, self.dtype, self.n_features, sources)
         part.describe(self.n_outputs, self.score_kind, self.classifier)
         return part
 
