@@ -1,5 +1,7 @@
 """MLPBackpropClassifier: binary, multiclass and multilabel classification."""
 
+from numbers import Real
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
@@ -15,7 +17,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD, _check_weight_total, _is_minibatch
-from ._compat import StrOptions, _fit_context, attach_unique, cached_unique
+from ._compat import Interval, StrOptions, _fit_context, attach_unique, cached_unique
 from ._dask import blockwise, is_dask_collection, score_blocks
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
@@ -99,6 +101,23 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         the class frequencies of the whole stream are unknown: pass a dict).
         Not supported for multilabel targets.
 
+    label_smoothing : float in [0, 1), default=0.0
+        Train on smoothed targets: each sample's indicator row ``y`` becomes
+        ``(1 - label_smoothing) y + label_smoothing / K``, with ``K`` the
+        number of classes for softmax outputs (multiclass) and ``K = 2`` for
+        each logistic output (binary and multilabel), so that the loss is
+
+        .. math::
+
+            \\ell_i = -\\sum_k \\tilde y_{{ik}} \\log p_{{ik}},\\qquad
+            \\tilde y = (1 - \\varepsilon)\\, y + \\varepsilon / K
+
+        (and its two-class form per logistic output). The output delta stays
+        ``P - Y~``; the constant model the output bias starts from, and the
+        validation loss of early stopping, use the smoothed targets too.
+        Predicted labels are unaffected; probabilities are pulled towards
+        ``1 / K``, which discourages over-confident logits.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -123,6 +142,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
     _parameter_constraints: dict = {
         **BaseGD._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _y_numeric = False
 
@@ -158,6 +178,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         rho=0.9,
         scoring="loss",
         class_weight=None,
+        label_smoothing=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -188,6 +209,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.rho = rho
         self.scoring = scoring
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -328,9 +350,27 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return None if self._target_kind == "multilabel" else y
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
-        """Boolean indicator targets (one column for binary); training converts
-        each batch to the model's float dtype, so the stored targets take one
-        byte per entry."""
+        """Indicator targets (one column for binary), smoothed by ``label_smoothing``.
+
+        Without smoothing they are boolean: training converts each batch to the
+        model's float dtype, so the stored targets take one byte per entry.
+        """
+        return self._smoothed(self._indicators(y, dtype, fitting, classes), dtype)
+
+    def _smoothed(self, Y, dtype):
+        """``(1 - eps) Y + eps / K`` in ``dtype`` (``K``: classes of a softmax output,
+        2 for logistic outputs); ``Y`` itself without smoothing."""
+        eps = self.label_smoothing
+        if not eps:
+            return Y
+        per_row = Y.shape[1] if self._target_kind == "multiclass" else 2
+        smoothed = Y.astype(dtype)
+        smoothed *= 1.0 - eps
+        smoothed += eps / per_row
+        return smoothed
+
+    def _indicators(self, y, dtype, fitting, classes=None):
+        """Boolean indicator targets (one column for binary)."""
         if sp.issparse(y):
             return self._encode_multilabel(_dense_indicator(y), dtype, fitting, sparse=True)
         # one np.unique(y) for type_of_target's checks and for the classes
@@ -393,9 +433,12 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self._target_kind = "binary" if self.classes_.shape[0] == 2 else "multiclass"
 
     def _target_mean(self, Y, sw):
-        """The weighted class frequencies ``sum_i s_i Y_i / S``."""
+        """The weighted class frequencies ``sum_i s_i Y_i / S`` (of the smoothed targets,
+        with ``label_smoothing``)."""
         if sw is None:
             return Y.sum(axis=0) / Y.shape[0]
+        if Y.dtype != bool:
+            return (sw @ Y) / sw.sum()
         return np.array([sw[column].sum() for column in Y.T]) / sw.sum()
 
     def _output_bias(self, mean):

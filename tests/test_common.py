@@ -45,7 +45,11 @@ def configurations():
         }
 
 
-ESTIMATORS, EXPECTED = zip(*configurations())
+def classifier_configurations():
+    yield MLPBackpropClassifier(label_smoothing=0.1), {}
+
+
+ESTIMATORS, EXPECTED = zip(*configurations(), *classifier_configurations())
 
 
 def expected_failed_checks(estimator):

@@ -621,3 +621,14 @@ def test_unknown_chunk_sizes_and_empty_partitions(client, classification):
     with pytest.raises(ValueError, match="no rows"):
         empty = Xf.map_partitions(lambda part: part[:0]), yf.map_partitions(lambda part: part[:0])
         MLPBackpropClassifier(**params).fit(*empty)
+
+
+def test_label_smoothing_is_encoded_on_the_workers(client, classification):
+    X, y = classification
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, label_smoothing=0.2,
+                  random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), X, y)
+    chunked = quietly(MLPBackpropClassifier(**params), da.from_array(X, chunks=(150, 6)),
+                      da.from_array(y, chunks=150))
+    assert relative(chunked._theta, reference._theta) < 1e-6
+    np.testing.assert_allclose(chunked.loss_curve_, reference.loss_curve_, rtol=1e-9)
