@@ -2,6 +2,7 @@
 
 from ._classifier import MLPBackpropClassifier
 from ._plot import LossCurveDisplay
+from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
 from ._show_versions import show_versions
 from ._training import DivergenceWarning
@@ -12,6 +13,7 @@ __all__ = [
     "GDRegressor",
     "LossCurveDisplay",
     "MLPBackpropClassifier",
+    "RobustSmoothClipScaler",
     "__version__",
     "show_versions",
 ]

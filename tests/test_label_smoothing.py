@@ -57,12 +57,14 @@ def test_lbfgs_fit_minimises_the_smoothed_objective(n_classes):
                                n_classes=n_classes, class_sep=3.0, random_state=0)
     eps, alpha = 0.2, 1e-3
     model = MLPBackpropClassifier(hidden_layer_sizes=(), solver="lbfgs", alpha=alpha,
-                                  label_smoothing=eps, max_iter=5000, tol=1e-10).fit(X, y)
+                                  label_smoothing=eps, max_iter=5000, tol=1e-10,
+                                  random_state=0).fit(X, y)
     J, size = smoothed_objective(n_classes, X, y, eps, alpha)
     exact = minimize(J, np.zeros(size), method="BFGS", options={"gtol": 1e-10}).x
     ours = np.concatenate([model.coefs_[0].ravel(), model.intercepts_[0]])
     assert J(ours) == pytest.approx(model.loss_curve_[-1], rel=1e-9)  # the same J
-    assert J(ours) == pytest.approx(J(exact), rel=1e-5)  # at its minimum, to L-BFGS-B's ftol
+    # at its minimum, within what L-BFGS-B's stopping rule (ftol) leaves
+    assert J(exact) <= J(ours) <= J(exact) * (1 + 3e-5)
     # softmax logits are defined up to a constant: compare what they predict
     reference = MLPBackpropClassifier(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
     reference.coefs_[0][...] = exact[: size - reference.intercepts_[0].size].reshape(4, -1)

@@ -1,0 +1,99 @@
+"""RobustSmoothClipScaler: its formula, edge cases, inverse, and scikit-learn's checks."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_gd import MLPBackpropClassifier, RobustSmoothClipScaler
+
+
+@parametrize_with_checks([RobustSmoothClipScaler(), RobustSmoothClipScaler(max_absolute_value=1.0,
+                                                                           quantile_range=(10, 90))])
+def test_sklearn_compatible_transformer(estimator, check):
+    check(estimator)
+
+
+def test_transform_is_the_formula():
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(df=2, size=(200, 3)) * [1.0, 10.0, 1e4] + [0.0, 5.0, -3.0]
+    scaler = RobustSmoothClipScaler(max_absolute_value=2.5, quantile_range=(20, 80)).fit(X)
+    median = np.median(X, axis=0)
+    factor = 1 / (np.percentile(X, 80, axis=0) - np.percentile(X, 20, axis=0))
+    z = (X - median) * factor
+    np.testing.assert_allclose(scaler.transform(X), z / np.sqrt(1 + (z / 2.5) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(scaler.center_, median)
+    np.testing.assert_allclose(scaler.scale_, factor)
+
+
+def test_features_without_a_quartile_spread():
+    X = np.column_stack([
+        [0.0] * 8 + [1.0, 3.0],   # quartiles equal, not constant: half the range scales it
+        [7.0] * 10,               # constant: becomes 0
+        [np.nan] * 10,            # all missing: stays missing
+    ])
+    scaler = RobustSmoothClipScaler().fit(X)
+    np.testing.assert_allclose(scaler.scale_[:2], [2 / 3, 0.0])
+    out = scaler.transform(X)
+    np.testing.assert_allclose(out[:, 1], 0.0)
+    assert np.isnan(out[:, 2]).all()
+    z = X[:, 0] * 2 / 3
+    np.testing.assert_allclose(out[:, 0], z / np.sqrt(1 + (z / 3) ** 2))
+
+
+def test_missing_values_are_ignored_in_fit_and_kept():
+    X = np.array([[1.0], [np.nan], [2.0], [3.0], [4.0], [5.0]])
+    scaler = RobustSmoothClipScaler().fit(X)
+    assert scaler.center_[0] == 3.0
+    out = scaler.transform(X)
+    assert np.isnan(out[1, 0]) and np.isfinite(np.delete(out, 1)).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-1e300, 1e300, allow_nan=False), min_size=4, max_size=30),
+       st.floats(0.1, 10.0))
+def test_bounded_monotone_and_inverted(values, bound):
+    X = np.array(values)[:, None]
+    scaler = RobustSmoothClipScaler(max_absolute_value=bound).fit(X)
+    out = scaler.transform(X)
+    assert np.all(np.abs(out) <= bound)
+    order = np.argsort(X[:, 0], kind="stable")
+    assert np.all(np.diff(out[order, 0]) >= 0)  # monotone: the order of the values is kept
+    inside = np.abs(out[:, 0]) < 0.99 * bound  # where the inverse is well conditioned
+    if scaler.scale_[0] > 0:
+        np.testing.assert_allclose(scaler.inverse_transform(out)[inside], X[inside], rtol=1e-6,
+                                   atol=1e-9 / scaler.scale_[0])
+
+
+def test_float32_stays_float32_and_the_input_is_not_changed():
+    X = np.random.default_rng(1).normal(size=(20, 2)).astype(np.float32)
+    before = X.copy()
+    out = RobustSmoothClipScaler().fit_transform(X)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(X, before)
+
+
+def test_bad_quantile_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="quantile_range must be two percentiles"):
+        RobustSmoothClipScaler(quantile_range=(75.0, 25.0)).fit(np.ones((3, 1)))
+
+
+def test_in_a_pipeline_with_outliers():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X[:5] *= 1e6  # a few wild values
+    pipe = make_pipeline(RobustSmoothClipScaler(),
+                         MLPBackpropClassifier(hidden_layer_sizes=(8,), solver="lbfgs",
+                                               random_state=0)).fit(X, y)
+    assert pipe.score(X[5:], y[5:]) > 0.9
+    assert list(pipe[0].get_feature_names_out()) == ["x0", "x1", "x2", "x3"]
+
+
+def test_values_near_the_largest_float_reach_the_bound():
+    X = np.array([[1.0], [2.0], [3.0], [4.0], [1e308], [-1e308]])
+    out = RobustSmoothClipScaler(max_absolute_value=0.1).fit_transform(X)
+    np.testing.assert_array_equal(out[4:, 0], [0.1, -0.1])  # z / c overflows: the limit
+    assert np.isfinite(out).all()
