@@ -18,7 +18,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseGD, _check_weight_total, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context, attach_unique, cached_unique
-from ._dask import blockwise, is_dask_collection, score_blocks
+from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
 
@@ -279,6 +279,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             return self.classes_[(R[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(R, axis=1)]
 
+    @blockwise_score
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``(X, y)``, weighted by ``sample_weight``.
 
@@ -290,8 +291,6 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         -------
         score : float
         """
-        if is_dask_collection(X):
-            return score_blocks(self, X, y, sample_weight)
         return super().score(X, y, sample_weight)
 
     # ------------------------------------------------------------------ hooks

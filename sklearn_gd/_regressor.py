@@ -10,7 +10,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseGD, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
-from ._dask import blockwise, is_dask_collection, score_blocks
+from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
 
@@ -171,6 +171,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         _, P = self._forward(X)
         return P.ravel() if self._y_ndim == 1 else P
 
+    @blockwise_score
     def score(self, X, y, sample_weight=None):
         """R² of :meth:`predict` on ``(X, y)`` (uniform average over outputs).
 
@@ -181,8 +182,6 @@ class GDRegressor(RegressorMixin, BaseGD):
         -------
         score : float
         """
-        if is_dask_collection(X):
-            return score_blocks(self, X, y, sample_weight)
         return super().score(X, y, sample_weight)
 
     # ------------------------------------------------------------------ hooks

@@ -47,12 +47,13 @@ The package's modules, by where their code runs:
 from ._cluster import compute, is_dask_collection
 from ._data import ChunkedData, chunked_train_data
 from ._epochs import ChunkedEpochs, step_bounds
-from ._predict import blockwise, predict_blocks, score_blocks
+from ._predict import blockwise, blockwise_score, predict_blocks, score_blocks
 
 __all__ = [
     "ChunkedData",
     "ChunkedEpochs",
     "blockwise",
+    "blockwise_score",
     "chunked_train_data",
     "compute",
     "is_dask_collection",

@@ -34,6 +34,19 @@ def blockwise(method):
     return predict
 
 
+def blockwise_score(method):
+    """Decorate ``score``: on Dask input, it sums right answers (or R²'s sums) block by
+    block on the workers (:func:`score_blocks`) and gathers only the sums."""
+
+    @functools.wraps(method)
+    def score(self, X, y, sample_weight=None):
+        if is_dask_collection(X):
+            return score_blocks(self, X, y, sample_weight)
+        return method(self, X, y, sample_weight)
+
+    return score
+
+
 def predict_blocks(estimator, X, method):
     """``estimator.method`` on each block of Dask ``X``, lazily: a Dask array."""
     check_is_fitted(estimator)
