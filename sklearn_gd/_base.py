@@ -33,6 +33,7 @@ from ._compat import (
 )
 from ._losses import get_loss
 from ._memory import check_training_memory, training_memory
+from ._input_block import InputBlock
 from ._network import Network
 from ._state import init_state
 from ._training import TrainConfig, TrainData, train
@@ -186,6 +187,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="left")],
         "scoring": [StrOptions({"loss"} | set(get_scorer_names())), callable, None],
+        "embedding": [StrOptions({"periodic"}), None],
+        "embedding_frequencies": [Interval(Integral, 1, None, closed="left")],
+        "embedding_size": [Interval(Integral, 1, None, closed="left")],
+        "embedding_sigma": [Interval(Real, 0, None, closed="neither")],
+        "input_scale": ["boolean"],
+        "input_scale_rate": [Interval(Real, 0, None, closed="neither")],
     }
 
     # ------------------------------------------------------------------ fitted views
@@ -226,7 +233,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        # the input block (embedding, input scale) works on dense rows only
+        tags.input_tags.sparse = self.embedding is None and not self.input_scale
         return tags
 
     # ------------------------------------------------------------------ public API
@@ -328,7 +336,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _check_memory(self, X, Y, incremental, user_validation):
         """Refuse, with the estimate, a call that would need more memory than there is."""
-        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+        block = self._input_block(X.shape[1])
+        n_inputs = X.shape[1] if block is None else block.n_outputs
+        sizes = [n_inputs, *self._hidden_sizes(), Y.shape[1]]
         n_samples = X.shape[0]
         minibatch = self.solver != "lbfgs"
         parts = training_memory(
@@ -490,6 +500,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             multi_output=True,
             y_numeric=self._y_numeric,
         )
+        _check_dense_for_block(X, self._input_block(X.shape[1]), "is set to use")
         return self._as_model_input(X), y
 
     def _is_plain_input(self, X):
@@ -520,6 +531,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             X = _cast_finite(X, self._theta.dtype, "X")
         return X
 
+
     def _validate_sample_weight(self, sample_weight, X):
         """Checked weights, or None for unit weights (no array of ones is kept)."""
         if sample_weight is None:
@@ -538,6 +550,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "hidden_layer_sizes changed since the network was fitted; call fit "
                 "without warm_start to start over."
             )
+        if self._input_block(self._layout.n_features) != self._layout.input_block:
+            raise ValueError(
+                "The input block (embedding, input_scale and their parameters) changed since "
+                "the network was fitted; call fit without warm_start to start over."
+            )
         if self.activation != self._fitted_activation:
             raise ValueError(
                 f"activation changed since the network was fitted "
@@ -551,9 +568,24 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "warm_start to start over."
             )
 
+    def _input_block(self, n_features):
+        """The :class:`InputBlock` the parameters ask for in front of the network, or None."""
+        if self.embedding is None and not self.input_scale:
+            return None
+        return InputBlock(
+            n_features,
+            n_frequencies=self.embedding_frequencies if self.embedding == "periodic" else 0,
+            embedding_size=self.embedding_size,
+            sigma=float(self.embedding_sigma),
+            scale=bool(self.input_scale),
+            scale_rate=float(self.input_scale_rate),
+        )
+
     def _initial_state(self, n_features, n_outputs, dtype, output_bias):
         """Fresh weights, generator and counters; the fitted network's description."""
-        sizes = [n_features, *self._hidden_sizes(), n_outputs]
+        block = self._input_block(n_features)
+        n_inputs = n_features if block is None else block.n_outputs
+        sizes = [n_inputs, *self._hidden_sizes(), n_outputs]
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._out_activation_name()
@@ -567,6 +599,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             seed=check_random_state(self.random_state).randint(np.iinfo(np.int32).max),
             output_bias=output_bias,
             name=f"hidden_layer_sizes={self.hidden_layer_sizes!r}",
+            input_block=block,
         )
 
     def _network(self):
@@ -592,6 +625,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             X = _validate_data_quietly(
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
             )
+        _check_dense_for_block(X, self._layout.input_block, "was fitted with")
         X = self._as_model_input(X)
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             R, P = self._network().forward(self._theta, X)
@@ -602,3 +636,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "Scale the data as it was scaled for training."
             )
         return R, P
+
+
+def _check_dense_for_block(X, block, which):
+    """The input block works on dense rows: refuse sparse ``X`` with a clear message."""
+    if block is not None and sp.issparse(X):
+        raise TypeError(
+            f"This model {which} an input embedding or input_scale, which need dense X; "
+            "a sparse matrix was passed. Use X.toarray(), or embedding=None and "
+            "input_scale=False."
+        )

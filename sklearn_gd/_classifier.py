@@ -179,6 +179,12 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         scoring="loss",
         class_weight=None,
         label_smoothing=0.0,
+        embedding=None,
+        embedding_frequencies=16,
+        embedding_size=4,
+        embedding_sigma=0.1,
+        input_scale=False,
+        input_scale_rate=6.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -210,6 +216,12 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.scoring = scoring
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.embedding = embedding
+        self.embedding_frequencies = embedding_frequencies
+        self.embedding_size = embedding_size
+        self.embedding_sigma = embedding_sigma
+        self.input_scale = input_scale
+        self.input_scale_rate = input_scale_rate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

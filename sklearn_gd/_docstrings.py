@@ -134,7 +134,44 @@ SHARED_PARAMETERS = """
         ``early_stopping``. The loss is the default: accuracy on a small
         validation part moves in coarse steps and stops training long before
         the model is fit (``benchmarks/bench_early_stopping.py``: 2-21 points
-        of test accuracy lost on scikit-learn's small data sets)."""
+        of test accuracy lost on scikit-learn's small data sets).
+
+    embedding : {'periodic'} or None, default=None
+        Numeric-feature embedding in front of the first layer. ``'periodic'``
+        is RealMLP's PBLD embedding (Gorishniy et al. 2022, "On Embeddings
+        for Numerical Features"; Holzmueller et al. 2024): each feature
+        :math:`x_j` becomes ``embedding_size - 1`` learned values
+        :math:`h_{jq} = \\sum_r \\cos(2\\pi\\sigma\\omega_{jr} x_j + \\phi_{jr})
+        U_{jrq} + c_{jq}` and itself, so the first layer sees
+        ``n_features_in_ * embedding_size`` inputs (``coefs_[0]`` has as many
+        rows: the embeddings of every feature, then the features). The
+        frequencies, phases and maps are trained with the network; they are
+        neither penalised by ``alpha`` nor decayed by ``weight_decay``. Needs
+        dense ``X`` (scaled: see :class:`RobustSmoothClipScaler`).
+
+    embedding_frequencies : int, default=16
+        Number of frequencies :math:`k` per feature of the periodic embedding.
+
+    embedding_size : int, default=4
+        Values per feature the periodic embedding outputs, the feature
+        itself included (``1``: the features alone).
+
+    embedding_sigma : float, default=0.1
+        :math:`\\sigma`: the initial frequencies are drawn from
+        :math:`N(0, \\sigma^2)`; they are stored in units of :math:`\\sigma`,
+        so an Adam-type step moves a frequency by about :math:`\\sigma` times
+        the learning rate (small, smooth embeddings stay so).
+
+    input_scale : bool, default=False
+        Learn one scale per input of the first layer (per feature, or per
+        embedded value), starting at 1: a soft feature selection that
+        Adam-type solvers move ``input_scale_rate`` times as fast as the
+        weights. Not penalised or decayed. Needs dense ``X``.
+
+    input_scale_rate : float, default=6.0
+        :math:`\\rho`: each scale is stored as :math:`s / \\rho`, so an
+        Adam-type step (whose size does not depend on the gradient's scale)
+        moves :math:`s` about :math:`\\rho` times the learning rate."""
 
 SHARED_ATTRIBUTES = """
     coefs_ : list of ndarray

@@ -2,7 +2,8 @@
 
 Every weight and bias of the network lives in a single 1-D array ``theta``.
 Layer ``l`` owns a weight block of shape ``(fan_in, fan_out)`` followed by a
-bias block of shape ``(fan_out,)``. Views onto ``theta`` are made on demand so
+bias block of shape ``(fan_out,)``; an :class:`~sklearn_gd._input_block.InputBlock`
+(embedding, input scale), when there is one, owns the first entries. Views onto ``theta`` are made on demand so
 that the flat buffer stays the single source of truth (stored views would not
 survive pickling or ``copy.deepcopy``).
 """
@@ -16,14 +17,20 @@ class Layout:
     Parameters
     ----------
     layer_sizes : sequence of int
-        ``[n_features, hidden_1, ..., hidden_k, n_outputs]``.
+        ``[n_inputs, hidden_1, ..., hidden_k, n_outputs]``: ``n_inputs`` is the
+        number of features, or the input block's output width.
+    input_block : InputBlock or None
+        The layers in front of the first weight layer; their parameters come
+        first in the buffer (``input_slice``).
     """
 
-    def __init__(self, layer_sizes):
+    def __init__(self, layer_sizes, input_block=None):
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
+        self.input_block = input_block
+        offset = 0 if input_block is None else input_block.size
+        self.input_slice = slice(0, offset)
         self.weight_slices = []
         self.bias_slices = []
-        offset = 0
         for fan_in, fan_out in self.shapes:
             self.weight_slices.append(slice(offset, offset + fan_in * fan_out))
             offset += fan_in * fan_out
@@ -59,8 +66,23 @@ class Layout:
             mask[s] = True
         return mask
 
+    @property
+    def n_features(self):
+        """Number of input features."""
+        block = self.input_block
+        return self.layer_sizes[0] if block is None else block.n_features
+
+    def input_params(self, theta):
+        """The input block's parameters, a view of ``theta`` (empty without a block)."""
+        return theta[self.input_slice]
+
     def __eq__(self, other):
-        return isinstance(other, Layout) and self.layer_sizes == other.layer_sizes
+        return (isinstance(other, Layout) and self.layer_sizes == other.layer_sizes
+                and self.input_block == other.input_block)
 
     def __hash__(self):
-        return hash(self.layer_sizes)
+        return hash((self.layer_sizes, self.input_block))
+
+    def __setstate__(self, state):
+        # models pickled before the input block existed have none
+        self.__dict__.update({"input_block": None, "input_slice": slice(0, 0), **state})

@@ -79,7 +79,10 @@ class Network:
         return R, self.loss.link(R, out)
 
     def _prediction_chunk_rows(self, itemsize):
-        widest = max(self.layout.layer_sizes[1:])
+        widest = max(self.layout.layer_sizes)
+        block = self.layout.input_block
+        if block is not None and block.embedded:
+            widest = max(widest, block.n_features * block.n_frequencies)
         return max(64, PREDICT_CHUNK_BYTES // (widest * itemsize))
 
     def _forward_in_chunks(self, theta, X, chunk):
@@ -106,9 +109,8 @@ class Network:
         else:
             weights, biases = ws.parameter_views(self.layout, theta)
             rows = ws.rows(X.shape[0])
-            rows.inputs[0] = X
+        A = self._input_block_forward(theta, X, rows)
         last = self.layout.n_layers - 1
-        A = X
         for layer, (W, b) in enumerate(zip(weights, biases)):
             Z = _product(A, W, out=None if rows is None else rows.Z[layer])
             if layer == last:
@@ -119,6 +121,23 @@ class Network:
                 A = np.multiply(Z, masks[layer], out=rows.dropped[layer])
             if rows is not None:
                 rows.inputs[layer + 1] = A
+
+    def _input_block_forward(self, theta, X, rows):
+        """The first layer's input: ``X``, or the input block's output.
+
+        With batch rows, records it as ``inputs[0]`` and keeps ``X`` and the
+        block's intermediate values for the backward pass.
+        """
+        block = self.layout.input_block
+        A = X
+        if block is not None:
+            cache = None if rows is None else rows.block_cache
+            A = block.forward(self.layout.input_params(theta), X, cache)
+            if rows is not None:
+                rows.block_input = X
+        if rows is not None:
+            rows.inputs[0] = A
+        return A
 
     def l2_penalty(self, theta, c):
         """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
@@ -199,6 +218,11 @@ class Network:
             if layer == 0:
                 break
             delta = self._backprop_delta(delta, W, rows, masks, layer - 1)
+        if layout.input_block is not None:
+            layout.input_block.backward(
+                layout.input_params(theta), rows.block_input, rows.block_cache,
+                delta @ W_list[0].T, layout.input_params(grad),
+            )
         return data_loss, penalty
 
     def _backprop_delta(self, delta, W, rows, masks, hidden):
@@ -317,6 +341,7 @@ class BatchRows:
         self.Z = [Z[:m] for Z in ws.Z]
         self.P = ws.P[:m]
         self.inputs = [None] * len(ws.Z)
+        self.block_input, self.block_cache = None, {}  # the input block's, see Network
         self.dropped = None if ws.dropped is None else [D[:m] for D in ws.dropped]
         self.ones = ws.ones[:m]
         self.delta = [D[:m] for D in ws.delta]

@@ -101,6 +101,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         rho=0.9,
         scoring="loss",
         huber_delta=1.0,
+        embedding=None,
+        embedding_frequencies=16,
+        embedding_size=4,
+        embedding_sigma=0.1,
+        input_scale=False,
+        input_scale_rate=6.0,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -132,6 +138,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.rho = rho
         self.scoring = scoring
         self.huber_delta = huber_delta
+        self.embedding = embedding
+        self.embedding_frequencies = embedding_frequencies
+        self.embedding_size = embedding_size
+        self.embedding_sigma = embedding_sigma
+        self.input_scale = input_scale
+        self.input_scale_rate = input_scale_rate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

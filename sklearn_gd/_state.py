@@ -95,7 +95,8 @@ def _copy_optimizer(optimizer):
     return {**optimizer, "chain": chain}
 
 
-def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network"):
+def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network",
+               input_block=None):
     """A fresh state: Glorot-uniform weights and hidden biases, the output bias given.
 
     Each hidden layer's weights, then its biases, are drawn uniformly in
@@ -124,8 +125,11 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
         The output layer's initial bias.
     name : str
         What the network is called in the error when it cannot be allocated.
+    input_block : InputBlock or None
+        Layers in front of the first weight layer (``layer_sizes[0]`` are then
+        its outputs), initialised by the block after the weights are drawn.
     """
-    layout = Layout(list(layer_sizes))
+    layout = Layout(list(layer_sizes), input_block)
     rng = np.random.default_rng(seed)
     try:
         theta = np.zeros(layout.size, dtype=dtype)
@@ -148,4 +152,6 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
             b[...] = rng.uniform(-bound, bound, size=b.shape)
         else:
             b[...] = output_bias
+    if input_block is not None:
+        input_block.initialize(layout.input_params(theta), rng)
     return TrainState(layout=layout, theta=theta, rng=rng)

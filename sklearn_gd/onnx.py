@@ -2,7 +2,8 @@
 
 Call :func:`register_onnx_converters` once; then ``skl2onnx.to_onnx`` converts
 :class:`~sklearn_gd.GDRegressor` and :class:`~sklearn_gd.MLPBackpropClassifier`,
-alone or inside pipelines. The graph is the network's forward pass: one
+alone or inside pipelines. The graph is the network's forward pass: the
+input block (periodic embedding, input scale) where there is one, one
 ``MatMul`` + ``Add`` per layer, the hidden activation, and the output link
 (identity or ``Exp`` for regression; ``Softmax`` or ``Sigmoid`` for
 classification, with the label from ``ArgMax`` or a 0.5 threshold).
@@ -98,7 +99,7 @@ def _raw_outputs(model, operator, container):
 
     opv = container.target_opset
     dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
-    node = operator.inputs[0]
+    node = _input_block(model._layout, model._theta, operator.inputs[0], dtype, opv)
     n_layers = len(model.coefs_)
     for layer, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
         node = ops.OnnxAdd(
@@ -107,6 +108,37 @@ def _raw_outputs(model, operator, container):
         if layer < n_layers - 1:
             node = _hidden_activation(model._fitted_activation, node, opv)
     return node, dtype
+
+
+def _input_block(layout, theta, node, dtype, opv):
+    """The periodic embedding and input scale of :mod:`sklearn_gd._input_block` in ONNX.
+
+    ``cos(2 pi sigma omega x + phi)`` for every feature and frequency as one
+    broadcast ``(rows, d, k)`` tensor, then a batched ``MatMul`` with the
+    per-feature maps ``U`` over the feature axis, as the NumPy forward pass.
+    """
+    from skl2onnx.algebra import onnx_ops as ops
+
+    block = layout.input_block
+    if block is None:
+        return node
+    p = block.views(layout.input_params(theta))
+    d, q = block.n_features, block.embedding_size - 1
+    if block.embedded:
+        columns = ops.OnnxReshape(node, np.array([0, d, 1], dtype=np.int64), op_version=opv)
+        frequencies = (2.0 * np.pi * block.sigma * p["omega"]).astype(dtype)
+        Z = ops.OnnxAdd(ops.OnnxMul(columns, frequencies, op_version=opv),
+                        p["phi"].astype(dtype), op_version=opv)
+        per_feature = ops.OnnxTranspose(ops.OnnxCos(Z, op_version=opv), perm=[1, 0, 2],
+                                        op_version=opv)
+        H = ops.OnnxTranspose(ops.OnnxMatMul(per_feature, p["U"].astype(dtype), op_version=opv),
+                              perm=[1, 0, 2], op_version=opv)
+        H = ops.OnnxAdd(H, p["c"].astype(dtype), op_version=opv)
+        H = ops.OnnxReshape(H, np.array([0, d * q], dtype=np.int64), op_version=opv)
+        node = ops.OnnxConcat(H, node, axis=1, op_version=opv)
+    if block.scale:
+        node = ops.OnnxMul(node, (block.scale_rate * p["v"]).astype(dtype), op_version=opv)
+    return node
 
 
 def _output_link(loss_name, node, opv):

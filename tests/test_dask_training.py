@@ -164,6 +164,18 @@ def test_twenty_lbfgs_iterations_of_a_network_equal_the_in_memory_ones(client, c
     np.testing.assert_allclose(chunked.loss_curve_, reference.loss_curve_, rtol=1e-9)
 
 
+def test_input_block_trains_on_chunks_as_in_memory(client, regression):
+    """The periodic embedding and input scale are part of each chunk's gradient."""
+    X, y = regression
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0,
+                  embedding="periodic", embedding_frequencies=3, input_scale=True)
+    reference = quietly(GDRegressor(**params), X, y)
+    chunked = quietly(GDRegressor(**params), da.from_array(X, chunks=(130, 5)),
+                      da.from_array(y, chunks=130))
+    assert chunked._layout == reference._layout
+    assert relative(chunked._theta, reference._theta) < 1e-6
+
+
 # ---------------------------------------------------------------------- mini-batch
 @pytest.mark.parametrize("weighted", [False, True])
 def test_one_chunk_without_shuffling_is_the_in_memory_fit(client, regression, weighted):

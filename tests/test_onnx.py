@@ -93,3 +93,20 @@ def test_pipeline_with_scaler_exports():
     label, proba = session.run(None, {session.get_inputs()[0].name: X})
     np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(label, pipe.predict(X))
+
+
+@pytest.mark.parametrize("embedding, input_scale",
+                         [("periodic", False), (None, True), ("periodic", True)])
+def test_input_block_exports(embedding, input_scale):
+    X, y = data(3)
+    block = dict(embedding=embedding, input_scale=input_scale, embedding_frequencies=5,
+                 embedding_size=3, embedding_sigma=0.5)
+    clf = fit(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0,
+                                    **block), X, y)
+    label, proba = run_onnx(clf, X)
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(label, clf.predict(X))
+    reg = fit(GDRegressor(hidden_layer_sizes=(6,), max_iter=30, random_state=0, **block),
+              X, X @ np.arange(5.0))
+    (out,) = run_onnx(reg, X)
+    np.testing.assert_allclose(out.ravel(), reg.predict(X), rtol=1e-4, atol=1e-4)

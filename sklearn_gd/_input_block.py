@@ -1,0 +1,156 @@
+"""The layers between the features and the first weight layer: embeddings and a scale.
+
+For ``d`` features, the block maps a row ``x`` to the first layer's input
+``e``. With the periodic embedding (``n_frequencies = k > 0``, RealMLP's
+"PBLD": periodic, biased, linear, densenet), each feature ``x_j`` becomes
+``p - 1`` learned values and itself:
+
+.. math::
+
+    z_{jr} = 2\\pi\\,\\sigma\\,\\omega_{jr}\\, x_j + \\phi_{jr},\\qquad
+    h_{jq} = \\sum_{r=1}^{k} \\cos(z_{jr})\\, U_{jrq} + c_{jq},\\qquad
+    e = (h_{1,1}, \\dots, h_{d,p-1},\\; x_1, \\dots, x_d),
+
+with frequencies ``sigma * omega`` (``omega ~ N(0, 1)`` at the start, stored
+in units of ``sigma`` so that an Adam-type step moves a frequency by about
+``sigma`` times the learning rate), phases ``phi ~ U(-pi, pi)``, and a linear
+map per feature, ``U``, ``c ~ U(-1/sqrt(k), 1/sqrt(k))`` (PyTorch's
+``Linear``). With the learnable scale, each column of ``e`` (of ``x`` without
+an embedding) is multiplied by its own ``s_i = rho * v_i``, ``v_i = 1 / rho``
+at the start: stored in units of ``rho`` (the scale's rate), so an Adam-type
+step moves it ``rho`` times as far as a weight's.
+
+Backward, from ``G = dJ/de`` (rows ``m`` of the batch, summed over):
+
+.. math::
+
+    \\frac{\\partial J}{\\partial v_i} = \\rho \\sum_m G_{mi}\\, e^{(0)}_{mi},\\qquad
+    \\frac{\\partial J}{\\partial c_{jq}} = \\sum_m H_{mjq},\\qquad
+    \\frac{\\partial J}{\\partial U_{jrq}} = \\sum_m \\cos(z_{mjr}) H_{mjq},
+
+    D_{mjr} = -\\sin(z_{mjr}) \\sum_q H_{mjq} U_{jrq},\\qquad
+    \\frac{\\partial J}{\\partial \\phi_{jr}} = \\sum_m D_{mjr},\\qquad
+    \\frac{\\partial J}{\\partial \\omega_{jr}} = 2\\pi\\sigma \\sum_m D_{mjr}\\, x_{mj},
+
+where ``e^(0)`` is ``e`` before the scale and ``H = s * G`` restricted to the
+``h`` columns. The block's parameters are not penalised by ``alpha`` or
+decayed by ``weight_decay`` (they are not weights of a dense layer).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TWO_PI = 2.0 * np.pi
+
+
+@dataclass(frozen=True)
+class InputBlock:
+    """The periodic embedding and/or the learnable scale in front of the network.
+
+    Parameters
+    ----------
+    n_features : int
+        ``d``.
+    n_frequencies : int
+        ``k`` frequencies per feature; 0 for no embedding.
+    embedding_size : int
+        ``p``: the values per feature the embedding outputs, the feature itself included.
+    sigma : float
+        Standard deviation of the initial frequencies.
+    scale : bool
+        Whether to learn a scale per column of the first layer's input.
+    scale_rate : float
+        ``rho``: the scale's steps relative to a weight's, under Adam-type solvers.
+    """
+
+    n_features: int
+    n_frequencies: int = 0
+    embedding_size: int = 4
+    sigma: float = 0.1
+    scale: bool = False
+    scale_rate: float = 1.0
+
+    @property
+    def embedded(self):
+        return self.n_frequencies > 0
+
+    @property
+    def n_outputs(self):
+        """Width of the first layer's input: ``d p`` with the embedding, else ``d``."""
+        return self.n_features * (self.embedding_size if self.embedded else 1)
+
+    @property
+    def _shapes(self):
+        """``{name: shape}`` of the parameters, in their order in the buffer."""
+        d, k, q = self.n_features, self.n_frequencies, self.embedding_size - 1
+        shapes = {}
+        if self.embedded:
+            shapes.update(omega=(d, k), phi=(d, k), U=(d, k, q), c=(d, q))
+        if self.scale:
+            shapes["v"] = (self.n_outputs,)
+        return shapes
+
+    @property
+    def size(self):
+        """Number of parameters."""
+        return sum(int(np.prod(shape)) for shape in self._shapes.values())
+
+    def views(self, params):
+        """``{name: array}``: views of the block's flat ``params``."""
+        views, offset = {}, 0
+        for name, shape in self._shapes.items():
+            n = int(np.prod(shape))
+            views[name] = params[offset:offset + n].reshape(shape)
+            offset += n
+        return views
+
+    def initialize(self, params, rng):
+        """Draw the initial parameters into ``params`` (see the module's docstring)."""
+        p = self.views(params)
+        if self.embedded:
+            bound = 1.0 / np.sqrt(self.n_frequencies)
+            p["omega"][...] = rng.standard_normal(p["omega"].shape)
+            p["phi"][...] = rng.uniform(-np.pi, np.pi, p["phi"].shape)
+            p["U"][...] = rng.uniform(-bound, bound, p["U"].shape)
+            p["c"][...] = rng.uniform(-bound, bound, p["c"].shape)
+        if self.scale:
+            p["v"][...] = 1.0 / self.scale_rate
+
+    def forward(self, params, X, cache=None):
+        """``e`` for the rows of ``X``; with a ``cache`` dict, what backward needs goes in it."""
+        p = self.views(params)
+        E = X
+        if self.embedded:
+            Z = (TWO_PI * self.sigma) * X[:, :, None] * p["omega"] + p["phi"]
+            cosines = np.cos(Z)
+            H = np.matmul(cosines.transpose(1, 0, 2), p["U"]).transpose(1, 0, 2) + p["c"]
+            E = np.concatenate([H.reshape(X.shape[0], -1), X], axis=1)
+            if cache is not None:
+                cache.update(Z=Z, cosines=cosines)
+        if self.scale:
+            if cache is not None:
+                cache["unscaled"] = E
+            E = E * (self.scale_rate * p["v"])
+        return np.ascontiguousarray(E, dtype=X.dtype)
+
+    def backward(self, params, X, cache, G, grad):
+        """Write ``dJ/dparams`` into ``grad`` from ``G = dJ/de`` of the cached forward pass."""
+        p, g = self.views(params), self.views(grad)
+        if self.scale:
+            rate = self.scale_rate
+            np.einsum("mi,mi->i", G, cache["unscaled"], out=g["v"])
+            g["v"] *= rate
+            G = G * (rate * p["v"])
+        if not self.embedded:
+            return
+        m, d, q = X.shape[0], self.n_features, self.embedding_size - 1
+        H = G[:, : d * q].reshape(m, d, q)
+        g["c"][...] = H.sum(axis=0)
+        per_feature = H.transpose(1, 0, 2)  # (d, m, q)
+        np.matmul(cache["cosines"].transpose(1, 2, 0), per_feature, out=g["U"])
+        D = np.matmul(per_feature, p["U"].transpose(0, 2, 1)).transpose(1, 0, 2)
+        D *= -np.sin(cache["Z"])
+        g["phi"][...] = D.sum(axis=0)
+        np.einsum("mjr,mj->jr", D, X, out=g["omega"])
+        g["omega"] *= TWO_PI * self.sigma
