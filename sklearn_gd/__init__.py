@@ -3,6 +3,7 @@
 from ._classifier import MLPBackpropClassifier
 from ._plot import LossCurveDisplay
 from ._preprocessing import RobustSmoothClipScaler
+from ._recipe import make_tabular_classifier, make_tabular_regressor
 from ._regressor import GDRegressor
 from ._show_versions import show_versions
 from ._training import DivergenceWarning
@@ -15,5 +16,7 @@ __all__ = [
     "MLPBackpropClassifier",
     "RobustSmoothClipScaler",
     "__version__",
+    "make_tabular_classifier",
+    "make_tabular_regressor",
     "show_versions",
 ]

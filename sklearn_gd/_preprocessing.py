@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._compat import Interval, _fit_context
+from ._compat import Interval, StrOptions, _fit_context
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -41,6 +41,12 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     copy : bool, default=True
         Transform a copy of ``X`` (the input is never changed in place when
         its dtype must change).
+    dtype : {np.float32, np.float64} or None, default=None
+        The dtype of :meth:`transform`'s output; None keeps float32 and
+        float64 input as it is (other input becomes float64). ``np.float32``
+        in front of an estimator of this package makes it train in float32
+        (faster, notably for the periodic ``embedding``: NumPy's float32
+        cosine is vectorised).
 
     Attributes
     ----------
@@ -65,12 +71,15 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         "max_absolute_value": [Interval(Real, 0, None, closed="neither")],
         "quantile_range": [tuple],
         "copy": ["boolean"],
+        "dtype": [StrOptions({"float32", "float64"}), type, np.dtype, None],
     }
 
-    def __init__(self, max_absolute_value=3.0, quantile_range=(25.0, 75.0), copy=True):
+    def __init__(self, max_absolute_value=3.0, quantile_range=(25.0, 75.0), copy=True,
+                 dtype=None):
         self.max_absolute_value = max_absolute_value
         self.quantile_range = quantile_range
         self.copy = copy
+        self.dtype = dtype
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -123,7 +132,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             ``X`` has NaN.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+        X = validate_data(self, X, reset=False, dtype=self._output_dtype(),
                           ensure_all_finite="allow-nan", copy=self.copy)
         c = self.max_absolute_value
         with np.errstate(over="ignore", invalid="ignore"):
@@ -158,6 +167,14 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X /= np.where(self.scale_ > 0, self.scale_, np.inf)
         X += self.center_
         return X
+
+    def _output_dtype(self):
+        if self.dtype is None:
+            return [np.float64, np.float32]
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be np.float32, np.float64 or None, got {self.dtype!r}.")
+        return dtype
 
     def _percentiles(self):
         low, high = self.quantile_range if len(self.quantile_range) == 2 else (None, None)

@@ -45,11 +45,25 @@ def configurations():
         }
 
 
+#: The tabular recipe's pieces at a size the checks' small data sets train in time.
+RECIPE_PIECES = dict(
+    embedding="periodic", embedding_frequencies=4, input_scale=True, solver="adamw",
+    learning_rate="cosine", learning_rate_init=0.01, beta_2=0.95, alpha=0.0,
+)
+
+
 def classifier_configurations():
     yield MLPBackpropClassifier(label_smoothing=0.1), {}
+    yield MLPBackpropClassifier(label_smoothing=0.1, **RECIPE_PIECES), {}
 
 
-ESTIMATORS, EXPECTED = zip(*configurations(), *classifier_configurations())
+def regressor_configurations():
+    yield GDRegressor(hidden_layer_sizes=(16,), **RECIPE_PIECES), {}
+
+
+ESTIMATORS, EXPECTED = zip(
+    *configurations(), *classifier_configurations(), *regressor_configurations()
+)
 
 
 def expected_failed_checks(estimator):

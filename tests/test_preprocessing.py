@@ -75,6 +75,23 @@ def test_float32_stays_float32_and_the_input_is_not_changed():
     np.testing.assert_array_equal(X, before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32"])
+def test_dtype_sets_the_output_dtype(dtype):
+    X = np.random.default_rng(2).normal(size=(30, 3))
+    scaler = RobustSmoothClipScaler(dtype=dtype).fit(X)
+    out = scaler.transform(X)
+    assert out.dtype == np.dtype(dtype)
+    # the same values as in float64, to float32's precision
+    np.testing.assert_allclose(out, RobustSmoothClipScaler().fit_transform(X), rtol=1e-6,
+                               atol=1e-6)
+    assert RobustSmoothClipScaler().fit(X).transform(X.astype(np.float32)).dtype == np.float32
+
+
+def test_bad_dtype_is_a_clear_error():
+    with pytest.raises(ValueError, match="dtype must be np.float32, np.float64 or None"):
+        RobustSmoothClipScaler(dtype=np.int64).fit(np.ones((3, 1))).transform(np.ones((3, 1)))
+
+
 def test_bad_quantile_range_is_a_clear_error():
     with pytest.raises(ValueError, match="quantile_range must be two percentiles"):
         RobustSmoothClipScaler(quantile_range=(75.0, 25.0)).fit(np.ones((3, 1)))
