@@ -29,7 +29,7 @@ TABULAR_RECIPE = dict(
     dropout=0.15,
     early_stopping=True,
     validation_fraction=0.2,
-    n_iter_no_change=20,
+    n_iter_no_change=40,
     embedding="periodic",
     input_scale=True,
 )
@@ -52,7 +52,7 @@ def make_tabular_classifier(*, scaler="default", **params):
     units with dropout 0.15, ``adamw`` (weight decay 0.02, ``beta_2=0.95``)
     with a cosine schedule from 2e-3 over 256 epochs of batches of 256,
     label smoothing 0.1, and the weights of the best epoch on a 20%
-    validation split, stopping 20 epochs after it (:data:`TABULAR_RECIPE`).
+    validation split, stopping 40 epochs after it (:data:`TABULAR_RECIPE`).
 
     Parameters
     ----------
