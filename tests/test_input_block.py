@@ -269,3 +269,29 @@ def test_lbfgs_trains_the_block_too():
                    - start._layout.input_params(start._theta)).max()
     assert moved > 1e-3
     assert clf.score(X, y) > 0.9
+
+
+def test_an_adam_step_moves_scales_and_frequencies_at_their_documented_rates():
+    """Adam's first step is ``lr * g / (|g| + eps)``, about ``lr`` per parameter: a
+    scale stored in units of ``1 / rho`` moves ``rho * lr``, a frequency stored in
+    units of ``sigma`` moves ``sigma * lr``, a weight ``lr``."""
+    X, y = small_data()
+    lr, rho, sigma = 1e-3, 6.0, 0.2
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), solver="adam", learning_rate_init=lr,
+                                batch_size=len(y), random_state=0, embedding="periodic",
+                                embedding_frequencies=3, embedding_sigma=sigma,
+                                input_scale=True, input_scale_rate=rho)
+    clf.partial_fit(X, y, classes=[0, 1])
+    before = clf._state.copy()
+    clf.partial_fit(X, y)  # one full-batch step (the second: bias correction as the first)
+    block = clf._layout.input_block
+    old = block.views(clf._layout.input_params(before.theta))
+    new = block.views(clf._layout.input_params(clf._theta))
+    scale_moves = np.abs(rho * (new["v"] - old["v"]))
+    frequency_moves = np.abs(sigma * (new["omega"] - old["omega"]))
+    weight_moves = np.abs(clf.coefs_[1] - clf._layout.weights(before.theta)[1])
+    # Adam's second step is at most about lr per parameter; most move by a good part of it
+    assert scale_moves.max() <= rho * lr * 1.01 and np.median(scale_moves) > 0.2 * rho * lr
+    assert frequency_moves.max() <= sigma * lr * 1.01
+    assert np.median(frequency_moves) > 0.2 * sigma * lr
+    assert weight_moves.max() <= lr * 1.01 and np.median(weight_moves) > 0.2 * lr

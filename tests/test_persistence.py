@@ -19,7 +19,10 @@ def fitted_models():
                                 random_state=0).fit(X, y)
     reg = GDRegressor(hidden_layer_sizes=(5,), loss="huber", max_iter=5,
                       random_state=0).fit(X, X[:, 0] * 2.0)
-    return [clf, reg]
+    embedded = MLPBackpropClassifier(hidden_layer_sizes=(8,), embedding="periodic",
+                                     embedding_frequencies=3, input_scale=True, max_iter=5,
+                                     random_state=0).fit(X, y)
+    return [clf, reg, embedded]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def _continue(model):
     return model.partial_fit(X, X[:, 0] * 2.0)
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_pickle_and_joblib_round_trips(models, index, tmp_path):
     model = models[index]
     for loaded in (pickle.loads(pickle.dumps(model)),
@@ -57,7 +60,7 @@ def test_pickle_and_joblib_round_trips(models, index, tmp_path):
         assert not np.array_equal(loaded._theta, before)
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_skops_round_trip_trusts_only_our_classes(models, index, tmp_path):
     sio = pytest.importorskip("skops.io")
     model = models[index]
@@ -72,7 +75,7 @@ def test_skops_round_trip_trusts_only_our_classes(models, index, tmp_path):
     assert loaded.n_iter_ == model.n_iter_ + 1
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_predict_is_safe_from_many_threads(models, index):
     model = models[index]
     rng = np.random.default_rng(0)
