@@ -38,6 +38,7 @@ decayed by ``weight_decay`` (they are not weights of a dense layer).
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -80,30 +81,34 @@ class InputBlock:
         """Width of the first layer's input: ``d p`` with the embedding, else ``d``."""
         return self.n_features * (self.embedding_size if self.embedded else 1)
 
-    @property
-    def _shapes(self):
-        """``{name: shape}`` of the parameters, in their order in the buffer."""
+    @cached_property
+    def _blocks(self):
+        """``(name, start, stop, shape)`` of each parameter array, in buffer order.
+
+        Computed once: :meth:`views` runs for every batch.
+        """
         d, k, q = self.n_features, self.n_frequencies, self.embedding_size - 1
         shapes = {}
         if self.embedded:
             shapes.update(omega=(d, k), phi=(d, k), U=(d, k, q), c=(d, q))
         if self.scale:
             shapes["v"] = (self.n_outputs,)
-        return shapes
+        blocks, offset = [], 0
+        for name, shape in shapes.items():
+            n = int(np.prod(shape))
+            blocks.append((name, offset, offset + n, shape))
+            offset += n
+        return tuple(blocks)
 
     @property
     def size(self):
         """Number of parameters."""
-        return sum(int(np.prod(shape)) for shape in self._shapes.values())
+        return self._blocks[-1][2] if self._blocks else 0
 
     def views(self, params):
         """``{name: array}``: views of the block's flat ``params``."""
-        views, offset = {}, 0
-        for name, shape in self._shapes.items():
-            n = int(np.prod(shape))
-            views[name] = params[offset:offset + n].reshape(shape)
-            offset += n
-        return views
+        return {name: params[start:stop].reshape(shape)
+                for name, start, stop, shape in self._blocks}
 
     def initialize(self, params, rng):
         """Draw the initial parameters into ``params`` (see the module's docstring)."""
