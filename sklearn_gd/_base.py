@@ -31,9 +31,9 @@ from ._compat import (
     _check_sample_weight,
     _fit_context,
 )
+from ._input_block import InputBlock
 from ._losses import get_loss
 from ._memory import check_training_memory, training_memory
-from ._input_block import InputBlock
 from ._network import Network
 from ._state import init_state
 from ._training import TrainConfig, TrainData, train
@@ -336,9 +336,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _check_memory(self, X, Y, incremental, user_validation):
         """Refuse, with the estimate, a call that would need more memory than there is."""
-        block = self._input_block(X.shape[1])
-        n_inputs = X.shape[1] if block is None else block.n_outputs
-        sizes = [n_inputs, *self._hidden_sizes(), Y.shape[1]]
+        _, sizes = self._layer_sizes(X.shape[1], Y.shape[1])
         n_samples = X.shape[0]
         minibatch = self.solver != "lbfgs"
         parts = training_memory(
@@ -531,7 +529,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             X = _cast_finite(X, self._theta.dtype, "X")
         return X
 
-
     def _validate_sample_weight(self, sample_weight, X):
         """Checked weights, or None for unit weights (no array of ones is kept)."""
         if sample_weight is None:
@@ -581,11 +578,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             scale_rate=float(self.input_scale_rate),
         )
 
-    def _initial_state(self, n_features, n_outputs, dtype, output_bias):
-        """Fresh weights, generator and counters; the fitted network's description."""
+    def _layer_sizes(self, n_features, n_outputs):
+        """``(input block or None, layer sizes)``: the first layer reads the block's output."""
         block = self._input_block(n_features)
         n_inputs = n_features if block is None else block.n_outputs
-        sizes = [n_inputs, *self._hidden_sizes(), n_outputs]
+        return block, [n_inputs, *self._hidden_sizes(), n_outputs]
+
+    def _initial_state(self, n_features, n_outputs, dtype, output_bias):
+        """Fresh weights, generator and counters; the fitted network's description."""
+        block, sizes = self._layer_sizes(n_features, n_outputs)
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)
         self.out_activation_ = self._out_activation_name()

@@ -79,10 +79,10 @@ class Network:
         return R, self.loss.link(R, out)
 
     def _prediction_chunk_rows(self, itemsize):
-        widest = max(self.layout.layer_sizes)
+        widest = max(self.layout.layer_sizes[1:])
         block = self.layout.input_block
-        if block is not None and block.embedded:
-            widest = max(widest, block.n_features * block.n_frequencies)
+        if block is not None:  # its output, and the cosines of every feature and frequency
+            widest = max(widest, block.n_outputs, block.n_features * block.n_frequencies)
         return max(64, PREDICT_CHUNK_BYTES // (widest * itemsize))
 
     def _forward_in_chunks(self, theta, X, chunk):

@@ -1,11 +1,18 @@
 """The input block (periodic embedding, learnable scale): its formula, its gradient
 by finite differences, and the network around it."""
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 
+from sklearn_gd import GDRegressor, MLPBackpropClassifier
 from sklearn_gd._activations import ACTIVATIONS
 from sklearn_gd._input_block import InputBlock
 from sklearn_gd._layout import Layout
@@ -138,14 +145,6 @@ def test_float32_stays_float32():
 
 
 # ---------------------------------------------------------------- in the estimators
-import pickle  # noqa: E402
-import warnings  # noqa: E402
-
-import scipy.sparse as sp  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-
-from sklearn_gd import GDRegressor, MLPBackpropClassifier  # noqa: E402
 
 BLOCK = dict(embedding="periodic", embedding_frequencies=4, embedding_size=3,
              embedding_sigma=0.3, input_scale=True, input_scale_rate=2.0)

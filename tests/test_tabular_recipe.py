@@ -1,15 +1,12 @@
 """The one-line tabular recipe: what it builds, and that it behaves as scikit-learn
 objects do (cloning, grid search, cross-validation, metadata routing)."""
 
-import warnings
-
 import numpy as np
 import pytest
 import sklearn
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
