@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
+from sklearn_gd._recipe import CLASSIFIER_RECIPE, TABULAR_RECIPE
 
 #: Why a stochastic configuration cannot pass the sample-weight equivalence
 #: checks: they compare a model fitted on weighted rows with one fitted on
@@ -52,13 +53,20 @@ RECIPE_PIECES = dict(
 )
 
 
+#: The whole recipe (dropout, early stopping, ...) with narrower layers and fewer epochs.
+SMALL_RECIPE = {**TABULAR_RECIPE, "hidden_layer_sizes": (32, 32, 32), "max_iter": 40}
+RECIPE_SW = {"check_sample_weight_equivalence_on_dense_data": STOCHASTIC_SW_REASON}
+
+
 def classifier_configurations():
     yield MLPBackpropClassifier(label_smoothing=0.1), {}
     yield MLPBackpropClassifier(label_smoothing=0.1, **RECIPE_PIECES), {}
+    yield MLPBackpropClassifier(**SMALL_RECIPE, **CLASSIFIER_RECIPE), RECIPE_SW
 
 
 def regressor_configurations():
     yield GDRegressor(hidden_layer_sizes=(16,), **RECIPE_PIECES), {}
+    yield GDRegressor(**SMALL_RECIPE), RECIPE_SW
 
 
 ESTIMATORS, EXPECTED = zip(
