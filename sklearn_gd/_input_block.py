@@ -123,39 +123,70 @@ class InputBlock:
             p["v"][...] = 1.0 / self.scale_rate
 
     def forward(self, params, X, cache=None):
-        """``e`` for the rows of ``X``; with a ``cache`` dict, what backward needs goes in it."""
+        """``e`` for the rows of ``X``.
+
+        With a ``cache`` dict (training), what the backward pass needs is
+        kept in it, in buffers that the next batch of as many rows reuses: the
+        per-feature arrays are ``rows x features x frequencies`` large, and
+        allocating them anew for every batch costs more than computing them.
+        Without one (prediction), every array is new, so concurrent calls
+        share nothing.
+        """
+        buffers = _Buffers({} if cache is None else cache, X.dtype)
         p = self.views(params)
+        m, d = X.shape
         E = X
         if self.embedded:
-            Z = (TWO_PI * self.sigma) * X[:, :, None] * p["omega"] + p["phi"]
-            cosines = np.cos(Z)
-            H = np.matmul(cosines.transpose(1, 0, 2), p["U"]).transpose(1, 0, 2) + p["c"]
-            E = np.concatenate([H.reshape(X.shape[0], -1), X], axis=1)
-            if cache is not None:
-                cache.update(Z=Z, cosines=cosines)
+            k, q = self.n_frequencies, self.embedding_size - 1
+            # feature-major (d, m, k): each feature's rows are contiguous for its matmul
+            Z = buffers.get("Z", (d, m, k))
+            np.multiply(X.T[:, :, None], (TWO_PI * self.sigma) * p["omega"][:, None, :], out=Z)
+            Z += p["phi"][:, None, :]
+            cosines = np.cos(Z, out=buffers.get("cosines", (d, m, k)))
+            H = np.matmul(cosines, p["U"], out=buffers.get("H", (d, m, q)))
+            E = buffers.get("E", (m, self.n_outputs))
+            np.add(H.transpose(1, 0, 2), p["c"], out=E[:, : d * q].reshape(m, d, q))
+            E[:, d * q:] = X
         if self.scale:
-            if cache is not None:
-                cache["unscaled"] = E
-            E = E * (self.scale_rate * p["v"])
-        return np.ascontiguousarray(E, dtype=X.dtype)
+            E = np.multiply(E, self.scale_rate * p["v"], out=buffers.get("scaled", E.shape))
+        return E
 
     def backward(self, params, X, cache, G, grad):
         """Write ``dJ/dparams`` into ``grad`` from ``G = dJ/de`` of the cached forward pass."""
+        buffers = _Buffers(cache, X.dtype)
         p, g = self.views(params), self.views(grad)
+        m, d = X.shape
         if self.scale:
             rate = self.scale_rate
-            np.einsum("mi,mi->i", G, cache["unscaled"], out=g["v"])
+            unscaled = cache["E"] if self.embedded else X
+            np.einsum("mi,mi->i", G, unscaled, out=g["v"])
             g["v"] *= rate
-            G = G * (rate * p["v"])
+            G = np.multiply(G, rate * p["v"], out=buffers.get("G", G.shape))
         if not self.embedded:
             return
-        m, d, q = X.shape[0], self.n_features, self.embedding_size - 1
+        k, q = self.n_frequencies, self.embedding_size - 1
         H = G[:, : d * q].reshape(m, d, q)
         g["c"][...] = H.sum(axis=0)
         per_feature = H.transpose(1, 0, 2)  # (d, m, q)
-        np.matmul(cache["cosines"].transpose(1, 2, 0), per_feature, out=g["U"])
-        D = np.matmul(per_feature, p["U"].transpose(0, 2, 1)).transpose(1, 0, 2)
-        D *= -np.sin(cache["Z"])
-        g["phi"][...] = D.sum(axis=0)
-        np.einsum("mjr,mj->jr", D, X, out=g["omega"])
-        g["omega"] *= TWO_PI * self.sigma
+        np.matmul(cache["cosines"].transpose(0, 2, 1), per_feature, out=g["U"])
+        # D = dJ/dz up to its sign: (H U^T) * sin(z); the sign goes into the sums
+        D = np.matmul(per_feature, p["U"].transpose(0, 2, 1), out=buffers.get("D", (d, m, k)))
+        D *= np.sin(cache["Z"], out=buffers.get("sines", (d, m, k)))
+        np.sum(D, axis=1, out=g["phi"])
+        g["phi"] *= -1.0
+        np.einsum("jmr,mj->jr", D, X, out=g["omega"])
+        g["omega"] *= -TWO_PI * self.sigma
+
+
+class _Buffers:
+    """Arrays kept in a cache dict by name, made again only when their shape changes."""
+
+    def __init__(self, cache, dtype):
+        self.cache = cache
+        self.dtype = dtype
+
+    def get(self, name, shape):
+        buffer = self.cache.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != self.dtype:
+            buffer = self.cache[name] = np.empty(shape, self.dtype)
+        return buffer

@@ -296,3 +296,23 @@ def test_an_adam_step_moves_scales_and_frequencies_at_their_documented_rates():
     assert frequency_moves.max() <= sigma * lr * 1.01
     assert np.median(frequency_moves) > 0.2 * sigma * lr
     assert weight_moves.max() <= lr * 1.01 and np.median(weight_moves) > 0.2 * lr
+
+
+def test_reused_batch_buffers_give_each_batch_its_own_gradient():
+    """The block keeps its arrays between batches of as many rows: a batch after
+    another gets the gradient a fresh workspace gives it, and prediction (no
+    workspace) the same outputs as training's forward pass."""
+    rng = np.random.default_rng(3)
+    block = InputBlock(3, n_frequencies=4, embedding_size=3, scale=True, scale_rate=2.0)
+    layout = Layout([block.n_outputs, 5, 2], block)
+    net = Network(layout, "tanh", get_loss("squared_error"))
+    theta = rng.normal(size=layout.size)
+    batches = [(rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(2)]
+    weights = np.full(6, 1 / 6)
+    shared = net.workspace(6, np.float64)
+    for X, Y in batches:
+        grad_shared, grad_fresh = np.empty_like(theta), np.empty_like(theta)
+        net.loss_and_grad(theta, X, Y, weights, 0.1, shared, grad_shared)
+        net.loss_and_grad(theta, X, Y, weights, 0.1, net.workspace(6, np.float64), grad_fresh)
+        np.testing.assert_array_equal(grad_shared, grad_fresh)
+        np.testing.assert_array_equal(net.forward(theta, X)[0], net.forward(theta, X, shared)[0])
