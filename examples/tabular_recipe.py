@@ -1,6 +1,6 @@
 """
 The tabular recipe in one line, next to the defaults and gradient boosting
-=========================================================================
+==========================================================================
 
 :func:`~sklearn_gd.make_tabular_classifier` returns a ``Pipeline`` with
 RealMLP-TD's training recipe in this package's parameters. Three-fold
