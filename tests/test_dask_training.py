@@ -22,10 +22,9 @@ distributed = pytest.importorskip("distributed")
 
 
 def local_cluster(**kwargs):
-    return distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=":0", protocol="tcp", **kwargs,
-    )
+    options = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                   dashboard_address=":0", protocol="tcp")
+    return distributed.LocalCluster(**{**options, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -494,7 +493,10 @@ def rows_and_targets(seed, rows, columns):
 
 def test_data_larger_than_a_workers_memory_limit_trains():
     """1.08 times a worker's memory limit of rows, made on the workers in 32 blocks
-    (spilling to disk off): no worker could hold the data, and neither does the client."""
+    (spilling to disk off): no worker could hold the data, and neither does the client.
+    Three workers, so that an uneven placement of the blocks (or one worker's
+    restart, whose blocks the others then recompute) does not push one past its
+    limit: the data is still more than any one of them can hold."""
     import dask
     from dask import delayed
 
@@ -502,7 +504,7 @@ def test_data_larger_than_a_workers_memory_limit_trains():
     rows = int(1.08 * limit / (columns * 4)) // blocks
     config = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
               "distributed.worker.memory.pause": False}
-    with dask.config.set(config), local_cluster(memory_limit=limit) as cluster, \
+    with dask.config.set(config), local_cluster(n_workers=3, memory_limit=limit) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client, client.as_current():
         pairs = [delayed(rows_and_targets, nout=2)(i, rows, columns) for i in range(blocks)]
         X = da.concatenate([da.from_delayed(p[0], (rows, columns), np.float32) for p in pairs])
