@@ -7,6 +7,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import make_classification, make_regression
+from sklearn.metrics import accuracy_score, make_scorer
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -86,9 +87,10 @@ def test_sample_weight_is_routed_to_the_network_in_cross_validation():
     cv = KFold(3, shuffle=True, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = make_tabular_classifier(**SMALL)
-        pipe["model"].set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+        pipe["model"].set_fit_request(sample_weight=True)
+        scoring = make_scorer(accuracy_score).set_score_request(sample_weight=False)
         routed = cross_validate(pipe, X, y, cv=cv, params={"sample_weight": weights},
-                                return_estimator=True)
+                                scoring=scoring, return_estimator=True)
     for (train, _), fitted in zip(cv.split(X, y), routed["estimator"]):
         by_hand = make_tabular_classifier(**SMALL).fit(
             X[train], y[train], model__sample_weight=weights[train])
