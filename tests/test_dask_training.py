@@ -145,9 +145,14 @@ def test_lbfgs_logistic_regression_on_a_dataframe_with_class_weights(client, cla
 
     exact = LogisticRegression(C=1.0, tol=1e-14, max_iter=10_000, class_weight="balanced")
     exact = exact.fit(frame, labels).predict_proba(frame)
-    # both within what L-BFGS-B's stopping rule leaves of the optimum
-    np.testing.assert_allclose(reference.predict_proba(frame), exact, atol=1e-4)
-    np.testing.assert_allclose(chunked.predict_proba(frame), exact, atol=1e-4)
+    # Both within what L-BFGS-B's stopping rule leaves of the optimum: it stops when
+    # the objective's relative decrease falls under ftol = 2.2e-9 (SciPy's default,
+    # as for MLPClassifier), which at this problem's smallest curvature (alpha / N =
+    # 1/600) leaves the weights up to sqrt(2 * 2.2e-9 * 600) ~ 1.6e-3 and the
+    # probabilities up to ~3e-4 from the optimum; where in that range a run stops
+    # depends on the rounding of the gradient's sums (BLAS threads, kernels).
+    np.testing.assert_allclose(reference.predict_proba(frame), exact, atol=3e-4)
+    np.testing.assert_allclose(chunked.predict_proba(frame), exact, atol=3e-4)
     assert list(chunked.classes_) == ["ant", "bee", "cat"]
     assert list(chunked.feature_names_in_) == list(frame.columns)
 
