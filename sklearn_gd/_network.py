@@ -221,7 +221,7 @@ class Network:
         if layout.input_block is not None:
             layout.input_block.backward(
                 layout.input_params(theta), rows.block_input, rows.block_cache,
-                delta @ W_list[0].T, layout.input_params(grad),
+                _block_error(rows, delta, W_list[0]), layout.input_params(grad),
             )
         return data_loss, penalty
 
@@ -351,6 +351,14 @@ class BatchRows:
         self.narrow = [  # per hidden layer: backpropagate into it by narrow_backward
             _kernels.uses_narrow_backward(m * a, b) for a, b in zip(fan_outs, fan_outs[1:])
         ]
+
+
+def _block_error(rows, delta, W):
+    """``dJ/de = Delta_1 W_1^T`` into the batch rows' buffer, kept for the next batch."""
+    error = rows.block_cache.get("error")
+    if error is None:
+        error = rows.block_cache["error"] = np.empty((delta.shape[0], W.shape[0]), delta.dtype)
+    return np.dot(delta, W.T, out=error)
 
 
 def _product(A, W, out=None):
