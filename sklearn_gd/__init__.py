@@ -1,5 +1,6 @@
 """sklearn-gd: scikit-learn estimators trained by gradient descent and backpropagation."""
 
+from ._array_api_estimator import move_model
 from ._classifier import MLPBackpropClassifier
 from ._plot import LossCurveDisplay
 from ._preprocessing import RobustSmoothClipScaler
@@ -18,5 +19,6 @@ __all__ = [
     "__version__",
     "make_tabular_classifier",
     "make_tabular_regressor",
+    "move_model",
     "show_versions",
 ]

@@ -21,6 +21,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
 from ._activations import ACTIVATIONS
+from ._array_api import astype, is_numpy, namespace, numpy_dtype
+from ._array_api_estimator import ArrayAPIMixin
 from ._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
@@ -35,6 +37,7 @@ from ._input_block import InputBlock
 from ._losses import get_loss
 from ._memory import check_training_memory, training_memory
 from ._network import Network
+from ._portable_network import PortableNetwork
 from ._state import init_state
 from ._training import TrainConfig, TrainData, train
 
@@ -143,7 +146,7 @@ def _sum_is_finite(a):
 MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
-class BaseGD(CallbackSupportMixin, BaseEstimator):
+class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
     """Common machinery of :class:`GDRegressor` and :class:`MLPBackpropClassifier`.
 
     Subclasses define the target encoding (``_encode_targets``), the loss
@@ -235,6 +238,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         # the input block (embedding, input scale) works on dense rows only
         tags.input_tags.sparse = self.embedding is None and not self.input_scale
+        tags.array_api_support = self._array_api_allowed()
         return tags
 
     # ------------------------------------------------------------------ public API
@@ -299,10 +303,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self._validate_hyperparameters()
         self._check_validation_request(*validation)
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
-        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
+        on_dask = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
+        where = None if on_dask else self._where(X)
+        if continuing and not on_dask:
+            self._check_same_library(X, "partial_fit" if incremental else "fit")
+        if on_dask:
             data = _dask.chunked_train_data(
                 self, X, y, sample_weight, incremental, continuing, classes, validation
             )
+        elif where is not None:
+            data = self._portable_train_data(X, y, sample_weight, incremental, continuing,
+                                             classes, validation, where)
         else:
             data = self._train_data(X, y, sample_weight, incremental, continuing, classes,
                                     validation)
@@ -311,12 +322,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             self._check_continuation(n_outputs)
             state = self._state
         else:
-            state = self._initial_state(n_features, n_outputs, dtype,
-                                        self._output_bias(data.target_mean(self)))
+            state = self._move_state(
+                self._initial_state(n_features, n_outputs, numpy_dtype(dtype),
+                                    self._output_bias(data.target_mean(self))),
+                where,
+            )
         max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
-        result = train(self._train_config(state.layout, incremental, max_epochs), state, data,
-                       hooks)
+        config = self._train_config(state.layout, incremental, max_epochs, like=state.theta)
+        result = train(config, state, data, hooks)
         self._set_state(result.state)
         if not result.interrupted:
             hooks.close()
@@ -382,11 +396,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         return TrainData(X_val, Y_val, sw_val, y=y_val)
 
-    def _train_config(self, layout, incremental, max_epochs):
-        """The frozen :class:`TrainConfig` of this call, from the parameters."""
+    def _train_config(self, layout, incremental, max_epochs, like=None):
+        """The frozen :class:`TrainConfig` of this call, from the parameters; its
+        network computes in the library of the parameters ``like``."""
+        loss = get_loss(self._loss_name(), **self._loss_kwargs())
         return TrainConfig(
-            network=Network(layout, self._fitted_activation,
-                            get_loss(self._loss_name(), **self._loss_kwargs())),
+            network=_network_for(layout, self._fitted_activation, loss, like),
             score=self._validation_scorer(),
             max_epochs=max_epochs,
             incremental=incremental,
@@ -411,7 +426,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         if self.scoring is None:
             return lambda state, validation, P, loss: self._score_encoded(
-                P, validation.Y.astype(P.dtype, copy=False), validation.sample_weight)
+                P, astype(validation.Y, P.dtype), validation.sample_weight)
         if self.scoring == "loss":
             return lambda state, validation, P, loss: -loss
         scorer = check_scoring(self, scoring=self.scoring)
@@ -613,15 +628,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         differs from the fitted one.
         """
         name, kwargs = self._fitted_loss
-        return Network(self._layout, self._fitted_activation, get_loss(name, **kwargs))
+        return _network_for(self._layout, self._fitted_activation, get_loss(name, **kwargs),
+                            self._theta)
 
     def _loss_kwargs(self):
         return {}
 
     # ------------------------------------------------------------------ prediction
-    def _forward(self, X):
-        """Validate ``X``; return the raw outputs ``R`` and predictions ``P`` (2-D)."""
+    def _forward(self, X, method="predict"):
+        """Validate ``X``; return the raw outputs ``R`` and predictions ``P`` (2-D).
+
+        ``method`` names the caller in the error for ``X`` of another array
+        library than the fitted parameters'.
+        """
         check_is_fitted(self)
+        if not is_numpy(self._theta) or self._where(X) is not None:
+            return self._portable_forward(X, method)
         if not self._is_plain_input(X):
             X = _validate_data_quietly(
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
@@ -637,6 +659,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "Scale the data as it was scaled for training."
             )
         return R, P
+
+
+def _network_for(layout, activation, loss, like):
+    """The :class:`Network` computing in NumPy, or the portable one in ``like``'s library."""
+    if like is None or is_numpy(like):
+        return Network(layout, activation, loss)
+    return PortableNetwork(layout, activation, loss, namespace(like))
 
 
 def _check_dense_for_block(X, block, which):

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels
+from ._array_api import Generator, device_of, namespace
 
 
 def resolve_batch_size(batch_size, n_samples):
@@ -142,3 +143,83 @@ class Regularizers:
         noise *= sigma
         noise += Xb
         return noise
+
+
+class PortableBatchSource:
+    """:class:`BatchSource` for arrays of any library: the same batches and weights.
+
+    The shuffling order is drawn by the model's NumPy generator (so a fixed
+    ``random_state`` gives the NumPy engine's batches) and copied to the
+    device once per epoch; the rows are gathered there. ``Y`` may be stored
+    compactly (boolean indicators) and is converted per batch.
+    """
+
+    def __init__(self, X, Y, sw, batch_size, shuffle, rng, dtype):
+        self.X, self.Y, self.sw = X, Y, sw
+        self.xp, self.device = namespace(X), device_of(X)
+        self.n = X.shape[0]
+        self.batch_size = batch_size
+        self.shuffle = shuffle and batch_size < self.n
+        self.rng = rng
+        self.dtype = dtype
+        self.rows_per_weight = 1.0 if sw is None else self.n / float(self.xp.sum(sw))
+        self._uniform = {}
+
+    def __iter__(self):
+        xp = self.xp
+        order = None
+        if self.shuffle:
+            order = xp.asarray(self.rng.permutation(self.n), device=self.device)
+        for start in range(0, self.n, self.batch_size):
+            stop = min(start + self.batch_size, self.n)
+            if order is None:
+                rows = slice(start, stop)
+                Xb, Yb = self.X[rows, ...], self.Y[rows, ...]
+            else:
+                rows = order[start:stop]
+                Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=0)
+            yield Xb, xp.astype(Yb, self.dtype), self._weights(rows, stop - start)
+
+    def _weights(self, rows, m):
+        xp = self.xp
+        if self.sw is None:
+            if m not in self._uniform:
+                self._uniform[m] = xp.full((m,), 1.0 / m, dtype=self.dtype, device=self.device)
+            return self._uniform[m]
+        w = self.sw[rows] if isinstance(rows, slice) else xp.take(self.sw, rows)
+        if not bool(xp.any(w != 0)):
+            return None  # nothing to learn from: all rows have zero weight
+        return w * (self.rows_per_weight / m)
+
+
+class PortableRegularizers:
+    """:class:`Regularizers` for arrays of any library: dropout masks and input
+    noise drawn on the device by its library's generator
+    (:class:`~sklearn_gd._array_api.Generator`), seeded from the model's."""
+
+    def __init__(self, rates, input_noise, batch_size, hidden_sizes, dtype, rng, xp, device):
+        self.rates = rates
+        self.input_noise = float(input_noise)
+        self.hidden_sizes = hidden_sizes
+        self.dtype = dtype
+        self.xp = xp
+        self.active = any(p > 0 for p in rates)
+        self.generator = None
+        if self.active or self.input_noise:
+            self.generator = Generator(xp, device, rng.integers(2**63 - 1))
+
+    def masks(self, m):
+        if not self.active:
+            return None
+        xp = self.xp
+        return [
+            None if p == 0 else
+            xp.astype(self.generator.uniform((m, k), self.dtype) >= p, self.dtype) * (1.0 / (1.0 - p))
+            for p, k in zip(self.rates, self.hidden_sizes)
+        ]
+
+    def noisy(self, Xb):
+        """``Xb + sigma * N(0, 1)``."""
+        if self.input_noise == 0:
+            return Xb
+        return Xb + self.input_noise * self.generator.normal(tuple(Xb.shape), self.dtype)

@@ -11,6 +11,8 @@ or on scikit-learn < 1.9, every method here is a cheap no-op.
 
 import dataclasses
 
+from ._array_api import copy
+
 
 class EpochHooks:
     """Callback hooks around one ``fit`` / ``partial_fit`` call."""
@@ -55,7 +57,7 @@ class EpochHooks:
                 y=self.y,
                 metadata=self.metadata,
                 reconstruction_attributes=lambda: {
-                    "_state": dataclasses.replace(state, theta=state.theta.copy())
+                    "_state": dataclasses.replace(state, theta=copy(state.theta))
                 },
             )
         )

@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import column_or_1d
 
+from ._array_api import device_of, is_numpy, namespace, to_device, to_numpy
 from ._base import BaseGD, _check_weight_total, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context, attach_unique, cached_unique
 from ._dask import blockwise, blockwise_score
@@ -262,7 +263,12 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         proba : ndarray of shape (n_samples, n_classes)
             For multilabel targets, each label's probability.
         """
-        R, P = self._forward(X)
+        return self._proba(X, "predict_proba")
+
+    def _proba(self, X, method):
+        R, P = self._forward(X, method)
+        if not is_numpy(P):
+            return self._portable_proba(R, P)
         if self._target_kind == "binary":
             # expit(-r) rather than 1 - p: exact for confident negatives too
             return _open_unit_interval(np.hstack([expit(-R), P]))
@@ -273,8 +279,11 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
     @blockwise
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (``-inf`` where it underflows to 0)."""
+        proba = self._proba(X, "predict_log_proba")
+        if not is_numpy(proba):
+            return namespace(proba).log(proba)
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return np.log(proba)
 
     @blockwise
     def predict(self, X):
@@ -284,6 +293,8 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         model was fitted on a sparse one, dense otherwise.
         """
         R, _ = self._forward(X)
+        if not is_numpy(R):
+            return self._portable_labels(R)
         if self._target_kind == "multilabel":
             labels = (R > 0).astype(int)
             return sp.csr_matrix(labels) if self._sparse_labels else labels
@@ -303,7 +314,35 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         -------
         score : float
         """
-        return super().score(X, y, sample_weight)
+        return super().score(X, *self._follow_X(X, y, sample_weight))
+
+    # ------------------------------------------------------------------ other libraries
+    def _portable_proba(self, R, P):
+        """:meth:`predict_proba` for outputs of another array library."""
+        xp = namespace(P)
+        if self._target_kind == "binary":
+            P = xp.concat([1.0 / (1.0 + xp.exp(R)), P], axis=1)
+        if self._target_kind == "multiclass":
+            return P
+        info = xp.finfo(P.dtype)
+        return xp.clip(P, info.smallest_normal, 1.0 - info.eps / 2)
+
+    def _portable_labels(self, R):
+        """:meth:`predict` for raw outputs of another array library: labels there.
+
+        Labels that library cannot hold (strings) come back as a NumPy array;
+        a multilabel model answers with a dense indicator array.
+        """
+        xp = namespace(R)
+        if self._target_kind == "multilabel":
+            return xp.astype(R > 0, xp.int64)
+        if self._target_kind == "binary":
+            index = xp.astype(R[:, 0] > 0, xp.int64)
+        else:
+            index = xp.argmax(R, axis=1)
+        if self.classes_.dtype.kind not in "biuf":
+            return self.classes_[to_numpy(index)]
+        return xp.take(to_device(self.classes_, xp, device_of(R)), index)
 
     # ------------------------------------------------------------------ hooks
     def _effective_sample_weight(self, y, sw, incremental):
@@ -460,8 +499,23 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return np.log(prior) - np.log1p(-prior)
 
     def _score_encoded(self, P, Y, sw):
+        if not is_numpy(P):
+            return _portable_accuracy(P, Y, sw, multiclass=self._target_kind == "multiclass")
         if self._target_kind == "multiclass":
             correct = np.argmax(P, axis=1) == np.argmax(Y, axis=1)
         else:
             correct = np.all((P > 0.5) == (Y > 0.5), axis=1)
         return np.average(correct, weights=sw)
+
+
+def _portable_accuracy(P, Y, sw, multiclass):
+    """:meth:`MLPBackpropClassifier._score_encoded` for arrays of another library."""
+    xp = namespace(P)
+    if multiclass:
+        correct = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
+    else:
+        correct = xp.all((P > 0.5) == (Y > 0.5), axis=1)
+    correct = xp.astype(correct, P.dtype)
+    if sw is None:
+        return float(xp.mean(correct))
+    return float(xp.sum(correct * sw) / xp.sum(sw))

@@ -62,3 +62,24 @@ def attach_unique(y):
 
 
 __all__ += ["attach_unique", "cached_unique"]
+
+try:  # scikit-learn >= 1.8: "everything follows X" across array libraries
+    from sklearn.utils._array_api import (
+        check_same_namespace,
+        get_namespace_and_device,
+        move_estimator_to,
+        move_to,
+    )
+
+    from sklearn.externals.array_api_compat import array_namespace
+    from sklearn.externals.array_api_compat import device as array_device
+
+    ARRAY_API_TRAINING = True
+except ImportError:  # older: arrays of other libraries are converted to NumPy
+    ARRAY_API_TRAINING = False
+    get_namespace_and_device = move_to = move_estimator_to = check_same_namespace = None
+    array_namespace = array_device = None
+
+__all__ += ["ARRAY_API_TRAINING", "array_device", "array_namespace", "check_same_namespace",
+            "get_namespace_and_device",
+            "move_estimator_to", "move_to"]

@@ -27,6 +27,7 @@ import contextlib
 import numpy as np
 
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
+from ._array_api import is_numpy, namespace
 
 #: The compiled module's interface version, defined here alone: ``setup.py``
 #: compiles it into the module, and a build of another version is ignored.
@@ -60,7 +61,9 @@ NARROW_MIN_ENTRIES = 32768
 
 
 def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
-    """Adam's moment updates, then ``g <- scale * u / (sqrt(w) + eps)`` (NumPy only)."""
+    """Adam's moment updates, then ``g <- scale * u / (sqrt(w) + eps)``."""
+    if not is_numpy(g):
+        return PortableKernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
     u *= beta_1
     u += g
     g *= g
@@ -191,6 +194,41 @@ class NumpyKernels:
         return out
 
 
+class PortableKernels:
+    """The optimizer's kernels for arrays of any library (the Array API standard).
+
+    In-place updates by the standard's in-place operators and ``x[...] =``;
+    no ``out=``. Arrays other than NumPy's always run these.
+    """
+
+    name = "array-api"
+
+    @staticmethod
+    def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
+        """As :func:`adam_direction`."""
+        xp = namespace(g)
+        u *= beta_1
+        u += g
+        w *= beta_2
+        w += g * g
+        g[...] = scale * u / (xp.sqrt(w) + eps)
+        return g
+
+    @staticmethod
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+             scratch=None):
+        """As :meth:`NumpyKernels.adam`."""
+        penalty = _l2_blocks(PortableKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
+        theta += PortableKernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+        return penalty
+
+    @staticmethod
+    def l2_gradient(gW, W, c, scratch):
+        """As :meth:`NumpyKernels.l2_gradient` (``scratch`` unused)."""
+        gW += c * W
+        return 0.5 * c * float(namespace(W).sum(W * W))
+
+
 class CompiledKernels:
     """The same kernels, one compiled pass each (``sklearn_gd/_fused.c``)."""
 
@@ -312,9 +350,14 @@ def use(name):
         _active = previous
 
 
+def _for(a):
+    """The active kernels for a NumPy array, the portable ones for any other."""
+    return _active if is_numpy(a) else PortableKernels
+
+
 def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None, scratch=None):
-    """See :meth:`NumpyKernels.adam`; runs the active implementation."""
-    return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
+    """See :meth:`NumpyKernels.adam`; runs the active implementation (portable off NumPy)."""
+    return _for(theta).adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
 
 
 def bias_activation(Z, b, activation):
@@ -351,13 +394,13 @@ def l2_gradient_blocks(g, theta, c, weight_bounds, scratch):
     block to the first (the order of the backward pass, so that the objective
     is the same float either way); ``0.0`` when ``c == 0``.
     """
-    return _l2_blocks(l2_gradient, g, theta, c, weight_bounds, scratch)
+    return _l2_blocks(_for(theta).l2_gradient, g, theta, c, weight_bounds, scratch)
 
 
 def _l2_blocks(l2_gradient_kernel, g, theta, c, weight_bounds, scratch):
     penalty = 0.0
     if c:
-        for start, stop in weight_bounds[::-1]:
+        for start, stop in weight_bounds[::-1].tolist():  # Python ints index any library
             penalty += l2_gradient_kernel(g[start:stop], theta[start:stop], c, scratch)
     return penalty
 

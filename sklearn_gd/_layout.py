@@ -11,6 +11,8 @@ stays the single source of truth (stored views would not survive pickling or
 
 import numpy as np
 
+from ._array_api import reshape
+
 
 class Layout:
     """Offsets of each layer's weights and biases inside a flat buffer.
@@ -52,7 +54,7 @@ class Layout:
     def weights(self, theta):
         """Per-layer weight matrices as views of ``theta``."""
         return [
-            theta[s].reshape(shape)
+            reshape(theta[s], shape)
             for s, shape in zip(self.weight_slices, self.shapes)
         ]
 

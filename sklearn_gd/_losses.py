@@ -10,6 +10,8 @@ Each entry maps a loss name to a :class:`Loss` with
 - ``out_activation``: the link's name (the fitted ``out_activation_``);
 - ``onnx``: the link's ONNX operator (None for the identity), with
   ``onnx_attributes``;
+- ``portable``: ``(link, value, gradient)`` written against the Array API
+  standard for any library (each takes ``xp`` last and returns new arrays);
 - ``fused``: optionally, a kernel computing loss and delta in one pass.
 
 For the canonical pairs (identity + squared error, exp + poisson,
@@ -23,6 +25,7 @@ import numpy as np
 from scipy.special import expit, log_softmax
 
 from . import _kernels
+from ._array_api import float_bits
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Loss:
     gradient: Callable
     out_activation: str
     onnx: Optional[str]
+    portable: tuple = ()
     onnx_attributes: dict = field(default_factory=dict)
     fused: Optional[Callable] = None
 
@@ -51,6 +55,13 @@ class Loss:
         delta = self.gradient(R, P, Y, out=delta_out)
         delta *= weights[:, None]
         return loss, delta
+
+    def portable_loss_and_delta(self, R, Y, weights, xp):
+        """:meth:`loss_and_delta` for arrays of any library: ``(loss, P, delta)``."""
+        link, value, gradient = self.portable
+        P = link(R, xp)
+        loss = float(xp.sum(value(R, P, Y, xp) * weights))
+        return loss, P, gradient(R, P, Y, xp) * weights[:, None]
 
 
 def _identity(R, out):
@@ -98,7 +109,10 @@ def _huber(delta):
         np.subtract(P, Y, out=out)
         return np.clip(out, -delta, delta, out=out)
 
-    return Loss(_identity, value, gradient, out_activation="identity", onnx=None)
+    portable = _huber_xp(delta, {np.dtype(t).itemsize * 8: float(d)
+                                 for t, d in within_range.items()})
+    return Loss(_identity, value, gradient, out_activation="identity", onnx=None,
+                portable=portable)
 
 
 def _poisson(R, P, Y):
@@ -116,6 +130,59 @@ def _log_loss(R, P, Y):
     return -(Y * log_softmax(R, axis=1)).sum(axis=1)
 
 
+# The same losses against the Array API standard (see ``Loss.portable``).
+def _identity_xp(R, xp):
+    return R
+
+
+def _exp_xp(R, xp):
+    return xp.exp(R)
+
+
+def _logistic_xp(R, xp):
+    return 1.0 / (1.0 + xp.exp(-R))
+
+
+def _softmax_xp(R, xp):
+    E = xp.exp(R - xp.max(R, axis=1, keepdims=True))
+    return E / xp.sum(E, axis=1, keepdims=True)
+
+
+def _residual_xp(R, P, Y, xp):
+    return P - Y
+
+
+def _squared_error_xp(R, P, Y, xp):
+    return 0.5 * xp.sum((P - Y) ** 2, axis=1)
+
+
+def _poisson_xp(R, P, Y, xp):
+    return xp.sum(P - Y * R, axis=1)
+
+
+def _binary_log_loss_xp(R, P, Y, xp):
+    return xp.sum(xp.logaddexp(xp.zeros_like(R), R) - Y * R, axis=1)
+
+
+def _log_loss_xp(R, P, Y, xp):
+    Z = R - xp.max(R, axis=1, keepdims=True)
+    log_sum = xp.log(xp.sum(xp.exp(Z), axis=1))
+    return log_sum * xp.sum(Y, axis=1) - xp.sum(Y * Z, axis=1)
+
+
+def _huber_xp(delta, within_range):
+    def value(R, P, Y, xp):
+        r = xp.abs(P - Y)
+        d = within_range[float_bits(r.dtype)]
+        quadratic = xp.minimum(r, xp.full_like(r, d))
+        return xp.sum(0.5 * quadratic**2 + d * (r - quadratic), axis=1)
+
+    def gradient(R, P, Y, xp):
+        return xp.clip(P - Y, -delta, delta)
+
+    return _identity_xp, value, gradient
+
+
 def get_loss(name, huber_delta=1.0):
     """Return the :class:`Loss` called ``name``."""
     if name == "huber":
@@ -125,12 +192,15 @@ def get_loss(name, huber_delta=1.0):
 
 LOSSES = {
     "squared_error": Loss(_identity, _squared_error, _residual, out_activation="identity",
-                          onnx=None),
+                          onnx=None, portable=(_identity_xp, _squared_error_xp, _residual_xp)),
     "huber": _huber(1.0),  # get_loss makes it for the threshold asked
-    "poisson": Loss(_exp, _poisson, _residual, out_activation="exp", onnx="Exp"),
+    "poisson": Loss(_exp, _poisson, _residual, out_activation="exp", onnx="Exp",
+                    portable=(_exp_xp, _poisson_xp, _residual_xp)),
     "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual, out_activation="logistic",
-                            onnx="Sigmoid"),
+                            onnx="Sigmoid",
+                            portable=(_logistic_xp, _binary_log_loss_xp, _residual_xp)),
     "log_loss": Loss(_kernels.softmax, _log_loss, _residual, out_activation="softmax",
                      onnx="Softmax", onnx_attributes={"axis": 1},
+                     portable=(_softmax_xp, _log_loss_xp, _residual_xp),
                      fused=_kernels.softmax_log_loss),
 }

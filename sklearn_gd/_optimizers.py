@@ -22,6 +22,17 @@ import math
 import numpy as np
 
 from . import _kernels
+from ._array_api import device_of, is_numpy, namespace, to_device, zeros_like
+
+
+def _scratch_like(theta):
+    """A buffer of ``theta``'s shape for NumPy's ``out=``; None elsewhere (no ``out=``)."""
+    return np.empty_like(theta) if is_numpy(theta) else None
+
+
+def _square(g, scratch):
+    """``g^2``, into ``scratch`` for NumPy."""
+    return np.multiply(g, g, out=scratch) if is_numpy(g) else g * g
 
 
 def _decay_towards(average, value, decay):
@@ -34,6 +45,9 @@ def _decay_towards(average, value, decay):
 
 def _divide_by_root(g, s, epsilon, scratch):
     """``g <- g / (sqrt(s) + epsilon)``, in place."""
+    if not is_numpy(g):
+        g /= namespace(g).sqrt(s) + epsilon
+        return g
     np.sqrt(s, out=scratch)
     scratch += epsilon
     g /= scratch
@@ -63,7 +77,7 @@ class Trace:
         self.nesterov = nesterov
 
     def init(self, theta):
-        return {"velocity": np.zeros_like(theta)}
+        return {"velocity": zeros_like(theta)}
 
     def update(self, u, state, theta, lr):
         v = state["velocity"]
@@ -99,7 +113,7 @@ class ScaleByAdam:
         self.scale_by_learning_rate = scale_by_learning_rate
 
     def init(self, theta):
-        return {"u": np.zeros_like(theta), "w": np.zeros_like(theta), "step": 0}
+        return {"u": zeros_like(theta), "w": zeros_like(theta), "step": 0}
 
     def _step_constants(self, state, step_size):
         """Advance the step count; return ``(eps / c, step_size * a / c)``.
@@ -142,12 +156,11 @@ class ScaleByRms:
         self.epsilon = epsilon
 
     def init(self, theta):
-        return {"s": np.zeros_like(theta), "scratch": np.empty_like(theta)}
+        return {"s": zeros_like(theta), "scratch": _scratch_like(theta)}
 
     def update(self, g, state, theta, lr):
         s, scratch = state["s"], state["scratch"]
-        np.multiply(g, g, out=scratch)
-        _decay_towards(s, scratch, self.rho)
+        _decay_towards(s, _square(g, scratch), self.rho)
         return _divide_by_root(g, s, self.epsilon, scratch)
 
 
@@ -158,12 +171,11 @@ class ScaleByAdagrad:
         self.epsilon = epsilon
 
     def init(self, theta):
-        return {"s": np.zeros_like(theta), "scratch": np.empty_like(theta)}
+        return {"s": zeros_like(theta), "scratch": _scratch_like(theta)}
 
     def update(self, g, state, theta, lr):
         s, scratch = state["s"], state["scratch"]
-        np.multiply(g, g, out=scratch)
-        s += scratch
+        s += _square(g, scratch)
         return _divide_by_root(g, s, self.epsilon, scratch)
 
 
@@ -175,10 +187,15 @@ class AddDecayedWeights:
         self.mask = mask
 
     def init(self, theta):
-        return {"scratch": np.empty_like(theta)}
+        return {"scratch": _scratch_like(theta)}
 
     def update(self, u, state, theta, lr):
-        scratch = np.multiply(theta, self.mask, out=state["scratch"])
+        if is_numpy(theta):
+            scratch = np.multiply(theta, self.mask, out=state["scratch"])
+        else:  # the mask in theta's library and on its device, made once
+            if not hasattr(self, "_portable_mask"):
+                self._portable_mask = to_device(self.mask, namespace(theta), device_of(theta))
+            scratch = theta * self._portable_mask
         scratch *= self.weight_decay
         u += scratch
         return u

@@ -8,6 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
+from ._array_api import is_numpy, namespace
 from ._base import BaseGD, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._dask import blockwise, blockwise_score
@@ -181,7 +182,9 @@ class GDRegressor(RegressorMixin, BaseGD):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         _, P = self._forward(X)
-        return P.ravel() if self._y_ndim == 1 else P
+        if self._y_ndim != 1:
+            return P
+        return P.ravel() if is_numpy(P) else namespace(P).reshape(P, (-1,))
 
     @blockwise_score
     def score(self, X, y, sample_weight=None):
@@ -194,7 +197,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         -------
         score : float
         """
-        return super().score(X, y, sample_weight)
+        return super().score(X, *self._follow_X(X, y, sample_weight))
 
     # ------------------------------------------------------------------ hooks
     def _loss_name(self):

@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ._array_api import copy
 from ._layout import Layout
 
 
@@ -61,13 +62,13 @@ class TrainState:
         """A state that shares nothing mutable with this one (the layout is immutable)."""
         return dataclasses.replace(
             self,
-            theta=self.theta.copy(),
+            theta=copy(self.theta),
             rng=_copy_generator(self.rng),
             optimizer=_copy_optimizer(self.optimizer),
             loss_curve=list(self.loss_curve),
             validation_scores=list(self.validation_scores),
             validation_loss_curve=list(self.validation_loss_curve),
-            best_theta=None if self.best_theta is None else self.best_theta.copy(),
+            best_theta=None if self.best_theta is None else copy(self.best_theta),
         )
 
 
@@ -90,7 +91,7 @@ def _copy_optimizer(optimizer):
         return None
     chain = optimizer["chain"]
     if chain is not None:
-        chain = [{key: value.copy() if isinstance(value, np.ndarray) else value
+        chain = [{key: value if isinstance(value, (int, float, type(None))) else copy(value)
                   for key, value in transform.items()} for transform in chain]
     return {**optimizer, "chain": chain}
 

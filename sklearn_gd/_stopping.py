@@ -13,6 +13,8 @@ The divergence guard is consulted more often: after every batch.
 
 import math
 
+from ._array_api import copy
+
 #: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
 ADAPTIVE_DIVISOR = 5.0
 #: ... and stops once the rate falls to this value.
@@ -128,7 +130,7 @@ class NoImprovement:
                 state.best_loss = state.validation_loss_curve[-1]
                 state.best_iteration = state.n_iter
                 if state.best_theta is None:
-                    state.best_theta = state.theta.copy()
+                    state.best_theta = copy(state.theta)
                 else:
                     state.best_theta[...] = state.theta
             return improved_by_tol

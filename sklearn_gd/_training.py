@@ -22,7 +22,25 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ._batches import BatchSource, Regularizers, resolve_batch_size
+from ._array_api import (
+    all_finite,
+    astype,
+    copy,
+    device_of,
+    empty_like,
+    is_numpy,
+    namespace,
+    numpy_dtype,
+    take_rows,
+    to_numpy,
+)
+from ._batches import (
+    BatchSource,
+    PortableBatchSource,
+    PortableRegularizers,
+    Regularizers,
+    resolve_batch_size,
+)
 from ._network import L2Penalty, Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
@@ -110,6 +128,9 @@ class TrainData:
     y: Any = None
     stratify: Optional[np.ndarray] = None
     validation: Optional["TrainData"] = None
+    #: ``(Y, sample_weight)`` on the host when ``X`` is another library's array
+    #: (the targets are encoded there, then copied to ``X``'s device once)
+    host_targets: Optional[tuple] = None
 
     # The trainer's view of its data, which data in chunks on a Dask cluster
     # (sklearn_gd._dask.ChunkedData) provides too.
@@ -119,7 +140,8 @@ class TrainData:
 
     def target_mean(self, estimator):
         """The weighted mean of the encoded targets, from which the output bias starts."""
-        return estimator._target_mean(self.Y, self.sample_weight)
+        Y, sw = self.host_targets or (self.Y, self.sample_weight)
+        return estimator._target_mean(Y, sw)
 
     @property
     def n(self):
@@ -138,8 +160,8 @@ class TrainData:
     def evaluate(self, config, state, c):
         """``(objective, score)`` of the state's weights on this (validation) data."""
         theta = state.theta
-        Y = self.Y.astype(theta.dtype, copy=False)
-        weights, _ = objective_weights(self.sample_weight, self.X.shape[0], theta.dtype)
+        Y = astype(self.Y, theta.dtype)
+        weights, _ = objective_weights(self.sample_weight, self.X.shape[0], theta)
         loss, P = config.network.evaluate(theta, self.X, Y, weights, c)
         return loss, config.score(state, self, P, loss)
 
@@ -199,7 +221,9 @@ def start_run(config, state):
 
 def optimizer_for(config, layout, dtype):
     """The update rule of a mini-batch solver (:func:`~sklearn_gd._optimizers.make_optimizer`)."""
-    weight_mask = layout.weight_mask().astype(dtype) if config.solver == "adamw" else None
+    weight_mask = None
+    if config.solver == "adamw":
+        weight_mask = layout.weight_mask().astype(numpy_dtype(dtype))
     return make_optimizer(
         config.solver,
         momentum=config.momentum,
@@ -251,6 +275,7 @@ def split_validation(config, data, rng):
     from sklearn.model_selection import train_test_split
 
     X, Y, sw = data.X, data.Y, data.sample_weight
+    sw_host = to_numpy(sw)
     fraction = config.validation_fraction
     idx = np.arange(X.shape[0])
     try:
@@ -277,7 +302,7 @@ def split_validation(config, data, rng):
     val_idx.sort()
     if sw is not None:
         for part, index in (("training", train_idx), ("validation", val_idx)):
-            if not sw[index].sum() > 0:
+            if not sw_host[index].sum() > 0:
                 raise ValueError(
                     f"early_stopping=True held out validation_fraction="
                     f"{fraction} of the samples, and the {part} part has no "
@@ -288,7 +313,8 @@ def split_validation(config, data, rng):
 
     def rows(index):
         y = None if data.y is None else _take_rows(data.y, index)
-        return TrainData(X[index], Y[index], None if sw is None else sw[index], y=y)
+        return TrainData(take_rows(X, index), take_rows(Y, index),
+                         None if sw is None else take_rows(sw, index), y=y)
 
     return rows(train_idx), rows(val_idx)
 
@@ -300,11 +326,15 @@ def _take_rows(y, index):
     return y[index]
 
 
-def objective_weights(sw, n, dtype):
-    """Full-batch weights ``s_i / S`` and the total weight ``S``."""
+def objective_weights(sw, n, like):
+    """Full-batch weights ``s_i / S`` and the total weight ``S``, in the library,
+    on the device and in the dtype of the array ``like``."""
     if sw is None:
-        return np.full(n, 1.0 / n, dtype=dtype), float(n)
-    total = float(sw.sum())
+        if is_numpy(like):
+            return np.full(n, 1.0 / n, dtype=like.dtype), float(n)
+        xp = namespace(like)
+        return xp.full((n,), 1.0 / n, dtype=like.dtype, device=device_of(like)), float(n)
+    total = float(sw.sum()) if is_numpy(sw) else float(namespace(sw).sum(sw))
     return sw / total, total
 
 
@@ -324,7 +354,7 @@ def train_minibatch(config, state, data, hooks):
     epochs = data.epochs(config, state)
     theta, chain = state.theta, epochs.chain
     rules = stopping_rules(config, hooks)
-    last_good = theta.copy()
+    last_good = copy(theta)
     guard = DivergenceGuard()
     start_time = time.perf_counter()
     stopped = False
@@ -372,15 +402,21 @@ class LocalEpochs:
         self.net = net
         self.n = data.X.shape[0]
         batch_size = resolve_batch_size(config.batch_size, self.n)
-        total_weight = float(self.n if data.sample_weight is None else data.sample_weight.sum())
+        _, total_weight = objective_weights(data.sample_weight, self.n, theta)
         self.c = config.alpha / total_weight
-        self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
-                                 net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
+        regularizers = (list(config.dropout), config.input_noise, batch_size,
+                        net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
+        batches = (data.X, data.Y, data.sample_weight, batch_size, config.shuffle, state.rng,
+                   theta.dtype)
+        if is_numpy(theta):
+            self.regs = Regularizers(*regularizers)
+            self.batches = BatchSource(*batches)
+        else:
+            self.regs = PortableRegularizers(*regularizers, namespace(theta), device_of(theta))
+            self.batches = PortableBatchSource(*batches)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
-        self.grad = np.empty_like(theta)
+        self.grad = empty_like(theta)
         self.l2 = L2Penalty(self.c, net.layout, self.ws.weight_scratch) if self.c else None
-        self.batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size,
-                                   config.shuffle, state.rng, theta.dtype)
         self.chain = optimizer_for(config, net.layout, theta.dtype)
 
     def run(self, theta, chain_state, lr, guard):
@@ -416,14 +452,14 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
         )
         constant_loss = None
         if guard.limit is None:  # the run's first batch: its reference, from the bias before the step
-            bias = net.layout.biases(theta)[-1].copy()
+            bias = copy(net.layout.biases(theta)[-1])
             constant_loss = lambda: net.constant_loss(bias, Yb, weights)  # noqa: E731
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
         if not guard.ok(batch_loss, constant_loss):
             return np.nan
         weighted_loss += batch_loss * m
         last = Xb, Yb, weights
-    if not np.isfinite(theta).all():
+    if not all_finite(theta):
         return np.nan
     if last is not None and not guard.ok(net.objective(theta, *last, l2.c if l2 else 0.0, ws)):
         return np.nan
@@ -478,17 +514,25 @@ def full_batch_objective(config, data, theta):
     """``objective(theta) -> (J, grad)`` on the whole of ``data`` (in memory), data
     loss plus L2, with its buffers allocated once."""
     net, X = config.network, data.X
-    Y = data.Y.astype(theta.dtype, copy=False)
-    weights, total = objective_weights(data.sample_weight, X.shape[0], theta.dtype)
+    Y = astype(data.Y, theta.dtype)
+    weights, total = objective_weights(data.sample_weight, X.shape[0], theta)
     c = config.alpha / total
     ws = net.workspace(X.shape[0], theta.dtype)
-    grad = np.empty_like(theta)
+    grad = empty_like(theta)
 
     def objective(theta):
         data_loss, penalty = net.loss_and_grad(theta, X, Y, weights, c, ws, grad)
         return data_loss + penalty, grad
 
     return objective
+
+
+def _host_to(theta):
+    """``params -> array``: SciPy's float64 vector in ``theta``'s dtype, library and device."""
+    if is_numpy(theta):
+        return lambda params: params.astype(theta.dtype)
+    xp, device = namespace(theta), device_of(theta)
+    return lambda params: xp.asarray(params.astype(numpy_dtype(theta.dtype)), device=device)
 
 
 def _no_iteration_message(config, data):
@@ -517,10 +561,13 @@ def train_lbfgs(config, state, data, hooks):
     theta = state.theta
     n, objective_at = data.n, data.full_batch_objective(config, theta)
 
+    # theta may live on a device: only the flat vectors cross to SciPy and back
+    to_theta = _host_to(theta)
+
     def objective(params):
-        theta[...] = params
+        theta[...] = to_theta(params)
         value, grad = objective_at(theta)
-        return value, grad.astype(np.float64)
+        return value, to_numpy(grad).astype(np.float64)
 
     def record(intermediate_result):
         hooks.begin_epoch()
@@ -531,11 +578,11 @@ def train_lbfgs(config, state, data, hooks):
             state.best_loss = state.loss_curve[-1]
             state.best_iteration = state.n_iter
         _report(config, state, None, start_time)
-        iterate = dataclasses.replace(state, theta=intermediate_result.x.astype(theta.dtype))
+        iterate = dataclasses.replace(state, theta=to_theta(intermediate_result.x))
         if hooks.end_epoch(iterate):
             raise StopIteration  # a callback asked to stop: SciPy ends the run cleanly
 
-    start = theta.astype(np.float64)
+    start = to_numpy(theta).astype(np.float64)
     start_time = time.perf_counter()
     result = scipy.optimize.minimize(
         objective,
@@ -546,9 +593,9 @@ def train_lbfgs(config, state, data, hooks):
         options={"maxiter": config.max_epochs, "maxfun": config.max_fun, "gtol": config.tol},
     )
     if np.isfinite(result.x).all() and np.isfinite(result.fun):
-        theta[...] = result.x
+        theta[...] = to_theta(result.x)
     else:
-        theta[...] = start
+        theta[...] = to_theta(start)
         warnings.warn(
             "L-BFGS produced non-finite weights; training stopped. " + DIVERGENCE_ADVICE,
             DivergenceWarning,

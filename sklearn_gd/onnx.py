@@ -18,6 +18,8 @@ Example
 
 import numpy as np
 
+from ._array_api import device_of, is_numpy, namespace
+
 from ._classifier import MLPBackpropClassifier
 from ._regressor import GDRegressor
 
@@ -98,6 +100,7 @@ def _raw_outputs(model, operator, container):
     from skl2onnx.algebra import onnx_ops as ops
 
     opv = container.target_opset
+    _check_on_numpy(model)
     dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
     node = _input_block(model._layout, model._theta, operator.inputs[0], dtype, opv)
     n_layers = len(model.coefs_)
@@ -108,6 +111,16 @@ def _raw_outputs(model, operator, container):
         if layer < n_layers - 1:
             node = _hidden_activation(model._fitted_activation, node, opv)
     return node, dtype
+
+
+def _check_on_numpy(model):
+    """ONNX graphs hold NumPy arrays: refuse a model whose parameters live elsewhere."""
+    if not is_numpy(model._theta):
+        raise ValueError(
+            f"This model's parameters are {namespace(model._theta).__name__} arrays on device "
+            f"{device_of(model._theta)}; ONNX export needs them in NumPy. Move the model "
+            "first: sklearn_gd.move_model(model, numpy), then export the copy."
+        )
 
 
 def _input_block(layout, theta, node, dtype, opv):

@@ -1,0 +1,119 @@
+"""The network's passes written against the Array API standard, for any array library.
+
+:class:`PortableNetwork` computes what :class:`~sklearn_gd._network.Network`
+computes (the same notation and objective) on arrays of any library that
+implements the standard (PyTorch on CPU or GPU, CuPy, ``array_api_strict``):
+it is the reference kernels' form for those libraries. It keeps no buffers
+between batches (the standard has no ``out=``; GPU libraries cache their
+allocations themselves) and writes the gradient into the flat buffer's slices.
+The NumPy engine (buffers reused, compiled kernels) serves NumPy arrays.
+"""
+
+from ._activations import ACTIVATIONS
+from ._array_api import device_of
+from ._network import Network
+
+
+class PortableNetwork(Network):
+    """A :class:`~sklearn_gd._network.Network` whose arrays belong to ``xp``.
+
+    Parameters
+    ----------
+    layout, activation, loss
+        As for :class:`~sklearn_gd._network.Network`.
+    xp : namespace
+        The Array API namespace of the data and the parameters.
+    """
+
+    def __init__(self, layout, activation, loss, xp):
+        super().__init__(layout, activation, loss)
+        self.xp = xp
+        self._activation = ACTIVATIONS[activation]
+
+    def workspace(self, n_rows, dtype, dropout=False):
+        """No buffers: each pass allocates (see the module docstring)."""
+        return _NoWorkspace()
+
+    def _views(self, theta):
+        xp, layout = self.xp, self.layout
+        weights = [xp.reshape(theta[s], shape)
+                   for s, shape in zip(layout.weight_slices, layout.shapes)]
+        return weights, [theta[s] for s in layout.bias_slices]
+
+    def forward(self, theta, X, ws=None, masks=None):
+        """``(R, P)``: raw outputs and predictions."""
+        R, _, _ = self._layers(theta, X, masks)
+        return R, self.loss.portable[0](R, self.xp)
+
+    def _layers(self, theta, X, masks=None):
+        """``Z_L``, each layer's input ``A_{l-1}`` and each hidden layer's ``f(Z_l)``."""
+        xp = self.xp
+        weights, biases = self._views(theta)
+        inputs, activated = [X], []
+        A = X
+        last = self.layout.n_layers - 1
+        for layer, (W, b) in enumerate(zip(weights, biases)):
+            Z = A @ W + b
+            if layer == last:
+                return Z, inputs, activated
+            A = self._activation.portable(Z, xp)
+            activated.append(A)
+            if masks is not None and masks[layer] is not None:
+                A = A * masks[layer]
+            inputs.append(A)
+
+    def l2_penalty(self, theta, c):
+        """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
+        xp = self.xp
+        weights, _ = self._views(theta)
+        return 0.5 * c * sum(float(xp.sum(W * W)) for W in weights)
+
+    def evaluate(self, theta, X, Y, weights, c):
+        """``(J, P)`` without dropout, as :meth:`Network.evaluate`."""
+        R, P = self.forward(theta, X)
+        value = self.loss.portable[1](R, P, Y, self.xp)
+        return float(self.xp.sum(value * weights)) + self.l2_penalty(theta, c), P
+
+    def constant_loss(self, bias, Y, weights):
+        """As :meth:`Network.constant_loss`."""
+        xp = self.xp
+        R = xp.zeros_like(Y) + bias
+        link, value, _ = self.loss.portable
+        return float(xp.sum(value(R, link(R, xp), Y, xp) * weights))
+
+    def objective(self, theta, X, Y, weights, c, ws):
+        """``J`` on one batch, without dropout."""
+        return self.evaluate(theta, X, Y, weights, c)[0]
+
+    def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
+        """As :meth:`Network.loss_and_grad`: the gradient goes into ``grad``'s slices."""
+        xp, layout = self.xp, self.layout
+        R, inputs, activated = self._layers(theta, X, masks)
+        data_loss, _, delta = self.loss.portable_loss_and_delta(R, Y, weights, xp)
+        weights_list, _ = self._views(theta)
+        # column sums as a product, as the NumPy engine makes them (the same
+        # floats where both use one BLAS: Adam turns rounding-level gradients,
+        # such as a centred target's bias, into whole steps)
+        ones = xp.ones((delta.shape[0],), dtype=delta.dtype, device=device_of(delta))
+        penalty = 0.0
+        for layer in range(layout.n_layers - 1, -1, -1):
+            W = weights_list[layer]
+            gW = inputs[layer].T @ delta
+            if c:
+                gW = gW + c * W
+                penalty += 0.5 * c * float(xp.sum(W * W))
+            grad[layout.weight_slices[layer]] = xp.reshape(gW, (-1,))
+            grad[layout.bias_slices[layer]] = ones @ delta
+            if layer == 0:
+                break
+            delta = delta @ W.T
+            if masks is not None and masks[layer - 1] is not None:
+                delta = delta * masks[layer - 1]
+            delta = delta * self._activation.portable_derivative(activated[layer - 1], xp)
+        return data_loss, penalty
+
+
+class _NoWorkspace:
+    """The workspace of a :class:`PortableNetwork`: nothing to reuse."""
+
+    weight_scratch = None

@@ -1,0 +1,336 @@
+"""Training in other array libraries under ``array_api_dispatch`` (array_api_strict,
+PyTorch on CPU/CUDA/MPS, CuPy): same results as NumPy, parameters where the data is,
+masks from the library's generator, clear refusals, saving and moving models."""
+
+import importlib
+import os
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.datasets import make_classification, make_regression
+
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, move_model
+from sklearn_gd._array_api import Generator, namespace, to_numpy
+from sklearn_gd._batches import PortableRegularizers
+from sklearn_gd._compat import ARRAY_API_TRAINING
+
+pytestmark = [
+    pytest.mark.skipif(not ARRAY_API_TRAINING, reason="needs scikit-learn >= 1.8"),
+    pytest.mark.skipif(os.environ.get("SCIPY_ARRAY_API") != "1",
+                       reason="SCIPY_ARRAY_API=1 is not set"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+LIBRARIES = [
+    pytest.param(("array_api_strict", None), id="array_api_strict"),
+    pytest.param(("torch", "cpu"), id="torch-cpu"),
+    pytest.param(("torch", "cuda"), id="torch-cuda"),
+    pytest.param(("torch", "mps"), id="torch-mps"),
+    pytest.param(("cupy", None), id="cupy"),
+]
+
+
+@pytest.fixture(params=LIBRARIES)
+def lib(request):
+    """``(module, device)`` of an available library; skips with the reason otherwise."""
+    name, device = request.param
+    module = pytest.importorskip(name)
+    if name == "torch" and device == "cuda" and not module.cuda.is_available():
+        pytest.skip("no CUDA device")
+    if name == "torch" and device == "mps" and not module.backends.mps.is_available():
+        pytest.skip("no MPS device")
+    if name == "cupy":
+        try:
+            module.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # noqa: BLE001 - CuPy raises its own runtime errors
+            pytest.skip(f"CuPy has no device: {exc}")
+    return module, device
+
+
+def has_float64(lib):
+    return lib[1] != "mps"
+
+
+def on(lib, a):
+    module, device = lib
+    return module.asarray(np.asarray(a), device=device)
+
+
+def dispatch():
+    return sklearn.config_context(array_api_dispatch=True)
+
+
+def data(kind, dtype=np.float64):
+    if kind == "classifier":
+        X, y = make_classification(n_samples=90, n_features=5, n_informative=3, n_classes=3,
+                                   random_state=0)
+    else:
+        X, y = make_regression(n_samples=90, n_features=5, n_targets=2, noise=1.0,
+                               random_state=0)
+        y = y / 50
+    return X.astype(dtype), y
+
+
+MODELS = {"classifier": MLPBackpropClassifier, "regressor": GDRegressor}
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=12, batch_size=32, alpha=1e-3, random_state=0)
+
+
+def fit_both(lib, kind, dtype=np.float64, sample_weight=None, **params):
+    """The same model fitted on NumPy arrays and on the library's."""
+    X, y = data(kind, dtype)
+    make = MODELS[kind]
+    sw = {} if sample_weight is None else {"sample_weight": sample_weight}
+    reference = make(**{**SMALL, **params}).fit(X, y, **sw)
+    with dispatch():
+        sw = {} if sample_weight is None else {"sample_weight": on(lib, sample_weight)}
+        model = make(**{**SMALL, **params}).fit(on(lib, X), on(lib, y), **sw)
+    return reference, model, X
+
+
+def assert_same_predictions(reference, model, X, lib, rtol):
+    with dispatch():
+        X_lib = on(lib, X)
+        outputs = [("predict", model.predict(X_lib))]
+        if hasattr(model, "predict_proba"):
+            outputs.append(("predict_proba", model.predict_proba(X_lib)))
+    for method, result in outputs:
+        assert namespace(result) is namespace(X_lib), method
+        expected = getattr(reference, method)(X)
+        np.testing.assert_allclose(to_numpy(result), expected, rtol=rtol, atol=rtol * 1e-2,
+                                   err_msg=method)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver, params", [
+    ("adam", {}),
+    ("sgd", {"learning_rate": "invscaling", "learning_rate_init": 0.05}),
+    ("adamw", {"learning_rate": "cosine"}),
+    ("rmsprop", {"learning_rate": "adaptive"}),
+    ("adagrad", {"learning_rate_init": 0.05}),
+    ("lbfgs", {"max_iter": 30}),
+])
+def test_same_results_as_numpy_in_float64(lib, kind, solver, params):
+    if not has_float64(lib):
+        pytest.skip("the device has no float64")
+    reference, model, X = fit_both(lib, kind, solver=solver, **params)
+    theta = model._theta
+    assert namespace(theta) is namespace(on(lib, X[:1]))
+    assert type(model.coefs_[0]) is type(theta) and model.coefs_[0].shape == (5, 8)
+    np.testing.assert_allclose(to_numpy(theta), reference._theta, rtol=1e-10, atol=1e-12)
+    assert model.n_iter_ == reference.n_iter_ and model.t_ == reference.t_
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-10)
+    assert_same_predictions(reference, model, X, lib, rtol=1e-10)
+    with dispatch():
+        score = model.score(on(lib, X), on(lib, data(kind)[1]))
+    assert isinstance(score, float)
+    assert score == pytest.approx(reference.score(X, data(kind)[1]), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_same_results_as_numpy_in_float32(lib, kind):
+    reference, model, X = fit_both(lib, kind, dtype=np.float32, solver="adam")
+    assert to_numpy(model._theta).dtype == np.float32
+    assert_same_predictions(reference, model, X, lib, rtol=1e-5)
+
+
+def test_weights_early_stopping_and_validation_as_numpy(lib):
+    if not has_float64(lib):
+        pytest.skip("the device has no float64")
+    sw = np.random.default_rng(0).uniform(0.2, 2.0, 90)
+    params = dict(class_weight="balanced", early_stopping=True, validation_fraction=0.25,
+                  n_iter_no_change=3, max_iter=30, shuffle=True)
+    reference, model, X = fit_both(lib, "classifier", sample_weight=sw, **params)
+    assert model.n_iter_ == reference.n_iter_
+    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_,
+                               rtol=1e-10)
+    assert model.best_iteration_ == reference.best_iteration_
+    assert_same_predictions(reference, model, X, lib, rtol=1e-10)
+
+
+def test_user_validation_set_and_continued_training(lib):
+    X, y = data("regressor", np.float32)
+    make = lambda: GDRegressor(**{**SMALL, "early_stopping": True})  # noqa: E731
+    reference = make().fit(X[:60], y[:60], X_val=X[60:], y_val=y[60:])
+    reference.partial_fit(X, y)
+    with dispatch():
+        model = make().fit(on(lib, X[:60]), on(lib, y[:60]), X_val=on(lib, X[60:]),
+                           y_val=on(lib, y[60:]))
+        model.partial_fit(on(lib, X), on(lib, y))
+    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_,
+                               rtol=1e-4)
+    assert model.n_iter_ == reference.n_iter_
+    assert_same_predictions(reference, model, X, lib, rtol=1e-5)
+
+
+def test_partial_fit_with_classes_of_the_library(lib):
+    X, y = data("classifier", np.float32)
+    reference = MLPBackpropClassifier(**SMALL).partial_fit(X, y, classes=[0, 1, 2])
+    with dispatch():
+        model = MLPBackpropClassifier(**SMALL).partial_fit(on(lib, X), on(lib, y),
+                                                            classes=on(lib, [0, 1, 2]))
+        labels = model.predict(on(lib, X))
+    np.testing.assert_array_equal(to_numpy(labels), reference.predict(X))
+    assert namespace(labels) is namespace(on(lib, X[:1]))
+
+
+def test_targets_and_weights_follow_X(lib):
+    """scikit-learn's convention: y and sample_weight move to X's library and device."""
+    X, y = data("classifier", np.float32)
+    with dispatch():
+        model = MLPBackpropClassifier(**SMALL).fit(on(lib, X), y.tolist(),
+                                                   sample_weight=np.ones(90))
+        assert model.score(on(lib, X), y) == pytest.approx(
+            MLPBackpropClassifier(**SMALL).fit(X, y).score(X, y), abs=1e-6)
+
+
+# ---------------------------------------------------------------- randomness
+def test_masks_come_from_the_library_at_their_rate(lib):
+    module, device = lib
+    X = on(lib, np.zeros((1, 1), np.float32))
+    xp = namespace(X)
+    regs = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                                np.random.default_rng(0), xp, device)
+    masks = regs.masks(2000)
+    assert masks[1] is None
+    kept = to_numpy(masks[0])
+    assert namespace(masks[0]) is xp and kept.shape == (2000, 40)
+    assert set(np.unique(kept)) == {0.0, np.float32(1 / 0.7)}
+    assert abs((kept == 0).mean() - 0.3) < 0.01  # 80,000 draws: 5 standard deviations
+    noise = to_numpy(regs.noisy(xp.zeros((2000, 40), dtype=X.dtype, device=device)))
+    assert abs(noise.std() - 0.5) < 0.01 and abs(noise.mean()) < 0.01
+    again = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                                 np.random.default_rng(0), xp, device)
+    np.testing.assert_array_equal(to_numpy(again.masks(2000)[0]), kept)
+    other = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                                 np.random.default_rng(1), xp, device)
+    assert not np.array_equal(to_numpy(other.masks(2000)[0]), kept)
+    expected_kind = {"torch": "torch", "cupy": "cupy"}.get(module.__name__, "numpy")
+    assert Generator(xp, device, 0).kind == expected_kind
+
+
+def test_dropout_and_noise_fits_are_reproducible(lib):
+    X, y = data("classifier", np.float32)
+    params = {**SMALL, "dropout": 0.2, "input_noise": 0.1}
+    with dispatch():
+        fits = [to_numpy(MLPBackpropClassifier(**{**params, "random_state": seed})
+                         .fit(on(lib, X), on(lib, y))._theta) for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(fits[0], fits[1])
+    assert not np.allclose(fits[0], fits[2])
+
+
+# ---------------------------------------------------------------- refusals
+def test_refuses_a_model_fitted_elsewhere(lib):
+    X, y = data("regressor", np.float32)
+    with dispatch():
+        model = GDRegressor(**SMALL).fit(on(lib, X), on(lib, y))
+        with pytest.raises(ValueError, match=r"GDRegressor.predict\(\) must use the same"):
+            model.predict(X)
+        numpy_model = GDRegressor(**SMALL).fit(X, y)
+        with pytest.raises(ValueError, match="must use the same namespace"):
+            numpy_model.predict(on(lib, X))
+        with pytest.raises(ValueError, match="must use the same namespace"):
+            numpy_model.partial_fit(on(lib, X), on(lib, y))
+    with pytest.raises(ValueError, match="array_api_dispatch=True.*move_model"):
+        model.predict(X)
+
+
+def test_refuses_the_input_block_and_onnx_export(lib):
+    X, y = data("regressor", np.float32)
+    with dispatch():
+        with pytest.raises(ValueError, match="embedding and input_scale train on NumPy"):
+            GDRegressor(embedding="periodic", max_iter=1).fit(on(lib, X), on(lib, y))
+        model = GDRegressor(**SMALL).fit(on(lib, X), on(lib, y))
+    assert not GDRegressor(input_scale=True).__sklearn_tags__().array_api_support
+    assert GDRegressor().__sklearn_tags__().array_api_support
+    pytest.importorskip("skl2onnx")
+    from skl2onnx import to_onnx
+
+    from sklearn_gd.onnx import register_onnx_converters
+
+    register_onnx_converters()
+    with pytest.raises(ValueError, match=r"ONNX export needs them in NumPy.*move_model"):
+        to_onnx(model, X[:1])
+    to_onnx(move_model(model, np), X[:1])  # the documented way
+
+
+def test_refuses_sparse_tensors():
+    torch = pytest.importorskip("torch")
+    X, y = data("regressor", np.float32)
+    with dispatch(), pytest.raises(TypeError, match="sparse"):
+        GDRegressor(max_iter=1).fit(torch.asarray(X).to_sparse(), torch.asarray(y))
+
+
+def test_a_device_without_float64_gets_a_float32_model():
+    xps = pytest.importorskip("array_api_strict")
+    X, y = data("regressor")
+    model = GDRegressor(**SMALL).fit(X, y)
+    with pytest.warns(UserWarning, match="no float64.*float32"):
+        moved = move_model(model, xps, xps.Device("no_float64"))
+    assert moved._theta.dtype == xps.float32
+    with dispatch():
+        X32 = xps.asarray(X.astype(np.float32), device=xps.Device("no_float64"))
+        np.testing.assert_allclose(to_numpy(moved.predict(X32)), model.predict(X), rtol=1e-5)
+        refit = GDRegressor(**SMALL).fit(X32, xps.asarray(y.astype(np.float32),
+                                                         device=xps.Device("no_float64")))
+    assert refit._theta.dtype == xps.float32
+
+
+# ---------------------------------------------------------------- saving and moving
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_pickle_and_moves_between_libraries(lib, kind):
+    X, y = data(kind, np.float32)
+    with dispatch():
+        model = MODELS[kind](**SMALL).fit(on(lib, X), on(lib, y))
+        expected = to_numpy(model.predict(on(lib, X)))
+        loaded = pickle.loads(pickle.dumps(model))
+        np.testing.assert_array_equal(to_numpy(loaded.predict(on(lib, X))), expected)
+    on_numpy = move_model(model, np)
+    assert type(on_numpy._theta) is np.ndarray and type(model._theta) is not np.ndarray
+    np.testing.assert_allclose(on_numpy.predict(X), expected, rtol=1e-6)
+    on_numpy.partial_fit(X, y)  # the optimizer's state moved too
+    back = move_model(on_numpy, *lib)
+    with dispatch():
+        np.testing.assert_allclose(to_numpy(back.predict(on(lib, X))), on_numpy.predict(X),
+                                   rtol=1e-6)
+
+
+def test_skops_saves_a_moved_model(lib, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    X, y = data("classifier", np.float32)
+    with dispatch():
+        model = MLPBackpropClassifier(**SMALL).fit(on(lib, X), on(lib, y))
+    path = tmp_path / "model.skops"
+    sio.dump(move_model(model, np), path)
+    loaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    with dispatch():
+        expected = to_numpy(model.predict_proba(on(lib, X)))
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-5)
+
+
+def test_move_a_pipeline():
+    torch = pytest.importorskip("torch")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data("regressor")
+    with dispatch():
+        pipe = make_pipeline(StandardScaler(), GDRegressor(**SMALL)).fit(torch.asarray(X),
+                                                                         torch.asarray(y))
+        expected = pipe.predict(torch.asarray(X)).numpy()
+    moved = move_model(pipe, np)
+    np.testing.assert_allclose(moved.predict(X), expected, rtol=1e-10)
+
+
+def test_numpy_path_unchanged_under_dispatch():
+    """NumPy input trains on the NumPy engine (compiled kernels), dispatch or not."""
+    X, y = data("classifier")
+    reference = MLPBackpropClassifier(**SMALL).fit(X, y)
+    with dispatch(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning either
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        model = MLPBackpropClassifier(**SMALL).fit(X, y)
+    np.testing.assert_array_equal(model._theta, reference._theta)
+    assert importlib.import_module("numpy").ndarray is type(model._theta)
