@@ -10,10 +10,19 @@ kernels. The PyTorch column is skipped when torch is not installed.
 The *floor* of an epoch is the time of its matrix products alone, with the
 exact shapes the network needs (forward, weight gradients, input gradients),
 run back to back in NumPy; every contender is reported as a ratio to it.
+
+``--device cuda`` (or ``mps``, ``cpu``) instead trains the classifier
+configurations on PyTorch tensors on that device (scikit-learn's
+``array_api_dispatch``) against a plain PyTorch loop on the same device (same
+architecture, batch, optimizer and epochs), and against our own NumPy path on
+the CPU.
 """
 
 import argparse
 import os
+
+# scikit-learn's array API dispatch (--device) needs it before SciPy is imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import platform
 import statistics
 import time
@@ -137,8 +146,12 @@ def peak_memory(fn):
     return peak
 
 
-def torch_trainer(X, y, hidden, batch, epochs, dtype, seed):
-    """A plain PyTorch training loop; returns ``fit() -> accuracy(X_test, y_test)``."""
+def torch_trainer(X, y, hidden, batch, epochs, dtype, seed, device="cpu"):
+    """A plain PyTorch training loop; returns ``fit() -> accuracy(X_test, y_test)``.
+
+    On ``device``, with the data moved there before the clock starts, and
+    waiting for the device at the end of ``fit``.
+    """
     torch.manual_seed(seed)
     tdtype = torch.float32 if dtype == np.float32 else torch.float64
     layers, width = [], X.shape[1]
@@ -146,27 +159,100 @@ def torch_trainer(X, y, hidden, batch, epochs, dtype, seed):
         layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
         width = h
     layers.append(torch.nn.Linear(width, N_CLASSES))
-    model = torch.nn.Sequential(*layers).to(tdtype)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    model = torch.nn.Sequential(*layers).to(device=device, dtype=tdtype)
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=0.0)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def accuracy(X_test, y_test):
         with torch.no_grad():
-            return float((model(torch.from_numpy(X_test)).argmax(1).numpy() == y_test).mean())
+            predicted = model(torch.from_numpy(X_test).to(device)).argmax(1).cpu().numpy()
+        return float((predicted == y_test).mean())
 
     def fit():
         for _ in range(epochs):
-            perm = torch.randperm(Xt.shape[0])
+            perm = torch.randperm(Xt.shape[0], device=device)
             for start in range(0, Xt.shape[0], batch):
                 idx = perm[start : start + batch]
                 optimizer.zero_grad()
                 loss = loss_fn(model(Xt[idx]), yt[idx])
                 loss.backward()
                 optimizer.step()
+        synchronize(device)
         return accuracy
 
     return fit
+
+
+def synchronize(device):
+    """Wait for the work queued on a GPU (timings would otherwise stop early)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    elif str(device).startswith("mps"):
+        torch.mps.synchronize()
+
+
+def device_contenders(X, y, cfg, epochs, seed, device):
+    """Our classifier on torch tensors on ``device``, the PyTorch loop there, and our
+    NumPy path on the CPU, each as ``fit() -> accuracy(X_test, y_test)``."""
+    import sklearn
+
+    common = dict(hidden_layer_sizes=cfg["hidden"], batch_size=cfg["batch"], max_iter=epochs,
+                  tol=0.0, n_iter_no_change=10**6, random_state=seed, solver="adam")
+
+    def on_device():
+        Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+        synchronize(device)
+
+        def fit():
+            with sklearn.config_context(array_api_dispatch=True):
+                model = MLPBackpropClassifier(**common).fit(Xt, yt)
+            synchronize(device)
+
+            def accuracy(X_test, y_test):
+                with sklearn.config_context(array_api_dispatch=True):
+                    predicted = model.predict(torch.from_numpy(X_test).to(device))
+                return float((predicted.cpu().numpy() == y_test).mean())
+
+            return accuracy
+
+        return fit
+
+    def on_cpu():
+        return MLPBackpropClassifier(**common).fit(X, y).score
+
+    return {f"sklearn-gd (torch {device})": on_device(),
+            f"PyTorch loop ({device})": torch_trainer(X, y, cfg["hidden"], cfg["batch"], epochs,
+                                                      cfg["dtype"], seed, device),
+            "sklearn-gd (NumPy, CPU)": on_cpu}
+
+
+def bench_device(name, cfg, epochs, repeats, device):
+    """Time per epoch of the :func:`device_contenders`, round robin, one seed per round.
+
+    Reports the median time per epoch, the ratio to the PyTorch loop on the
+    device and how many times faster than our CPU path it is; accuracy is the
+    mean over the seeds.
+    """
+    X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
+    times, accuracies = {}, {}
+    for seed in range(repeats):
+        for label, fit in device_contenders(X, y, cfg, epochs, seed, device).items():
+            start = time.perf_counter()
+            score = fit()
+            times.setdefault(label, []).append((time.perf_counter() - start) / epochs)
+            accuracies.setdefault(label, []).append(score(X_test, y_test))
+    ours, loop, cpu = times
+    print(f"\n## {name} on {device}: {cfg['n']} x {cfg['d']}, hidden {cfg['hidden']}, batch "
+          f"{cfg['batch']}, adam, {epochs} epochs, {repeats} rounds (seeds 0-{repeats - 1})")
+    print("| contender | ms/epoch | x PyTorch loop | CPU path / this | mean test accuracy |")
+    print("|---|---|---|---|---|")
+    for label in times:
+        median = statistics.median(times[label])
+        print(f"| {label} | {median * 1e3:.1f} | "
+              f"{median / statistics.median(times[loop]):.2f} | "
+              f"{statistics.median(times[cpu]) / median:.1f} | "
+              f"{statistics.mean(accuracies[label]):.4f} |")
 
 
 def classifier_contenders(X, y, cfg, epochs, seed):
@@ -330,9 +416,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
     parser.add_argument("--only", choices=["classifier", "linear", "prediction"], default=None)
     parser.add_argument("--config", choices=list(CONFIGS), action="append")
+    parser.add_argument("--device", default=None,
+                        help="train on torch tensors on this device (cuda, mps, cpu) against "
+                        "a PyTorch loop there, instead of the CPU tables")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else 7
     print_machine()
+    if args.device is not None:
+        if torch is None:
+            parser.error("--device needs PyTorch")
+        for name in args.config or CONFIGS:
+            epochs = 1 if args.quick else (3 if "large" in name else 5)
+            bench_device(name, CONFIGS[name], epochs, 2 if args.quick else 3, args.device)
+        return
     if args.only in (None, "classifier"):
         for name in args.config or CONFIGS:
             epochs = 1 if args.quick else (3 if "large" in name else 5)

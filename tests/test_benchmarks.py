@@ -239,3 +239,20 @@ def test_kernel_benchmark_compares_every_shape(capsys):
         fused, product = float(fused), float(product)  # each rounded to 0.05 us at most
         low, high = (product - 0.05) / (fused + 0.05), (product + 0.05) / (fused - 0.05)
         assert low - 0.005 <= float(ratio) <= high + 0.005
+
+
+def test_device_table_compares_with_the_pytorch_loop_there(bench, capsys):
+    torch = pytest.importorskip("torch")
+    bench.torch = torch
+    try:
+        config = dict(n=300, d=5, hidden=(6,), batch=50, dtype=np.float32)
+        bench.bench_device("tiny float32", config, epochs=1, repeats=1, device="cpu")
+    finally:
+        bench.torch = None
+    rows = table_rows(capsys.readouterr().out)
+    assert set(rows) == {"sklearn-gd (torch cpu)", "PyTorch loop (cpu)", "sklearn-gd (NumPy, CPU)"}
+    for ms, to_loop, cpu_over_this, accuracy in rows.values():
+        assert float(ms) > 0 and float(to_loop) > 0 and float(cpu_over_this) > 0
+        assert 0 <= float(accuracy) <= 1
+    assert rows["PyTorch loop (cpu)"][1] == "1.00"
+    assert rows["sklearn-gd (NumPy, CPU)"][2] == "1.0"
