@@ -16,7 +16,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
-from ._compat import array_device, array_namespace, get_namespace_and_device, move_to
+from ._compat import (
+    ARRAY_API_TRAINING,
+    array_device,
+    array_namespace,
+    get_namespace_and_device,
+    move_to,
+)
 
 
 def is_numpy(a):
@@ -34,10 +40,11 @@ def input_namespace(X):
     """``(xp, device)`` when ``X`` is to be trained on in its own library, else None.
 
     That is under ``array_api_dispatch=True``, for an array of a library
-    other than NumPy; NumPy arrays, sparse matrices, lists and data frames
-    take the NumPy engine.
+    other than NumPy (scikit-learn >= 1.8); NumPy arrays, sparse matrices,
+    lists and data frames take the NumPy engine.
     """
-    if not get_config()["array_api_dispatch"] or is_numpy(X) or sp.issparse(X):
+    if (not ARRAY_API_TRAINING or not get_config()["array_api_dispatch"] or is_numpy(X)
+            or sp.issparse(X)):
         return None
     if not hasattr(X, "__array_namespace__") and not _is_known_array(X):
         return None

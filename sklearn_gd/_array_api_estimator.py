@@ -37,23 +37,9 @@ from ._training import TrainData
 class ArrayAPIMixin:
     """Array API support of the estimators: validation, data, prediction, moves."""
 
-    def _array_api_allowed(self):
-        """Whether this configuration trains in other libraries (tag ``array_api_support``)."""
-        return ARRAY_API_TRAINING and self.embedding is None and not self.input_scale
-
     def _where(self, X):
-        """``(xp, device)`` when ``X`` is trained on in its own library, else None.
-
-        Refuses what only the NumPy engine does (the input block).
-        """
-        where = input_namespace(X) if ARRAY_API_TRAINING else None
-        if where is not None and not self._array_api_allowed():
-            raise ValueError(
-                f"embedding and input_scale train on NumPy arrays only; X is a "
-                f"{where[0].__name__} array. Convert it with numpy.asarray (on the CPU), or "
-                "set embedding=None and input_scale=False."
-            )
-        return where
+        """``(xp, device)`` when ``X`` is trained on in its own library, else None."""
+        return input_namespace(X)
 
     # ------------------------------------------------------------------ fitting
     def _portable_X(self, X, reset, where):
@@ -153,7 +139,7 @@ class ArrayAPIMixin:
     def _follow_X(self, X, *arrays):
         """``arrays`` (targets, weights) moved to ``X``'s library and device, as
         scikit-learn's metrics take them under ``array_api_dispatch``."""
-        where = input_namespace(X) if ARRAY_API_TRAINING else None
+        where = self._where(X)
         if where is None:
             return arrays
         return [None if a is None else

@@ -26,6 +26,7 @@ from ._array_api_estimator import ArrayAPIMixin
 from ._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
+    ARRAY_API_TRAINING,
     CallbackSupportMixin,
     Interval,
     Options,
@@ -238,7 +239,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         # the input block (embedding, input scale) works on dense rows only
         tags.input_tags.sparse = self.embedding is None and not self.input_scale
-        tags.array_api_support = self._array_api_allowed()
+        tags.array_api_support = ARRAY_API_TRAINING
         return tags
 
     # ------------------------------------------------------------------ public API

@@ -190,3 +190,61 @@ class _Buffers:
         if buffer is None or buffer.shape != shape or buffer.dtype != self.dtype:
             buffer = self.cache[name] = np.empty(shape, self.dtype)
         return buffer
+
+
+class PortableInputBlock:
+    """:class:`InputBlock`'s passes against the Array API standard, for any library.
+
+    The same formulas (the module's docstring) with new arrays instead of
+    reused buffers: ``forward`` returns ``e`` and what ``backward`` needs.
+    """
+
+    def __init__(self, block, xp):
+        self.block = block
+        self.xp = xp
+
+    def _views(self, params):
+        xp = self.xp
+        return {name: xp.reshape(params[start:stop], shape)
+                for name, start, stop, shape in self.block._blocks}
+
+    def forward(self, params, X):
+        """``(e, cache)`` for the rows of ``X``."""
+        xp, block = self.xp, self.block
+        p = self._views(params)
+        m, d = X.shape
+        cache, E = {}, X
+        if block.embedded:
+            q = block.embedding_size - 1
+            per_feature = xp.permute_dims(X, (1, 0))[:, :, None]  # (d, m, 1)
+            Z = per_feature * ((TWO_PI * block.sigma) * p["omega"])[:, None, :] + p["phi"][:, None, :]
+            cosines = xp.cos(Z)
+            H = xp.permute_dims(cosines @ p["U"], (1, 0, 2)) + p["c"]  # (m, d, q)
+            E = xp.concat([xp.reshape(H, (m, d * q)), X], axis=1)
+            cache.update(Z=Z, cosines=cosines)
+        if block.scale:
+            cache["unscaled"] = E
+            E = E * (block.scale_rate * p["v"])
+        return E, cache
+
+    def backward(self, params, X, cache, G):
+        """``dJ/dparams`` as one flat array (the block's part of the gradient)."""
+        xp, block = self.xp, self.block
+        p = self._views(params)
+        m, d = X.shape
+        g = {}
+        if block.scale:
+            g["v"] = block.scale_rate * xp.sum(G * cache["unscaled"], axis=0)
+            G = G * (block.scale_rate * p["v"])
+        if block.embedded:
+            q = block.embedding_size - 1
+            H = xp.reshape(G[:, : d * q], (m, d, q))
+            g["c"] = xp.sum(H, axis=0)
+            per_feature = xp.permute_dims(H, (1, 0, 2))  # (d, m, q)
+            g["U"] = xp.permute_dims(cache["cosines"], (0, 2, 1)) @ per_feature
+            # D = dJ/dz up to its sign: (H U^T) * sin(z); the sign goes into the sums
+            D = (per_feature @ xp.permute_dims(p["U"], (0, 2, 1))) * xp.sin(cache["Z"])
+            g["phi"] = -xp.sum(D, axis=1)
+            X_per_feature = xp.permute_dims(X, (1, 0))[:, :, None]
+            g["omega"] = (-TWO_PI * block.sigma) * xp.sum(D * X_per_feature, axis=1)
+        return xp.concat([xp.reshape(g[name], (-1,)) for name, *_ in block._blocks])

@@ -224,9 +224,10 @@ class PortableKernels:
 
     @staticmethod
     def l2_gradient(gW, W, c, scratch):
-        """As :meth:`NumpyKernels.l2_gradient` (``scratch`` unused)."""
+        """As :meth:`NumpyKernels.l2_gradient` (``scratch`` unused); the penalty
+        is a 0-d array on the device."""
         gW += c * W
-        return 0.5 * c * float(namespace(W).sum(W * W))
+        return 0.5 * c * namespace(W).sum(W * W)
 
 
 class CompiledKernels:

@@ -57,10 +57,11 @@ class Loss:
         return loss, delta
 
     def portable_loss_and_delta(self, R, Y, weights, xp):
-        """:meth:`loss_and_delta` for arrays of any library: ``(loss, P, delta)``."""
+        """:meth:`loss_and_delta` for arrays of any library: ``(loss, P, delta)``,
+        the loss a 0-d array on the device (reading it back would wait for it)."""
         link, value, gradient = self.portable
         P = link(R, xp)
-        loss = float(xp.sum(value(R, P, Y, xp) * weights))
+        loss = xp.sum(value(R, P, Y, xp) * weights)
         return loss, P, gradient(R, P, Y, xp) * weights[:, None]
 
 

@@ -11,7 +11,14 @@ The NumPy engine (buffers reused, compiled kernels) serves NumPy arrays.
 
 from ._activations import ACTIVATIONS
 from ._array_api import device_of
+from ._input_block import PortableInputBlock
 from ._network import Network
+
+
+#: Prediction feeds at most this many rows through at once: large batches keep a
+#: GPU busy, and the bound keeps the input block's (features x rows x
+#: frequencies) arrays within memory.
+PREDICT_CHUNK_ROWS = 65536
 
 
 class PortableNetwork(Network):
@@ -29,6 +36,8 @@ class PortableNetwork(Network):
         super().__init__(layout, activation, loss)
         self.xp = xp
         self._activation = ACTIVATIONS[activation]
+        block = layout.input_block
+        self._block = None if block is None else PortableInputBlock(block, xp)
 
     def workspace(self, n_rows, dtype, dropout=False):
         """No buffers: each pass allocates (see the module docstring)."""
@@ -41,21 +50,35 @@ class PortableNetwork(Network):
         return weights, [theta[s] for s in layout.bias_slices]
 
     def forward(self, theta, X, ws=None, masks=None):
-        """``(R, P)``: raw outputs and predictions."""
-        R, _, _ = self._layers(theta, X, masks)
-        return R, self.loss.portable[0](R, self.xp)
+        """``(R, P)``: raw outputs and predictions.
+
+        Without a workspace (prediction), the rows go through in chunks of
+        ``PREDICT_CHUNK_ROWS`` at most, which bounds the memory of the input
+        block's per-feature arrays.
+        """
+        xp = self.xp
+        n, chunk = X.shape[0], PREDICT_CHUNK_ROWS
+        if ws is None and n > chunk:
+            parts = [self.forward(theta, X[start:min(start + chunk, n), ...])
+                     for start in range(0, n, chunk)]
+            return tuple(xp.concat([part[i] for part in parts], axis=0) for i in (0, 1))
+        R = self._layers(theta, X, masks)[0]
+        return R, self.loss.portable[0](R, xp)
 
     def _layers(self, theta, X, masks=None):
-        """``Z_L``, each layer's input ``A_{l-1}`` and each hidden layer's ``f(Z_l)``."""
+        """``Z_L``, each layer's input ``A_{l-1}`` (``A_0``: the input block's output,
+        or ``X``), each hidden layer's ``f(Z_l)``, and the input block's cache (or None)."""
         xp = self.xp
         weights, biases = self._views(theta)
-        inputs, activated = [X], []
-        A = X
+        A, block_cache = X, None
+        if self._block is not None:
+            A, block_cache = self._block.forward(self.layout.input_params(theta), X)
+        inputs, activated = [A], []
         last = self.layout.n_layers - 1
         for layer, (W, b) in enumerate(zip(weights, biases)):
             Z = A @ W + b
             if layer == last:
-                return Z, inputs, activated
+                return Z, inputs, activated, block_cache
             A = self._activation.portable(Z, xp)
             activated.append(A)
             if masks is not None and masks[layer] is not None:
@@ -86,9 +109,11 @@ class PortableNetwork(Network):
         return self.evaluate(theta, X, Y, weights, c)[0]
 
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
-        """As :meth:`Network.loss_and_grad`: the gradient goes into ``grad``'s slices."""
+        """As :meth:`Network.loss_and_grad`: the gradient goes into ``grad``'s slices;
+        the data loss and the penalty are 0-d arrays on the device (0.0 without
+        a penalty), read back by the caller when it needs them."""
         xp, layout = self.xp, self.layout
-        R, inputs, activated = self._layers(theta, X, masks)
+        R, inputs, activated, block_cache = self._layers(theta, X, masks)
         data_loss, _, delta = self.loss.portable_loss_and_delta(R, Y, weights, xp)
         weights_list, _ = self._views(theta)
         # column sums as a product, as the NumPy engine makes them (the same
@@ -101,7 +126,7 @@ class PortableNetwork(Network):
             gW = inputs[layer].T @ delta
             if c:
                 gW = gW + c * W
-                penalty += 0.5 * c * float(xp.sum(W * W))
+                penalty = penalty + 0.5 * c * xp.sum(W * W)
             grad[layout.weight_slices[layer]] = xp.reshape(gW, (-1,))
             grad[layout.bias_slices[layer]] = ones @ delta
             if layer == 0:
@@ -110,6 +135,10 @@ class PortableNetwork(Network):
             if masks is not None and masks[layer - 1] is not None:
                 delta = delta * masks[layer - 1]
             delta = delta * self._activation.portable_derivative(activated[layer - 1], xp)
+        if self._block is not None:
+            grad[layout.input_slice] = self._block.backward(
+                layout.input_params(theta), X, block_cache, delta @ weights_list[0].T
+            )
         return data_loss, penalty
 
 

@@ -4,10 +4,19 @@ import warnings
 from numbers import Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._compat import Interval, StrOptions, _fit_context
+from ._array_api import (
+    device_of,
+    has_float64,
+    input_namespace,
+    is_numpy,
+    namespace,
+    xp_float,
+)
+from ._compat import ARRAY_API_TRAINING, Interval, StrOptions, _fit_context, check_same_namespace
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -84,6 +93,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.array_api_support = ARRAY_API_TRAINING
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -101,6 +111,11 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self : object
         """
         low, high = self._percentiles()
+        where = input_namespace(X)
+        if where is not None:
+            X = validate_data(self, X, dtype=_float_dtypes(*where), ensure_all_finite="allow-nan")
+            self.center_, self.scale_ = _portable_statistics(X, low, high, where[0])
+            return self
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             # an all-NaN feature has no median: expected, handled below
@@ -132,6 +147,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             ``X`` has NaN.
         """
         check_is_fitted(self)
+        if self._on_device(X, "transform"):
+            return self._portable_transform(X)
         X = validate_data(self, X, reset=False, dtype=self._output_dtype(),
                           ensure_all_finite="allow-nan", copy=self.copy)
         c = self.max_absolute_value
@@ -159,6 +176,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        if self._on_device(X, "inverse_transform"):
+            return self._portable_inverse_transform(X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
                           ensure_all_finite="allow-nan", copy=self.copy)
         c = self.max_absolute_value
@@ -167,6 +186,42 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X /= np.where(self.scale_ > 0, self.scale_, np.inf)
         X += self.center_
         return X
+
+    # ---------------------------------------------------------------- other libraries
+    def _on_device(self, X, method):
+        """Whether ``X`` or the fitted statistics belong to another array library
+        than NumPy (then both must be the same one: scikit-learn's check)."""
+        if input_namespace(X) is None and is_numpy(self.center_):
+            return False
+        if get_config()["array_api_dispatch"]:
+            check_same_namespace(X, self, attribute="center_", method=method)
+            return True
+        raise ValueError(
+            f"This RobustSmoothClipScaler was fitted on {namespace(self.center_).__name__} "
+            f"arrays; call {method} on such arrays inside "
+            "sklearn.config_context(array_api_dispatch=True)."
+        )
+
+    def _portable_transform(self, X):
+        xp = namespace(self.center_)
+        dtypes = _float_dtypes(xp, device_of(self.center_))
+        if self.dtype is not None:
+            dtypes = (xp_float(xp, self._output_dtype()),)
+        X = validate_data(self, X, reset=False, dtype=dtypes, ensure_all_finite="allow-nan")
+        c = self.max_absolute_value
+        t = (X - xp.astype(self.center_, X.dtype)) * xp.astype(self.scale_, X.dtype) / c
+        smooth = t / xp.hypot(xp.ones_like(t), t)  # hypot: no overflow in t^2
+        smooth = xp.where(xp.isinf(t), xp.sign(t), smooth)
+        return xp.clip(smooth * c, -c, c)  # rounding may land an ulp beyond c
+
+    def _portable_inverse_transform(self, X):
+        xp = namespace(self.center_)
+        X = validate_data(self, X, reset=False, dtype=_float_dtypes(xp, device_of(self.center_)),
+                          ensure_all_finite="allow-nan")
+        c = self.max_absolute_value
+        scale = xp.astype(self.scale_, X.dtype)
+        divisor = xp.where(scale > 0, scale, xp.full_like(scale, float("inf")))
+        return X / xp.sqrt(1.0 - (X / c) ** 2) / divisor + xp.astype(self.center_, X.dtype)
 
     def _output_dtype(self):
         if self.dtype is None:
@@ -189,3 +244,40 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
 def _half_difference(a, b):
     """``(a - b) / 2`` without overflow for values near the largest float."""
     return 0.5 * a - 0.5 * b
+
+
+def _float_dtypes(xp, device):
+    """The float dtypes of ``xp`` that ``device`` computes in, widest first."""
+    return (xp.float64, xp.float32) if has_float64(xp, device) else (xp.float32,)
+
+
+def _portable_statistics(X, low, high, xp):
+    """``(center, scale)`` as :meth:`RobustSmoothClipScaler.fit` defines them, in ``X``'s
+    library and on its device.
+
+    Each column is sorted (NaN last, as NumPy, PyTorch and CuPy sort), and the
+    percentiles are interpolated linearly between the values of its non-NaN
+    entries, as NumPy's ``nanpercentile`` does by default.
+    """
+    valid = xp.sum(xp.astype(~xp.isnan(X), xp.int64), axis=0)
+    ordered = xp.sort(X, axis=0)
+    last = xp.astype(xp.clip(valid - 1, 0, None), X.dtype)
+
+    def value_at(index):
+        return xp.take_along_axis(ordered, xp.astype(index, xp.int64)[None, :], axis=0)[0, :]
+
+    def percentile(q):
+        position = last * (q / 100)
+        below, above = xp.floor(position), xp.ceil(position)
+        lower, upper = value_at(below), value_at(above)
+        return lower + (upper - lower) * (position - below)
+
+    center = percentile(50.0)
+    half_spread = _half_difference(percentile(high), percentile(low))
+    half_range = _half_difference(value_at(last), ordered[0, :])
+    ones, infinities = xp.ones_like(half_spread), xp.full_like(half_spread, float("inf"))
+    scale = xp.where(half_spread > 0, 0.5 / xp.where(half_spread > 0, half_spread, ones),
+                     1.0 / xp.where(half_range > 0, half_range, infinities))
+    zeros = xp.zeros_like(scale)
+    return (xp.where(xp.isfinite(center), center, zeros),
+            xp.where(xp.isfinite(scale), scale, zeros))

@@ -440,8 +440,15 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
     guard on the last batch: each batch's objective is that of the weights
     before its step, and without this check nothing would vouch for the
     last step's result before a diverged fit keeps it.
+
+    Off NumPy, the batches' objectives stay on the device until the epoch
+    ends, and the guard reads them then, in order: reading each back at once
+    would make a GPU wait for every batch. The decision is the same; a
+    diverging epoch runs to its end before its weights are undone.
     """
-    weighted_loss, rows, last = 0.0, 0, None
+    deferred = not is_numpy(theta)
+    weighted_loss, rows, last, pending = 0.0, 0, None, []
+    needs_reference = guard.limit is None
     for Xb, Yb, weights in batches:
         m = Xb.shape[0]
         rows += m
@@ -451,19 +458,37 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
             theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
         )
         constant_loss = None
-        if guard.limit is None:  # the run's first batch: its reference, from the bias before the step
+        if needs_reference:  # the run's first batch: its reference, from the bias before the step
+            needs_reference = False
             bias = copy(net.layout.biases(theta)[-1])
             constant_loss = lambda: net.constant_loss(bias, Yb, weights)  # noqa: E731
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
+        last = Xb, Yb, weights
+        if deferred:
+            pending.append((batch_loss, m, constant_loss))
+            continue
         if not guard.ok(batch_loss, constant_loss):
             return np.nan
         weighted_loss += batch_loss * m
-        last = Xb, Yb, weights
+    for batch_loss, m, constant_loss in _read_back(pending):
+        if not guard.ok(batch_loss, constant_loss):
+            return np.nan
+        weighted_loss += batch_loss * m
     if not all_finite(theta):
         return np.nan
     if last is not None and not guard.ok(net.objective(theta, *last, l2.c if l2 else 0.0, ws)):
         return np.nan
     return weighted_loss / rows
+
+
+def _read_back(pending):
+    """``pending`` with each batch's objective (a 0-d device array) as a float, in
+    one transfer."""
+    if not pending:
+        return pending
+    xp = namespace(pending[0][0])
+    values = to_numpy(xp.stack([xp.reshape(loss, ()) for loss, _, _ in pending])).tolist()
+    return [(value, m, constant) for value, (_, m, constant) in zip(values, pending)]
 
 
 def _undo_diverged_epoch(config, state, last_good, chain, hooks, lr):
@@ -567,7 +592,7 @@ def train_lbfgs(config, state, data, hooks):
     def objective(params):
         theta[...] = to_theta(params)
         value, grad = objective_at(theta)
-        return value, to_numpy(grad).astype(np.float64)
+        return float(value), to_numpy(grad).astype(np.float64)
 
     def record(intermediate_result):
         hooks.begin_epoch()

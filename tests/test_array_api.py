@@ -237,14 +237,41 @@ def test_refuses_a_model_fitted_elsewhere(lib):
         model.predict(X)
 
 
-def test_refuses_the_input_block_and_onnx_export(lib):
+@pytest.mark.parametrize("block", [
+    dict(embedding="periodic", embedding_frequencies=3, input_scale=True),
+    dict(embedding="periodic", embedding_frequencies=2, embedding_size=3),
+    dict(input_scale=True),
+])
+def test_the_input_block_as_numpy(lib, block):
+    """The tabular recipe's input block trains on any library with NumPy's results."""
+    reference, model, X = fit_both(lib, "classifier", dtype=np.float32, solver="adamw",
+                                   **block)
+    np.testing.assert_allclose(to_numpy(model._theta), reference._theta, rtol=1e-4, atol=1e-6)
+    assert_same_predictions(reference, model, X, lib, rtol=1e-5)
+    if has_float64(lib):
+        reference, model, X = fit_both(lib, "regressor", **block)
+        np.testing.assert_allclose(to_numpy(model._theta), reference._theta, rtol=1e-10,
+                                   atol=1e-12)
+        assert_same_predictions(reference, model, X, lib, rtol=1e-10)
+
+
+def test_prediction_in_chunks(lib, monkeypatch):
+    from sklearn_gd import _portable_network
+
     X, y = data("regressor", np.float32)
     with dispatch():
-        with pytest.raises(ValueError, match="embedding and input_scale train on NumPy"):
-            GDRegressor(embedding="periodic", max_iter=1).fit(on(lib, X), on(lib, y))
+        model = GDRegressor(**SMALL, embedding="periodic").fit(on(lib, X), on(lib, y))
+        whole = to_numpy(model.predict(on(lib, X)))
+        monkeypatch.setattr(_portable_network, "PREDICT_CHUNK_ROWS", 7)
+        np.testing.assert_allclose(to_numpy(model.predict(on(lib, X))), whole, rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_refuses_onnx_export_on_a_device(lib):
+    X, y = data("regressor", np.float32)
+    with dispatch():
         model = GDRegressor(**SMALL).fit(on(lib, X), on(lib, y))
-    assert not GDRegressor(input_scale=True).__sklearn_tags__().array_api_support
-    assert GDRegressor().__sklearn_tags__().array_api_support
+    assert GDRegressor(input_scale=True).__sklearn_tags__().array_api_support
     pytest.importorskip("skl2onnx")
     from skl2onnx import to_onnx
 
@@ -334,3 +361,74 @@ def test_numpy_path_unchanged_under_dispatch():
         model = MLPBackpropClassifier(**SMALL).fit(X, y)
     np.testing.assert_array_equal(model._theta, reference._theta)
     assert importlib.import_module("numpy").ndarray is type(model._theta)
+
+
+def test_divergence_keeps_the_numpy_paths_last_good_weights(lib):
+    """The guard reads the device's batch objectives at the epoch's end: the
+    same epoch is undone, the same weights kept, as on NumPy."""
+    from sklearn_gd import DivergenceWarning
+
+    X, y = data("regressor", np.float32)
+    X = X * 30
+    params = {**SMALL, "solver": "sgd", "learning_rate_init": 0.001, "max_iter": 20}
+    with pytest.warns(DivergenceWarning):
+        reference = GDRegressor(**params).fit(X, y)
+    with pytest.warns(DivergenceWarning), dispatch():
+        model = GDRegressor(**params).fit(on(lib, X), on(lib, y))
+    assert model.n_iter_ == reference.n_iter_ == 4  # four epochs kept, the fifth undone
+    np.testing.assert_allclose(to_numpy(model._theta), reference._theta, rtol=1e-4)
+    assert np.isfinite(to_numpy(model._theta)).all()
+
+
+# ---------------------------------------------------------------- the recipe's scaler
+def scaler_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(2, size=(41, 5))
+    X[::3, 0] = np.nan  # missing values
+    X[:, 1] = 7.0  # constant: becomes 0
+    X[:, 2] = np.where(np.arange(41) == 5, 3.0, 1.0)  # quartiles coincide: scaled by the range
+    X[:, 3] = np.nan  # all missing
+    return X
+
+
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_robust_smooth_clip_scaler_as_numpy(lib, dtype):
+    from sklearn_gd import RobustSmoothClipScaler
+
+    X = scaler_data()
+    if not has_float64(lib):
+        X = X.astype(np.float32)
+    reference = RobustSmoothClipScaler(dtype=dtype).fit(X)
+    with dispatch():
+        scaler = RobustSmoothClipScaler(dtype=dtype).fit(on(lib, X))
+        transformed = scaler.transform(on(lib, X))
+        back = scaler.inverse_transform(transformed)
+    assert namespace(scaler.center_) is namespace(transformed) is namespace(on(lib, X[:1]))
+    rtol = 1e-12 if to_numpy(transformed).dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(to_numpy(scaler.center_), reference.center_, rtol=rtol)
+    np.testing.assert_allclose(to_numpy(scaler.scale_), reference.scale_, rtol=rtol)
+    expected = reference.transform(X)
+    assert to_numpy(transformed).dtype == expected.dtype
+    np.testing.assert_allclose(to_numpy(transformed), expected, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(to_numpy(back), reference.inverse_transform(expected),
+                               rtol=1e-4, atol=1e-5)
+    with dispatch(), pytest.raises(ValueError, match="must use the same namespace"):
+        scaler.transform(X)
+
+
+def test_the_tabular_recipe_on_the_library(lib):
+    from sklearn_gd import make_tabular_classifier
+
+    X, y = data("classifier", np.float32)
+    params = dict(hidden_layer_sizes=(16, 16), max_iter=15, batch_size=16, random_state=0,
+                  embedding_frequencies=4)
+    reference = make_tabular_classifier(**params).fit(X, y)
+    with dispatch():
+        model = make_tabular_classifier(**params).fit(on(lib, X), on(lib, y))
+        proba = model.predict_proba(on(lib, X))
+        score = model.score(on(lib, X), on(lib, y))
+    assert namespace(proba) is namespace(on(lib, X[:1]))
+    assert namespace(model[-1]._theta) is namespace(proba)
+    # dropout masks come from the library's generator: close, not equal, to NumPy's fit
+    assert abs(score - reference.score(X, y)) < 0.15
+    np.testing.assert_allclose(to_numpy(proba).sum(axis=1), 1.0, rtol=1e-5)
