@@ -138,14 +138,15 @@ class ArrayAPIMixin:
 
     def _follow_X(self, X, *arrays):
         """``arrays`` (targets, weights) moved to ``X``'s library and device, as
-        scikit-learn's metrics take them under ``array_api_dispatch``."""
+        scikit-learn's metrics take them under ``array_api_dispatch``.
+
+        Labels that library cannot hold (strings) stay NumPy arrays, as
+        :meth:`predict` gives them.
+        """
         where = self._where(X)
         if where is None:
             return arrays
-        return [None if a is None else
-                move_to(np.asarray(a) if isinstance(a, (list, tuple)) else a,
-                        xp=where[0], device=where[1])
-                for a in arrays]
+        return [_follow(a, *where) for a in arrays]
 
     # ------------------------------------------------------------------ moves
     def __sklearn_array_api_convert__(self, converter):
@@ -244,6 +245,17 @@ def _warn_if_narrowed(estimator, moved, device):
             f"The device {device} has no float64: the model's parameters were converted to "
             "float32, and it computes in float32 there.", UserWarning,
         )
+
+
+def _follow(a, xp, device):
+    """A target or weight vector in ``xp`` on ``device``; non-numeric labels on the host."""
+    if a is None:
+        return None
+    if isinstance(a, (list, tuple)) or hasattr(a, "iloc"):
+        a = np.asarray(a)
+    if is_numpy(a) and a.dtype.kind not in "biuf":
+        return a
+    return move_to(a, xp=xp, device=device)
 
 
 def _host(a):

@@ -435,9 +435,9 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         def score(state, validation, P, loss):
             model = copy.copy(self)
             model._set_state(dataclasses.replace(state))
-            weights = validation.sample_weight
+            y, weights = model._follow_X(validation.X, validation.y, validation.sample_weight)
             kwargs = {} if weights is None else {"sample_weight": weights}
-            return scorer(model, validation.X, validation.y, **kwargs)
+            return scorer(model, validation.X, y, **kwargs)
 
         return score
 

@@ -432,3 +432,27 @@ def test_the_tabular_recipe_on_the_library(lib):
     # dropout masks come from the library's generator: close, not equal, to NumPy's fit
     assert abs(score - reference.score(X, y)) < 0.15
     np.testing.assert_allclose(to_numpy(proba).sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "neg_log_loss"])
+def test_a_scorer_for_early_stopping_scores_as_on_numpy(lib, scoring):
+    """A scorer monitoring early stopping gives the NumPy path's scores."""
+    if not has_float64(lib):
+        pytest.skip("the device has no float64")
+    sw = np.random.default_rng(1).uniform(0.5, 1.5, 90)
+    reference, model, X = fit_both(lib, "classifier", sample_weight=sw, early_stopping=True,
+                                   scoring=scoring, n_iter_no_change=4, max_iter=20)
+    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_,
+                               rtol=1e-9)
+
+
+def test_string_labels_stay_on_the_host(lib):
+    X, y = data("classifier", np.float32)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    reference = MLPBackpropClassifier(**SMALL).fit(X, labels)
+    with dispatch():
+        model = MLPBackpropClassifier(**SMALL).fit(on(lib, X), labels)
+        predicted = model.predict(on(lib, X))
+        score = model.score(on(lib, X), labels)
+    np.testing.assert_array_equal(predicted, reference.predict(X))
+    assert score == pytest.approx(reference.score(X, labels))
