@@ -22,6 +22,8 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.special import expit
 
+from ._array_api import device_of, zero
+
 LEAKY_RELU_SLOPE = 0.01
 
 
@@ -137,7 +139,7 @@ def _tanh_derivative_xp(A, xp):
 
 
 def _relu_xp(Z, xp):
-    return xp.where(Z > 0, Z, xp.zeros_like(Z))
+    return xp.maximum(Z, zero(xp, Z.dtype, device_of(Z)))
 
 
 def _relu_derivative_xp(A, xp):

@@ -12,6 +12,8 @@ encoded targets, L-BFGS's flat vectors). Everything else is written against
 the Array API standard where it runs.
 """
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
@@ -85,6 +87,13 @@ def has_float64(xp, device):
     except (AttributeError, TypeError):
         return True
     return "float64" in kinds
+
+
+@functools.lru_cache(maxsize=64)
+def zero(xp, dtype, device):
+    """A 0-d zero of ``dtype`` on ``device``, made once (``xp.maximum(Z, zero(...))``
+    is one pass where ``xp.zeros_like(Z)`` would be two)."""
+    return xp.zeros((), dtype=dtype, device=device)
 
 
 def to_device(a, xp, device):

@@ -150,8 +150,11 @@ class PortableBatchSource:
 
     The shuffling order is drawn by the model's NumPy generator (so a fixed
     ``random_state`` gives the NumPy engine's batches) and copied to the
-    device once per epoch; the rows are gathered there. ``Y`` may be stored
-    compactly (boolean indicators) and is converted per batch.
+    device once per epoch, where the epoch's rows are gathered in that order
+    in one pass (a copy of the data, on the device); each batch is then a
+    slice of them: one gather per epoch rather than one per batch, as a GPU
+    prefers. ``Y`` may be stored compactly (boolean indicators) and is
+    converted per batch.
     """
 
     def __init__(self, X, Y, sw, batch_size, shuffle, rng, dtype):
@@ -167,26 +170,24 @@ class PortableBatchSource:
 
     def __iter__(self):
         xp = self.xp
-        order = None
+        X, Y, sw = self.X, self.Y, self.sw
         if self.shuffle:
             order = xp.asarray(self.rng.permutation(self.n), device=self.device)
+            X, Y = xp.take(X, order, axis=0), xp.take(Y, order, axis=0)
+            sw = None if sw is None else xp.take(sw, order)
         for start in range(0, self.n, self.batch_size):
             stop = min(start + self.batch_size, self.n)
-            if order is None:
-                rows = slice(start, stop)
-                Xb, Yb = self.X[rows, ...], self.Y[rows, ...]
-            else:
-                rows = order[start:stop]
-                Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=0)
-            yield Xb, xp.astype(Yb, self.dtype), self._weights(rows, stop - start)
+            rows = slice(start, stop)
+            yield X[rows, ...], xp.astype(Y[rows, ...], self.dtype), self._weights(sw, rows)
 
-    def _weights(self, rows, m):
+    def _weights(self, sw, rows):
         xp = self.xp
-        if self.sw is None:
+        m = rows.stop - rows.start
+        if sw is None:
             if m not in self._uniform:
                 self._uniform[m] = xp.full((m,), 1.0 / m, dtype=self.dtype, device=self.device)
             return self._uniform[m]
-        w = self.sw[rows] if isinstance(rows, slice) else xp.take(self.sw, rows)
+        w = sw[rows]
         if not bool(xp.any(w != 0)):
             return None  # nothing to learn from: all rows have zero weight
         return w * (self.rows_per_weight / m)

@@ -206,20 +206,27 @@ class PortableKernels:
     @staticmethod
     def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
         """As :func:`adam_direction`."""
-        xp = namespace(g)
         u *= beta_1
         u += g
         w *= beta_2
         w += g * g
-        g[...] = scale * u / (xp.sqrt(w) + eps)
+        g[...] = PortableKernels._adam_step(u, w, eps, scale)
         return g
+
+    @staticmethod
+    def _adam_step(u, w, eps, scale):
+        return (scale * u) / (namespace(u).sqrt(w) + eps)
 
     @staticmethod
     def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
         """As :meth:`NumpyKernels.adam`."""
         penalty = _l2_blocks(PortableKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
-        theta += PortableKernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+        u *= beta_1
+        u += g
+        w *= beta_2
+        w += g * g
+        theta += PortableKernels._adam_step(u, w, eps, scale)  # g is not written: one pass less
         return penalty
 
     @staticmethod

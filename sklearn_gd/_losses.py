@@ -12,6 +12,8 @@ Each entry maps a loss name to a :class:`Loss` with
   ``onnx_attributes``;
 - ``portable``: ``(link, value, gradient)`` written against the Array API
   standard for any library (each takes ``xp`` last and returns new arrays);
+- ``portable_fused``: optionally, ``(loss, P, delta)`` in one go for any
+  library (fewer passes, so fewer kernel launches on a GPU);
 - ``fused``: optionally, a kernel computing loss and delta in one pass.
 
 For the canonical pairs (identity + squared error, exp + poisson,
@@ -38,6 +40,7 @@ class Loss:
     out_activation: str
     onnx: Optional[str]
     portable: tuple = ()
+    portable_fused: Optional[Callable] = None
     onnx_attributes: dict = field(default_factory=dict)
     fused: Optional[Callable] = None
 
@@ -59,6 +62,8 @@ class Loss:
     def portable_loss_and_delta(self, R, Y, weights, xp):
         """:meth:`loss_and_delta` for arrays of any library: ``(loss, P, delta)``,
         the loss a 0-d array on the device (reading it back would wait for it)."""
+        if self.portable_fused is not None:
+            return self.portable_fused(R, Y, weights, xp)
         link, value, gradient = self.portable
         P = link(R, xp)
         loss = xp.sum(value(R, P, Y, xp) * weights)
@@ -171,6 +176,17 @@ def _log_loss_xp(R, P, Y, xp):
     return log_sum * xp.sum(Y, axis=1) - xp.sum(Y * Z, axis=1)
 
 
+def _softmax_log_loss_xp(R, Y, weights, xp):
+    """Softmax, weighted log-loss and its gradient sharing one exponential, as
+    :func:`sklearn_gd._kernels.softmax_log_loss` (rows of ``Y`` sum to one)."""
+    Z = R - xp.max(R, axis=1, keepdims=True)
+    E = xp.exp(Z)
+    s = xp.sum(E, axis=1, keepdims=True)
+    P = E / s
+    loss = xp.sum(weights * (xp.log(s[:, 0]) - xp.sum(Y * Z, axis=1)))
+    return loss, P, (P - Y) * weights[:, None]
+
+
 def _huber_xp(delta, within_range):
     def value(R, P, Y, xp):
         r = xp.abs(P - Y)
@@ -203,5 +219,6 @@ LOSSES = {
     "log_loss": Loss(_kernels.softmax, _log_loss, _residual, out_activation="softmax",
                      onnx="Softmax", onnx_attributes={"axis": 1},
                      portable=(_softmax_xp, _log_loss_xp, _residual_xp),
+                     portable_fused=_softmax_log_loss_xp,
                      fused=_kernels.softmax_log_loss),
 }

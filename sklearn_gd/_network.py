@@ -62,6 +62,10 @@ class Network:
         """Buffers for batches of at most ``n_rows`` rows, reused across batches."""
         return Workspace(self.layout, n_rows, dtype, dropout)
 
+    def l2_term(self, c, ws, theta):
+        """The :class:`L2Penalty` an optimizer step adds for ``theta``."""
+        return L2Penalty(c, self.layout, ws.weight_scratch)
+
     def forward(self, theta, X, ws=None, masks=None):
         """Run the network; return ``(R, P)``: raw outputs and predictions.
 
@@ -261,6 +265,9 @@ class L2Penalty:
     scratch : ndarray
         At least as long as the largest weight matrix (NumPy kernels only).
     """
+
+    #: Whether the fused Adam kernel adds the term in its own pass.
+    fusable = True
 
     def __init__(self, c, layout, scratch):
         self.c = float(c)

@@ -142,8 +142,11 @@ class ScaleByAdam:
         if not self.scale_by_learning_rate:
             raise ValueError("A fused Adam step needs scale_by_learning_rate=True.")
         eps, scale = self._step_constants(state, -lr)
+        penalty = 0.0
+        if l2 is not None and not l2.fusable:  # its own passes first, then the plain step
+            penalty, l2 = l2.add_gradient(g, theta), None
         l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
-        return _kernels.adam(
+        return penalty + _kernels.adam(
             theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale, *l2_args
         )
 

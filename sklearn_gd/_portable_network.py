@@ -10,9 +10,9 @@ The NumPy engine (buffers reused, compiled kernels) serves NumPy arrays.
 """
 
 from ._activations import ACTIVATIONS
-from ._array_api import device_of
+from ._array_api import device_of, namespace, numpy_dtype, to_device
 from ._input_block import PortableInputBlock
-from ._network import Network
+from ._network import L2Penalty, Network
 
 
 #: Prediction feeds at most this many rows through at once: large batches keep a
@@ -38,10 +38,24 @@ class PortableNetwork(Network):
         self._activation = ACTIVATIONS[activation]
         block = layout.input_block
         self._block = None if block is None else PortableInputBlock(block, xp)
+        self._ones_cache = {}
+
+    def _ones(self, delta):
+        """A vector of ones for ``delta``'s rows, made once per row count and dtype."""
+        key = (delta.shape[0], delta.dtype)
+        ones = self._ones_cache.get(key)
+        if ones is None:
+            ones = self._ones_cache[key] = self.xp.ones(
+                (delta.shape[0],), dtype=delta.dtype, device=device_of(delta))
+        return ones
 
     def workspace(self, n_rows, dtype, dropout=False):
         """No buffers: each pass allocates (see the module docstring)."""
         return _NoWorkspace()
+
+    def l2_term(self, c, ws, theta):
+        """The :class:`PortableL2Penalty` an optimizer step adds for ``theta``."""
+        return PortableL2Penalty(c, self.layout, theta)
 
     def _views(self, theta):
         xp, layout = self.xp, self.layout
@@ -119,7 +133,7 @@ class PortableNetwork(Network):
         # column sums as a product, as the NumPy engine makes them (the same
         # floats where both use one BLAS: Adam turns rounding-level gradients,
         # such as a centred target's bias, into whole steps)
-        ones = xp.ones((delta.shape[0],), dtype=delta.dtype, device=device_of(delta))
+        ones = self._ones(delta)
         penalty = 0.0
         for layer in range(layout.n_layers - 1, -1, -1):
             W = weights_list[layer]
@@ -140,6 +154,27 @@ class PortableNetwork(Network):
                 layout.input_params(theta), X, block_cache, delta @ weights_list[0].T
             )
         return data_loss, penalty
+
+
+class PortableL2Penalty(L2Penalty):
+    """:class:`~sklearn_gd._network.L2Penalty` off NumPy: the term on every weight at
+    once, through a mask of the weights on ``theta``'s device (a few passes
+    whatever the number of layers, where one per layer would launch more
+    kernels on a GPU)."""
+
+    fusable = False
+
+    def __init__(self, c, layout, theta):
+        super().__init__(c, layout, None)
+        self.xp = namespace(theta)
+        self.weight_mask = to_device(layout.weight_mask().astype(numpy_dtype(theta.dtype)),
+                                     self.xp, device_of(theta))
+
+    def add_gradient(self, g, theta):
+        """``g <- g + c W``; return the penalty at ``theta`` (a 0-d array on the device)."""
+        weights = theta * self.weight_mask
+        g += self.c * weights
+        return (0.5 * self.c) * self.xp.sum(weights * weights)
 
 
 class _NoWorkspace:

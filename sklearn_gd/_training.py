@@ -41,7 +41,7 @@ from ._batches import (
     Regularizers,
     resolve_batch_size,
 )
-from ._network import L2Penalty, Network
+from ._network import Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
 from ._stopping import CallbackRequest, DivergenceGuard, NoImprovement, PlateauRateCut
@@ -416,7 +416,7 @@ class LocalEpochs:
             self.batches = PortableBatchSource(*batches)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
         self.grad = empty_like(theta)
-        self.l2 = L2Penalty(self.c, net.layout, self.ws.weight_scratch) if self.c else None
+        self.l2 = net.l2_term(self.c, self.ws, theta) if self.c else None
         self.chain = optimizer_for(config, net.layout, theta.dtype)
 
     def run(self, theta, chain_state, lr, guard):
