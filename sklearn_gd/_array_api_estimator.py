@@ -52,13 +52,8 @@ class ArrayAPIMixin:
                 "matrix."
             )
         dtypes = (xp.float64, xp.float32) if has_float64(xp, device) else (xp.float32,)
-        if not reset:
+        if not reset:  # the model's dtype
             dtypes = (xp_float(xp, self._theta.dtype),)
-        if X.dtype == xp.float64 and xp.float64 not in dtypes and reset:
-            warnings.warn(
-                f"The device {device} has no float64: X is converted to float32 and the "
-                "model trains in float32.", UserWarning,
-            )
         return validate_data(self, X, reset=reset, dtype=dtypes)
 
     def _portable_train_data(self, X, y, sample_weight, incremental, continuing, classes,
@@ -157,23 +152,8 @@ class ArrayAPIMixin:
         """
         new = copy_module.copy(self)
         if hasattr(self, "_state"):
-            new._set_state(_converted_state(self._state, converter))
+            new._set_state(self._state.copy(convert=converter))
         return new
-
-
-def _converted_state(state, converter):
-    """A :class:`TrainState` whose arrays are converted (and copied)."""
-    state = state.copy()
-    optimizer = state.optimizer
-    if optimizer is not None and optimizer["chain"] is not None:
-        optimizer["chain"] = [
-            {key: value if isinstance(value, (int, float, type(None))) else converter(value)
-             for key, value in transform.items()}
-            for transform in optimizer["chain"]
-        ]
-    best = state.best_theta
-    return dataclasses.replace(state, theta=converter(state.theta),
-                               best_theta=None if best is None else converter(best))
 
 
 def move_model(estimator, xp, device=None):

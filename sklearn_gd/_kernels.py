@@ -220,21 +220,16 @@ class PortableKernels:
     @staticmethod
     def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
-        """As :meth:`NumpyKernels.adam`."""
-        penalty = _l2_blocks(PortableKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
+        """As :meth:`NumpyKernels.adam`, without the L2 term: off NumPy it is added
+        to ``g`` before (:class:`~sklearn_gd._portable_network.PortableL2Penalty`)."""
+        if c:
+            raise ValueError("The portable Adam step takes no L2 term: add it to g first.")
         u *= beta_1
         u += g
         w *= beta_2
         w += g * g
         theta += PortableKernels._adam_step(u, w, eps, scale)  # g is not written: one pass less
-        return penalty
-
-    @staticmethod
-    def l2_gradient(gW, W, c, scratch):
-        """As :meth:`NumpyKernels.l2_gradient` (``scratch`` unused); the penalty
-        is a 0-d array on the device."""
-        gW += c * W
-        return 0.5 * c * namespace(W).sum(W * W)
+        return 0.0
 
 
 class CompiledKernels:
@@ -402,13 +397,13 @@ def l2_gradient_blocks(g, theta, c, weight_bounds, scratch):
     block to the first (the order of the backward pass, so that the objective
     is the same float either way); ``0.0`` when ``c == 0``.
     """
-    return _l2_blocks(_for(theta).l2_gradient, g, theta, c, weight_bounds, scratch)
+    return _l2_blocks(l2_gradient, g, theta, c, weight_bounds, scratch)
 
 
 def _l2_blocks(l2_gradient_kernel, g, theta, c, weight_bounds, scratch):
     penalty = 0.0
     if c:
-        for start, stop in weight_bounds[::-1].tolist():  # Python ints index any library
+        for start, stop in weight_bounds[::-1]:
             penalty += l2_gradient_kernel(g[start:stop], theta[start:stop], c, scratch)
     return penalty
 

@@ -58,17 +58,22 @@ class TrainState:
     best_theta: Optional[np.ndarray] = None
     no_improvement_count: int = 0
 
-    def copy(self):
-        """A state that shares nothing mutable with this one (the layout is immutable)."""
+    def copy(self, convert=copy):
+        """A state that shares nothing mutable with this one (the layout is immutable).
+
+        ``convert(array) -> array`` makes each of its arrays (weights, best
+        weights, optimizer state): a copy by default; a move to another array
+        library or device for :func:`sklearn_gd.move_model`.
+        """
         return dataclasses.replace(
             self,
-            theta=copy(self.theta),
+            theta=convert(self.theta),
             rng=_copy_generator(self.rng),
-            optimizer=_copy_optimizer(self.optimizer),
+            optimizer=_copy_optimizer(self.optimizer, convert),
             loss_curve=list(self.loss_curve),
             validation_scores=list(self.validation_scores),
             validation_loss_curve=list(self.validation_loss_curve),
-            best_theta=None if self.best_theta is None else copy(self.best_theta),
+            best_theta=None if self.best_theta is None else convert(self.best_theta),
         )
 
 
@@ -84,14 +89,14 @@ def _copy_generator(rng):
     return np.random.Generator(bit_generator)
 
 
-def _copy_optimizer(optimizer):
-    """The optimizer state with its own arrays: each transform's state is a
-    dict of arrays and numbers (faster than ``copy.deepcopy``)."""
+def _copy_optimizer(optimizer, convert):
+    """The optimizer state with its own arrays, made by ``convert``: each
+    transform's state is a dict of arrays and numbers (faster than ``copy.deepcopy``)."""
     if optimizer is None:
         return None
     chain = optimizer["chain"]
     if chain is not None:
-        chain = [{key: value if isinstance(value, (int, float, type(None))) else copy(value)
+        chain = [{key: value if isinstance(value, (int, float, type(None))) else convert(value)
                   for key, value in transform.items()} for transform in chain]
     return {**optimizer, "chain": chain}
 

@@ -456,3 +456,74 @@ def test_string_labels_stay_on_the_host(lib):
         score = model.score(on(lib, X), labels)
     np.testing.assert_array_equal(predicted, reference.predict(X))
     assert score == pytest.approx(reference.score(X, labels))
+
+
+# ---------------------------------------------------------------- the portable kernels
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_each_optimizer_step_as_numpy(lib, solver):
+    """Each update rule, with the L2 term, makes the NumPy path's steps (which
+    tests/test_optimizers.py checks against the formulas)."""
+    from sklearn_gd._layout import Layout
+    from sklearn_gd._network import L2Penalty
+    from sklearn_gd._optimizers import make_optimizer
+    from sklearn_gd._portable_network import PortableL2Penalty
+
+    if not has_float64(lib):
+        pytest.skip("the device has no float64")
+    layout = Layout([3, 4, 2])
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=layout.size)
+    theta_lib = on(lib, theta.copy())  # CPU libraries may share NumPy's memory
+    chains = [make_optimizer(solver, weight_mask=layout.weight_mask().astype(float))
+              for _ in range(2)]
+    states = [chains[0].init(theta), chains[1].init(theta_lib)]
+    l2 = L2Penalty(0.1, layout, np.empty(12))
+    portable_l2 = PortableL2Penalty(0.1, layout, theta_lib)
+    for _ in range(3):
+        g = rng.normal(size=layout.size)
+        penalty = chains[0].step(theta, g.copy(), states[0], 0.01, l2)
+        portable_penalty = chains[1].step(theta_lib, on(lib, g), states[1], 0.01, portable_l2)
+        np.testing.assert_allclose(to_numpy(theta_lib), theta, rtol=1e-12)
+        assert float(portable_penalty) == pytest.approx(penalty, rel=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu", "leaky_relu",
+                                        "elu", "softplus"])
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "poisson", "binary_log_loss",
+                                  "log_loss"])
+def test_portable_gradient_as_numpy(lib, activation, loss):
+    """Every activation and loss: the portable objective and gradient are the
+    NumPy network's (which tests/test_network.py checks by finite differences)."""
+    from sklearn_gd._layout import Layout
+    from sklearn_gd._losses import get_loss
+    from sklearn_gd._network import Network
+    from sklearn_gd._portable_network import PortableNetwork
+
+    if not has_float64(lib):
+        pytest.skip("the device has no float64")
+    rng = np.random.default_rng(0)
+    layout = Layout([3, 5, 4, 2])
+    theta = rng.normal(scale=0.5, size=layout.size)
+    X = rng.normal(size=(7, 3))
+    if loss == "log_loss":
+        Y = np.eye(2)[rng.integers(0, 2, 7)]
+    elif loss in ("poisson", "binary_log_loss"):
+        Y = rng.uniform(0, 1, size=(7, 2))
+    else:
+        Y = rng.normal(size=(7, 2))
+    weights = rng.uniform(0.1, 1.0, 7)
+    masks = [rng.choice([0.0, 2.0], size=(7, 5)), None]
+    net = Network(layout, activation, get_loss(loss))
+    grad = np.empty(layout.size)
+    loss_np, penalty_np = net.loss_and_grad(theta, X, Y, weights, 0.3,
+                                            net.workspace(7, np.float64, dropout=True), grad,
+                                            masks)
+    xp = namespace(on(lib, X))
+    portable = PortableNetwork(layout, activation, get_loss(loss), xp)
+    grad_lib = on(lib, np.zeros(layout.size))
+    loss_lib, penalty_lib = portable.loss_and_grad(
+        on(lib, theta), on(lib, X), on(lib, Y), on(lib, weights), 0.3, None, grad_lib,
+        [on(lib, masks[0]), None])
+    assert float(loss_lib) == pytest.approx(loss_np, rel=1e-12)
+    assert float(penalty_lib) == pytest.approx(penalty_np, rel=1e-12)
+    np.testing.assert_allclose(to_numpy(grad_lib), grad, rtol=1e-10, atol=1e-13)
