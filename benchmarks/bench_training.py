@@ -251,7 +251,7 @@ def bench_device(name, cfg, epochs, repeats, device):
         median = statistics.median(times[label])
         print(f"| {label} | {median * 1e3:.1f} | "
               f"{median / statistics.median(times[loop]):.2f} | "
-              f"{statistics.median(times[cpu]) / median:.1f} | "
+              f"{statistics.median(times[cpu]) / median:.3g} | "
               f"{statistics.mean(accuracies[label]):.4f} |")
 
 

@@ -255,4 +255,4 @@ def test_device_table_compares_with_the_pytorch_loop_there(bench, capsys):
         assert float(ms) > 0 and float(to_loop) > 0 and float(cpu_over_this) > 0
         assert 0 <= float(accuracy) <= 1
     assert rows["PyTorch loop (cpu)"][1] == "1.00"
-    assert rows["sklearn-gd (NumPy, CPU)"][2] == "1.0"
+    assert float(rows["sklearn-gd (NumPy, CPU)"][2]) == 1.0
