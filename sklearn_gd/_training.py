@@ -329,13 +329,20 @@ def _take_rows(y, index):
 def objective_weights(sw, n, like):
     """Full-batch weights ``s_i / S`` and the total weight ``S``, in the library,
     on the device and in the dtype of the array ``like``."""
+    total = total_weight(sw, n)
+    if sw is not None:
+        return sw / total, total
+    if is_numpy(like):
+        return np.full(n, 1.0 / n, dtype=like.dtype), total
+    xp = namespace(like)
+    return xp.full((n,), 1.0 / n, dtype=like.dtype, device=device_of(like)), total
+
+
+def total_weight(sw, n):
+    """``S``: the total of the sample weights ``sw`` (of any library), ``n`` without."""
     if sw is None:
-        if is_numpy(like):
-            return np.full(n, 1.0 / n, dtype=like.dtype), float(n)
-        xp = namespace(like)
-        return xp.full((n,), 1.0 / n, dtype=like.dtype, device=device_of(like)), float(n)
-    total = float(sw.sum()) if is_numpy(sw) else float(namespace(sw).sum(sw))
-    return sw / total, total
+        return float(n)
+    return float(sw.sum()) if is_numpy(sw) else float(namespace(sw).sum(sw))
 
 
 def train_minibatch(config, state, data, hooks):
@@ -402,8 +409,7 @@ class LocalEpochs:
         self.net = net
         self.n = data.X.shape[0]
         batch_size = resolve_batch_size(config.batch_size, self.n)
-        _, total_weight = objective_weights(data.sample_weight, self.n, theta)
-        self.c = config.alpha / total_weight
+        self.c = config.alpha / total_weight(data.sample_weight, self.n)
         regularizers = (list(config.dropout), config.input_noise, batch_size,
                         net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
         batches = (data.X, data.Y, data.sample_weight, batch_size, config.shuffle, state.rng,
