@@ -212,10 +212,10 @@ class PortableRegularizers:
     def masks(self, m):
         if not self.active:
             return None
-        xp = self.xp
+        xp, dtype = self.xp, self.dtype
         return [
             None if p == 0 else
-            xp.astype(self.generator.uniform((m, k), self.dtype) >= p, self.dtype) * (1.0 / (1.0 - p))
+            xp.astype(self.generator.uniform((m, k), dtype) >= p, dtype) * (1.0 / (1.0 - p))
             for p, k in zip(self.rates, self.hidden_sizes)
         ]
 

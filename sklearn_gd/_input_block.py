@@ -217,7 +217,8 @@ class PortableInputBlock:
         if block.embedded:
             q = block.embedding_size - 1
             per_feature = xp.permute_dims(X, (1, 0))[:, :, None]  # (d, m, 1)
-            Z = per_feature * ((TWO_PI * block.sigma) * p["omega"])[:, None, :] + p["phi"][:, None, :]
+            frequencies = (TWO_PI * block.sigma) * p["omega"]
+            Z = per_feature * frequencies[:, None, :] + p["phi"][:, None, :]
             cosines = xp.cos(Z)
             H = xp.permute_dims(cosines @ p["U"], (1, 0, 2)) + p["c"]  # (m, d, q)
             E = xp.concat([xp.reshape(H, (m, d * q)), X], axis=1)
