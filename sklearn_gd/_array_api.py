@@ -89,10 +89,17 @@ def has_float64(xp, device):
     return "float64" in kinds
 
 
-@functools.lru_cache(maxsize=64)
 def zero(xp, dtype, device):
     """A 0-d zero of ``dtype`` on ``device``, made once (``xp.maximum(Z, zero(...))``
     is one pass where ``xp.zeros_like(Z)`` would be two)."""
+    try:
+        return _cached_zero(xp, dtype, device)
+    except TypeError:  # a library whose device objects cannot be cache keys
+        return xp.zeros((), dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_zero(xp, dtype, device):
     return xp.zeros((), dtype=dtype, device=device)
 
 

@@ -527,3 +527,25 @@ def test_portable_gradient_as_numpy(lib, activation, loss):
     assert float(loss_lib) == pytest.approx(loss_np, rel=1e-12)
     assert float(penalty_lib) == pytest.approx(penalty_np, rel=1e-12)
     np.testing.assert_allclose(to_numpy(grad_lib), grad, rtol=1e-10, atol=1e-13)
+
+
+def test_zero_for_devices_that_cannot_be_cache_keys():
+    """A library whose device objects are unhashable still gets its zero."""
+    from sklearn_gd._array_api import zero
+
+    class Unhashable:
+        __hash__ = None
+
+    made = []
+
+    class Library:
+        float64 = np.float64
+
+        @staticmethod
+        def zeros(shape, dtype, device):
+            made.append(device)
+            return np.zeros(shape, dtype)
+
+    device = Unhashable()
+    assert zero(Library, np.float64, device).shape == () and made == [device]
+    assert zero(Library, np.float64, device) == 0 and made == [device, device]
