@@ -11,7 +11,7 @@ from sklearn_gd._activations import ACTIVATIONS
 from sklearn_gd._layout import Layout
 from sklearn_gd._losses import get_loss
 from sklearn_gd._network import Network
-from sklearn_gd._testing import central_differences, relative_error
+from sklearn_gd._testing import assert_allclose_in_dtype, central_differences, relative_error
 
 narrow_backward = _kernels.narrow_backward
 requires_compiled = pytest.mark.skipif(
@@ -193,8 +193,9 @@ def test_prediction_in_chunks_matches_all_rows_at_once(monkeypatch, sparse_input
     assert net._prediction_chunk_rows(theta.itemsize) == 64
     R, P = net.forward(theta, X)
     assert R.dtype == P.dtype == dtype and R.shape == (301, 3)
-    np.testing.assert_allclose(R, R_whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
-    np.testing.assert_allclose(P, P_whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # BLAS may block a product of 64 rows otherwise than one of 301: rounding of 2 layers
+    assert_allclose_in_dtype(R, R_whole, dtype, depth=2)
+    assert_allclose_in_dtype(P, P_whole, dtype, depth=2)
 
 
 def test_forward_matches_explicit_formula():
