@@ -9,6 +9,7 @@ The estimator is a shell around the trainer: it validates, builds a frozen
 import contextlib
 import copy
 import dataclasses
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,6 +34,7 @@ from ._compat import (
     StrOptions,
     _check_sample_weight,
     _fit_context,
+    callback_teardown,
 )
 from ._input_block import InputBlock
 from ._losses import get_loss
@@ -40,7 +42,25 @@ from ._memory import check_training_memory, training_memory
 from ._network import Network
 from ._portable_network import PortableNetwork
 from ._state import init_state
-from ._training import TrainConfig, TrainData, train
+from ._training import TrainConfig, TrainData, check_validation_size, train
+
+
+def reads_one_model(method):
+    """Run a prediction ``method`` on the model as it is when the call starts.
+
+    The method runs on a view sharing the estimator's attribute dictionary,
+    read once: a refit in another thread replaces that dictionary in one
+    assignment (see ``BaseGD._fit``) and never changes the one the view
+    holds, so the method reads all its attributes from one fitted model.
+    """
+
+    @functools.wraps(method)
+    def on_one_model(self, *args, **kwargs):
+        view = object.__new__(type(self))
+        view.__dict__ = self.__dict__
+        return method(view, *args, **kwargs)
+
+    return on_one_model
 
 
 def _is_minibatch(estimator):
@@ -283,18 +303,28 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
 
         The call works on a shallow copy of the estimator (validation and
         target encoding set attributes; the trainer returns a new state and
-        changes none it is given) and assigns the copy's attributes to the
-        estimator in one step at the end. Training stopped on purpose is
-        kept by ``fit``: an interrupted one keeps its last completed epoch
-        (then re-raises ``KeyboardInterrupt``), a diverged one its last
-        finite weights; a ``partial_fit`` call that is interrupted or
-        diverges is not kept.
+        changes none it is given), tears the call's callbacks down, and only
+        then gives the estimator the copy's attributes, in one assignment: a
+        ``predict`` running meanwhile in another thread sees the old model or
+        the new one, never a mixture, and a callback whose teardown raises
+        leaves the model as it was. Training stopped on purpose is kept by
+        ``fit``: an interrupted one keeps its last completed epoch (then
+        re-raises ``KeyboardInterrupt``; one that completed no epoch keeps
+        nothing), a diverged one its last finite weights; a ``partial_fit``
+        call that is interrupted or diverges is not kept.
         """
-        staged = copy.copy(self)
-        result = staged._fit_staged(X, y, sample_weight, incremental, classes, validation)
-        if not (incremental and (result.diverged or result.interrupted)):
-            vars(self).clear()
-            vars(self).update(vars(staged))
+        staged, result = copy.copy(self), None
+        try:
+            with callback_teardown(staged):
+                result = staged._fit_staged(X, y, sample_weight, incremental, classes,
+                                            validation)
+        except KeyboardInterrupt:
+            if result is None:
+                raise
+            result = dataclasses.replace(result, interrupted=True)  # during the teardown
+        undone = result.interrupted and not result.completed_epochs
+        if not (undone or incremental and (result.diverged or result.interrupted)):
+            self.__dict__ = vars(staged)  # one assignment: the whole fitted model
         if result.interrupted:
             raise KeyboardInterrupt
         return self
@@ -334,7 +364,10 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         result = train(config, state, data, hooks)
         self._set_state(result.state)
         if not result.interrupted:
-            hooks.close()
+            try:
+                hooks.close()
+            except KeyboardInterrupt:  # the training is done: keep it, as an interrupt does
+                result = dataclasses.replace(result, interrupted=True)
         return result
 
     def _train_data(self, X, y, sample_weight, incremental, continuing, classes, validation):
@@ -390,6 +423,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=self._y_numeric,
         )
+        check_validation_size(X_val.shape[0])
         X_val = _cast_finite(X_val.tocsr() if sp.issparse(X_val) else X_val, dtype, "X_val")
         Y_val = self._encode_targets(y_val, dtype, fitting=False)
         sw_val = self._effective_sample_weight(

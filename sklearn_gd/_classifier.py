@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import column_or_1d
 
 from ._array_api import device_of, is_numpy, namespace, to_device, to_numpy
-from ._base import BaseGD, _check_weight_total, _is_minibatch
+from ._base import BaseGD, reads_one_model, _check_weight_total, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context, attach_unique, cached_unique
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
@@ -255,6 +255,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return self._partial_fit(X, y, sample_weight, classes=classes)
 
     @blockwise
+    @reads_one_model
     def predict_proba(self, X):
         """Class probabilities.
 
@@ -277,6 +278,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         return P
 
     @blockwise
+    @reads_one_model
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (``-inf`` where it underflows to 0)."""
         proba = self._proba(X, "predict_log_proba")
@@ -286,6 +288,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
             return np.log(proba)
 
     @blockwise
+    @reads_one_model
     def predict(self, X):
         """Predicted class labels.
 

@@ -1,5 +1,7 @@
 """The only module that imports private scikit-learn API (scikit-learn >= 1.6)."""
 
+import inspect
+
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._optional_dependencies import check_matplotlib_support
@@ -16,8 +18,24 @@ except ImportError:  # pragma: no cover
     def _check_n_features(estimator, X, reset):
         estimator._check_n_features(X, reset=reset)
 
+def check_part_sample_weight(sample_weight, X, dtype=None):
+    """``_check_sample_weight`` for one part of the data (a Dask chunk or block).
+
+    Non-negative and finite as in memory, but all zeros are allowed: a part
+    may hold only zero-weight rows when the whole set has weight (which the
+    caller checks on the total).
+    """
+    kwargs = {"dtype": dtype, "ensure_non_negative": True}
+    if _ALLOWS_ALL_ZERO:  # scikit-learn >= 1.7 refuses all-zero weights unless told
+        kwargs["allow_all_zero_weights"] = True
+    return _check_sample_weight(sample_weight, X, **kwargs)
+
+
+_ALLOWS_ALL_ZERO = "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
+
 __all__ = [
     "_fit_context",
+    "check_part_sample_weight",
     "Interval",
     "Options",
     "StrOptions",
@@ -36,6 +54,14 @@ except ImportError:  # older scikit-learn: estimators work, without callbacks
 
 
 __all__ += ["CallbackSupportMixin"]
+
+try:  # scikit-learn >= 1.9: what fit's decorator runs to tear callbacks down
+    from sklearn.callback._callback_support import (
+        callback_management_context as callback_teardown,
+    )
+except ImportError:  # older scikit-learn: no callbacks to tear down
+    from contextlib import nullcontext as callback_teardown
+__all__ += ["callback_teardown"]
 
 try:  # a view of y carrying np.unique(y), which type_of_target then reuses
     from sklearn.utils._unique import attach_unique as _attach_unique

@@ -149,7 +149,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         if self._on_device(X, "transform"):
             return self._portable_transform(X)
-        X = validate_data(self, X, reset=False, dtype=self._output_dtype(),
+        X = validate_data(self, X, reset=False, dtype=self._compute_dtype(),
                           ensure_all_finite="allow-nan", copy=self.copy)
         c = self.max_absolute_value
         with np.errstate(over="ignore", invalid="ignore"):
@@ -161,7 +161,9 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X /= np.hypot(1.0, X)  # hypot: no overflow in t^2
         X[infinite] = limits
         X *= c
-        return np.clip(X, -c, c, out=X)  # rounding may land an ulp beyond c
+        np.clip(X, -c, c, out=X)  # rounding may land an ulp beyond c
+        # cast after clipping: values beyond a float32 output's range are clipped, not inf
+        return X if self.dtype is None else X.astype(self._output_dtype(), copy=False)
 
     def inverse_transform(self, X):
         """Undo :meth:`transform` (a constant feature comes back as its median).
@@ -205,14 +207,17 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     def _portable_transform(self, X):
         xp = namespace(self.center_)
         dtypes = _float_dtypes(xp, device_of(self.center_))
-        if self.dtype is not None:
+        if self.dtype is not None and np.dtype(self._output_dtype()) == np.float64:
             dtypes = (xp_float(xp, self._output_dtype()),)
         X = validate_data(self, X, reset=False, dtype=dtypes, ensure_all_finite="allow-nan")
         c = self.max_absolute_value
         t = (X - xp.astype(self.center_, X.dtype)) * xp.astype(self.scale_, X.dtype) / c
         smooth = t / xp.hypot(xp.ones_like(t), t)  # hypot: no overflow in t^2
         smooth = xp.where(xp.isinf(t), xp.sign(t), smooth)
-        return xp.clip(smooth * c, -c, c)  # rounding may land an ulp beyond c
+        clipped = xp.clip(smooth * c, -c, c)  # rounding may land an ulp beyond c
+        if self.dtype is None:
+            return clipped
+        return xp.astype(clipped, xp_float(xp, self._output_dtype()))  # after clipping
 
     def _portable_inverse_transform(self, X):
         xp = namespace(self.center_)
@@ -222,6 +227,13 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         scale = xp.astype(self.scale_, X.dtype)
         divisor = xp.where(scale > 0, scale, xp.full_like(scale, float("inf")))
         return X / xp.sqrt(1.0 - (X / c) ** 2) / divisor + xp.astype(self.center_, X.dtype)
+
+    def _compute_dtype(self):
+        """The dtype :meth:`transform` computes in: the input's precision, or float64
+        when that is the output's (a float32 output is cast from the clipped values)."""
+        if self.dtype is not None and np.dtype(self._output_dtype()) == np.float64:
+            return np.float64
+        return [np.float64, np.float32]
 
     def _output_dtype(self):
         if self.dtype is None:

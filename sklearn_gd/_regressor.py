@@ -9,7 +9,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from ._array_api import is_numpy, namespace
-from ._base import BaseGD, _cast_finite, _is_minibatch
+from ._base import BaseGD, reads_one_model, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
@@ -170,6 +170,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         return self._partial_fit(X, y, sample_weight)
 
     @blockwise
+    @reads_one_model
     def predict(self, X):
         """Predict targets, shaped like the ``y`` given to ``fit``.
 

@@ -77,6 +77,70 @@ class TrainState:
         )
 
 
+@dataclass(frozen=True)
+class Bookmark:
+    """Where a :class:`TrainState`'s counters and histories stood at an epoch boundary.
+
+    Cheap (numbers and list lengths, no arrays): the trainer takes one before
+    each epoch, and an interrupted epoch puts them back (:meth:`restore`)
+    along with the weights from before it, so that counters and histories
+    always describe the weights the model holds.
+    """
+
+    n_iter: int
+    t: int
+    schedule_position: tuple
+    lr_factor: float
+    n_losses: int
+    n_scores: int
+    n_validation_losses: int
+    best_loss: float
+    best_validation_score: Optional[float]
+    best_iteration: Optional[int]
+    no_improvement_count: int
+
+    @classmethod
+    def of(cls, state):
+        optimizer = state.optimizer or {"epoch": 0, "samples": 0, "lr_factor": 1.0}
+        return cls(
+            n_iter=state.n_iter,
+            t=state.t,
+            schedule_position=(optimizer["epoch"], optimizer["samples"]),
+            lr_factor=optimizer["lr_factor"],
+            n_losses=len(state.loss_curve),
+            n_scores=len(state.validation_scores),
+            n_validation_losses=len(state.validation_loss_curve),
+            best_loss=state.best_loss,
+            best_validation_score=state.best_validation_score,
+            best_iteration=state.best_iteration,
+            no_improvement_count=state.no_improvement_count,
+        )
+
+    def restore(self, state):
+        """Put ``state``'s counters and histories back to this bookmark (not its weights)."""
+        state.n_iter, state.t = self.n_iter, self.t
+        if state.optimizer is not None:
+            state.optimizer["epoch"], state.optimizer["samples"] = self.schedule_position
+            state.optimizer["lr_factor"] = self.lr_factor
+        del state.loss_curve[self.n_losses:]
+        del state.validation_scores[self.n_scores:]
+        del state.validation_loss_curve[self.n_validation_losses:]
+        state.best_loss = self.best_loss
+        state.best_validation_score = self.best_validation_score
+        state.best_iteration = self.best_iteration
+        state.no_improvement_count = self.no_improvement_count
+
+    def one_more_epoch_recorded(self, state, validating):
+        """Whether ``state`` holds exactly one more epoch's record than the bookmark:
+        its loss and, when ``validating``, its validation loss and score."""
+        recorded = (state.n_iter == self.n_iter + 1
+                    and len(state.loss_curve) == self.n_losses + 1)
+        if validating:
+            recorded = (recorded and len(state.validation_scores) == self.n_scores + 1
+                        and len(state.validation_loss_curve) == self.n_validation_losses + 1)
+        return recorded
+
+
 #: Seeds the bit generator of a copy, whose state is then overwritten: a
 #: ready SeedSequence spares the copy drawing entropy or hashing a seed.
 _PLACEHOLDER_SEED = np.random.SeedSequence(0)

@@ -44,6 +44,7 @@ from ._batches import (
 from ._network import Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
+from ._state import Bookmark
 from ._stopping import CallbackRequest, DivergenceGuard, NoImprovement, PlateauRateCut
 
 
@@ -58,9 +59,15 @@ class DivergenceWarning(UserWarning):
     """
 
 
-DIVERGENCE_ADVICE = (
-    "The last finite weights were kept. Try scaling the features (for example "
-    "with StandardScaler), lowering learning_rate_init, or increasing alpha."
+SCALING_ADVICE = (
+    "Try scaling the features (for example with StandardScaler), lowering "
+    "learning_rate_init, or increasing alpha."
+)
+DIVERGENCE_ADVICE = "The last finite weights were kept. " + SCALING_ADVICE
+#: a partial_fit call that diverges is undone as a whole (see BaseGD._fit)
+PARTIAL_FIT_DIVERGENCE_ADVICE = (
+    "This partial_fit call was undone: the model is as it was before the call "
+    "(unfitted if it was). " + SCALING_ADVICE
 )
 
 
@@ -173,12 +180,16 @@ class TrainResult:
     ``diverged``: stopped by the divergence guard, with the weights from
     before the diverging epoch. ``interrupted``: stopped by a
     ``KeyboardInterrupt``, with the weights of the last completed epoch (the
-    best ones with early stopping); the caller re-raises it.
+    best ones with early stopping; L-BFGS: its last accepted iterate); the
+    caller re-raises it. ``completed_epochs``: epochs (L-BFGS iterations)
+    this call completed; an interrupted call that completed none has nothing
+    worth keeping.
     """
 
     state: Any
     diverged: bool = False
     interrupted: bool = False
+    completed_epochs: int = 0
 
 
 def train(config, state, data, hooks):
@@ -319,6 +330,17 @@ def split_validation(config, data, rng):
     return rows(train_idx), rows(val_idx)
 
 
+def check_validation_size(n_val):
+    """A validation set of one sample scores nothing (R² is undefined, accuracy 0 or 1):
+    refused, as the held-out split of early stopping refuses it."""
+    if n_val < 2:
+        raise ValueError(
+            f"X_val has {n_val} sample; early stopping's validation score needs at least "
+            "two. Give a larger validation set, or leave X_val and y_val out to hold out "
+            "validation_fraction of the training data."
+        )
+
+
 def _take_rows(y, index):
     """Rows ``index`` of targets as given (an array, a sparse matrix, a pandas object)."""
     if hasattr(y, "iloc"):
@@ -359,32 +381,37 @@ def train_minibatch(config, state, data, hooks):
         if validation is None:
             data, validation = data.split_validation(config, state.rng)
     epochs = data.epochs(config, state)
-    theta, chain = state.theta, epochs.chain
+    theta = state.theta
     rules = stopping_rules(config, hooks)
     last_good = copy(theta)
     guard = DivergenceGuard()
     start_time = time.perf_counter()
     stopped = False
+    completed = 0
     for _ in range(config.max_epochs):
         lr = learning_rate(config, state.optimizer)
         last_good[...] = theta
-        hooks.begin_epoch()
+        bookmark = Bookmark.of(state)
         try:
+            hooks.begin_epoch()
             epoch_loss = epochs.run(theta, state.optimizer["chain"], lr, guard)
+            if not np.isfinite(epoch_loss):
+                _undo_diverged_epoch(config, state, last_good, epochs.chain, hooks, lr)
+                return TrainResult(state, diverged=True, completed_epochs=completed)
+            record_epoch(state, epochs.n, epoch_loss)
+            if validation is not None:
+                record_validation(config, state, validation, epochs.c)
+            _report(config, state, lr, start_time)
+            for rule in rules:
+                stopped = rule.after_epoch(state, stopped) or stopped
         except KeyboardInterrupt:
-            theta[...] = last_good
+            if _keep_or_undo_interrupted_epoch(state, bookmark, last_good, epochs.chain,
+                                               validating=validation is not None):
+                completed += 1
             _finish(rules, state)
-            hooks.end_epoch(state, completed=False)
-            return TrainResult(state, interrupted=True)
-        if not np.isfinite(epoch_loss):
-            _undo_diverged_epoch(config, state, last_good, chain, hooks, lr)
-            return TrainResult(state, diverged=True)
-        record_epoch(state, epochs.n, epoch_loss)
-        if validation is not None:
-            record_validation(config, state, validation, epochs.c)
-        _report(config, state, lr, start_time)
-        for rule in rules:
-            stopped = rule.after_epoch(state, stopped) or stopped
+            _close_interrupted_epoch(hooks, state)
+            return TrainResult(state, interrupted=True, completed_epochs=completed)
+        completed += 1
         if stopped:
             break
     _finish(rules, state)
@@ -394,7 +421,54 @@ def train_minibatch(config, state, data, hooks):
             "the optimization hasn't converged yet.",
             ConvergenceWarning,
         )
-    return TrainResult(state)
+    return TrainResult(state, completed_epochs=completed)
+
+
+def _keep_or_undo_interrupted_epoch(state, bookmark, last_good, chain, validating):
+    """After a ``KeyboardInterrupt`` in an epoch: keep it if it was recorded; else undo it.
+
+    An epoch whose loss (and validation score) were recorded keeps its weights
+    and record, whatever came after (the stopping rules' bookkeeping, a
+    callback's end-of-epoch hook): the best epoch is then re-derived from the
+    record, so an interrupt inside that bookkeeping leaves it coherent. Any
+    other epoch is undone: the weights, counters and histories of the bookmark
+    come back, and the optimizer's state starts afresh (its moments had moved
+    on with the undone steps). Returns True when the epoch was kept.
+    """
+    if bookmark.one_more_epoch_recorded(state, validating):
+        if validating:
+            _track_best_of_last_epoch(state, bookmark)
+        return True
+    bookmark.restore(state)
+    state.theta[...] = last_good
+    state.optimizer["chain"] = chain.init(state.theta)
+    return False
+
+
+def _track_best_of_last_epoch(state, bookmark):
+    """With early stopping, the best epoch after the last one, as the stopping rule has it."""
+    score = state.validation_scores[-1]
+    previous_best = bookmark.best_validation_score
+    if previous_best is not None and not score > previous_best:
+        state.best_validation_score = previous_best
+        state.best_loss, state.best_iteration = bookmark.best_loss, bookmark.best_iteration
+        return
+    state.best_validation_score = score
+    state.best_loss = state.validation_loss_curve[-1]
+    state.best_iteration = state.n_iter
+    if state.best_theta is None:
+        state.best_theta = copy(state.theta)
+    else:
+        state.best_theta[...] = state.theta
+
+
+def _close_interrupted_epoch(hooks, state):
+    """Close the interrupted epoch's callback task; a second interrupt there changes
+    nothing (the caller re-raises one anyway)."""
+    try:
+        hooks.end_epoch(state, completed=False)
+    except KeyboardInterrupt:
+        pass
 
 
 class LocalEpochs:
@@ -503,9 +577,10 @@ def _undo_diverged_epoch(config, state, last_good, chain, hooks, lr):
     # the diverging steps' moments would throw a later partial_fit off
     state.optimizer["chain"] = chain.init(state.theta)
     hooks.end_epoch(state, completed=False)
+    advice = PARTIAL_FIT_DIVERGENCE_ADVICE if config.incremental else DIVERGENCE_ADVICE
     warnings.warn(
         f"Training diverged in epoch {state.n_iter + 1} (the loss or the weights "
-        f"blew up with learning rate {lr:.3g}); training stopped. " + DIVERGENCE_ADVICE,
+        f"blew up with learning rate {lr:.3g}); training stopped. " + advice,
         DivergenceWarning,
     )
 
@@ -600,29 +675,41 @@ def train_lbfgs(config, state, data, hooks):
         value, grad = objective_at(theta)
         return float(value), to_numpy(grad).astype(np.float64)
 
+    # the last accepted iterate, its record complete: what an interrupt keeps
+    accepted = {"x": None, "bookmark": Bookmark.of(state), "iterations": 0}
+
     def record(intermediate_result):
         hooks.begin_epoch()
+        x = intermediate_result.x.copy()
         state.n_iter += 1
         state.t += n
         state.loss_curve.append(float(intermediate_result.fun))
         if state.loss_curve[-1] < state.best_loss:
             state.best_loss = state.loss_curve[-1]
             state.best_iteration = state.n_iter
+        accepted.update(x=x, bookmark=Bookmark.of(state), iterations=accepted["iterations"] + 1)
         _report(config, state, None, start_time)
-        iterate = dataclasses.replace(state, theta=to_theta(intermediate_result.x))
+        iterate = dataclasses.replace(state, theta=to_theta(x))
         if hooks.end_epoch(iterate):
             raise StopIteration  # a callback asked to stop: SciPy ends the run cleanly
 
     start = to_numpy(theta).astype(np.float64)
     start_time = time.perf_counter()
-    result = scipy.optimize.minimize(
-        objective,
-        start,
-        method="L-BFGS-B",
-        jac=True,
-        callback=record,
-        options={"maxiter": config.max_epochs, "maxfun": config.max_fun, "gtol": config.tol},
-    )
+    try:
+        result = scipy.optimize.minimize(
+            objective,
+            start,
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={"maxiter": config.max_epochs, "maxfun": config.max_fun,
+                     "gtol": config.tol},
+        )
+    except KeyboardInterrupt:
+        accepted["bookmark"].restore(state)
+        theta[...] = to_theta(start if accepted["x"] is None else accepted["x"])
+        _close_interrupted_epoch(hooks, state)
+        return TrainResult(state, interrupted=True, completed_epochs=accepted["iterations"])
     if np.isfinite(result.x).all() and np.isfinite(result.fun):
         theta[...] = to_theta(result.x)
     else:
@@ -641,4 +728,4 @@ def train_lbfgs(config, state, data, hooks):
             "max_fun, or scale the data.",
             ConvergenceWarning,
         )
-    return TrainResult(state)
+    return TrainResult(state, completed_epochs=result.nit)

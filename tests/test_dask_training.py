@@ -408,6 +408,54 @@ def test_clear_errors_for_dask_input(client, classification):
         MLPBackpropClassifier().fit(frame, dd.from_pandas(pd.Series(y), npartitions=2))
 
 
+def test_dask_score_validates_targets_and_weights_as_in_memory(client, classification,
+                                                               regression):
+    """Invalid targets or weights given to ``score`` on Dask input raise the in-memory
+    errors (they gave numbers: NaN, 0.0 or a count over the valid rows)."""
+    X, y = classification
+    clf = quietly(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0),
+                  X, y)
+    Xr, yr = regression
+    reg = quietly(GDRegressor(max_iter=2, random_state=0), Xr, yr)
+    one_nan = y.astype(float)
+    one_nan[7] = np.nan
+    nan_weights = np.ones(len(yr))
+    nan_weights[3] = np.nan
+    y_reg_nan = yr.copy()
+    y_reg_nan[9] = np.nan
+    cases = [
+        (clf, X, one_nan, None),
+        (clf, X, np.full(len(y), np.nan), None),
+        (clf, X, np.array(["a", "b", "c"])[y], None),
+        (reg, Xr, y_reg_nan, None),
+        (reg, Xr, yr, nan_weights),
+    ]
+    for model, X_, y_, sw in cases:
+        with pytest.raises(ValueError) as in_memory:
+            model.score(X_, y_, sample_weight=sw)
+        sw_d = None if sw is None else da.from_array(sw, chunks=200)
+        with pytest.raises(type(in_memory.value), match=str(in_memory.value)[:20]):
+            model.score(da.from_array(X_, chunks=(200, X_.shape[1])),
+                        da.from_array(y_, chunks=200), sample_weight=sw_d)
+
+
+def test_a_chunk_of_zero_weights_is_valid_when_the_whole_set_has_weight(client, regression):
+    X, y = regression
+    sw = np.r_[np.zeros(200), np.ones(300)]
+    params = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=1e-3, random_state=0)
+    in_memory = quietly(GDRegressor(**params), X, y, sample_weight=sw)
+    chunked = quietly(GDRegressor(**params), da.from_array(X, chunks=(200, 5)),
+                      da.from_array(y, chunks=200), sample_weight=da.from_array(sw, chunks=200))
+    np.testing.assert_allclose(chunked.predict(X), in_memory.predict(X), rtol=1e-4, atol=1e-4)
+    assert chunked.score(da.from_array(X, chunks=(200, 5)), da.from_array(y, chunks=200),
+                         sample_weight=da.from_array(sw, chunks=200)) == pytest.approx(
+        in_memory.score(X, y, sample_weight=sw), rel=1e-4)
+    with pytest.raises(ValueError, match="sums to zero"):
+        GDRegressor(**params).fit(da.from_array(X, chunks=(200, 5)),
+                                  da.from_array(y, chunks=200),
+                                  sample_weight=da.zeros(len(y), chunks=200))
+
+
 def test_a_bad_chunk_leaves_the_model_as_it_was(client, classification):
     X, y = classification
     model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0),

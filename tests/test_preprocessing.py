@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -114,3 +115,31 @@ def test_values_near_the_largest_float_reach_the_bound():
     out = RobustSmoothClipScaler(max_absolute_value=0.1).fit_transform(X)
     np.testing.assert_array_equal(out[4:, 0], [0.1, -0.1])  # z / c overflows: the limit
     assert np.isfinite(out).all()
+
+
+def test_float64_values_beyond_a_float32_output_are_clipped_not_refused():
+    """A float32 output is cast after the clip: a finite float64 outlier beyond
+    float32's range becomes c, at fit, transform and in the recipe's predict."""
+    import warnings
+
+    from sklearn_gd import make_tabular_regressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=60)
+    X_out = X.copy()
+    X_out[5, 1] = 1e300
+    X_out[6, 2] = -1e300
+    scaler = RobustSmoothClipScaler(dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        out = scaler.fit(X_out).transform(X_out)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert out[5, 1] == pytest.approx(3.0) and out[6, 2] == pytest.approx(-3.0)
+    np.testing.assert_allclose(out[:5], RobustSmoothClipScaler().fit(X_out).transform(X_out)[:5],
+                               rtol=1e-6)
+    model = make_tabular_regressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_out, y)
+    assert np.isfinite(model.predict(X_out)).all()

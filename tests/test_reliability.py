@@ -1,6 +1,7 @@
 """Bad input, divergence, interruption and determinism (what users are promised)."""
 
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -520,6 +521,228 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, early_stopping):
     assert clf.predict(X).shape == y_clf.shape
     if early_stopping:
         assert clf.best_iteration_ is not None
+
+
+def _interrupt_on_call(monkeypatch, owner, name, call, when=lambda *a, **k: True):
+    """Make ``owner.name`` raise KeyboardInterrupt on its ``call``-th call for which
+    ``when(*args, **kwargs)`` holds (as Ctrl-C would arrive there)."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        if when(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == call:
+                raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupting)
+
+
+def _phases():
+    """Where an epoch can be interrupted: ``(owner, attribute, when)``."""
+    from sklearn_gd import _callbacks, _optimizers, _stopping, _training
+
+    return {
+        "batch": (_optimizers.Chain, "step", lambda *a, **k: True),
+        "validation pass": (_training, "record_validation", lambda *a, **k: True),
+        "report": (_training, "_report", lambda *a, **k: True),
+        "stopping rule": (_stopping.NoImprovement, "after_epoch", lambda *a, **k: True),
+        "callback end of epoch": (_callbacks.EpochHooks, "end_epoch",
+                                  lambda self, state, completed=True: completed),
+    }
+
+
+INTERRUPT_PARAMS = dict(hidden_layer_sizes=(5,), batch_size=10, max_iter=20, tol=0,
+                        random_state=0, early_stopping=True, validation_fraction=0.3)
+
+
+@pytest.mark.parametrize("phase", ["batch", "validation pass", "report", "stopping rule",
+                                   "callback end of epoch"])
+def test_an_interrupt_in_any_phase_keeps_the_last_completed_epoch(monkeypatch, phase):
+    """Interrupted in epoch 4 (in its batches, its validation pass, its report, its
+    stopping rule or a callback's end-of-epoch hook): the model is the one a fit of the
+    epochs recorded before the interrupt gives, bit for bit, with coherent counters."""
+    owner, name, when = _phases()[phase]
+    # the batch interrupt comes in epoch 4's first step (21 training rows in batches of
+    # 10: 3 steps an epoch), the validation pass's before epoch 4's score is recorded:
+    # epoch 4 is undone, three completed; the others come after epoch 4's record: four
+    call = {"batch": 3 * 3 + 1}.get(phase, 4)
+    _interrupt_on_call(monkeypatch, owner, name, call, when)
+    clf = MLPBackpropClassifier(**INTERRUPT_PARAMS)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y_clf)
+    monkeypatch.undo()
+    completed = 3 if phase in ("batch", "validation pass") else 4
+    reference = MLPBackpropClassifier(**{**INTERRUPT_PARAMS, "max_iter": completed})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference.fit(X, y_clf)
+    assert clf.n_iter_ == len(clf.loss_curve_) == completed
+    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == completed
+    assert clf.t_ == reference.t_
+    assert clf.loss_curve_ == reference.loss_curve_
+    assert clf.validation_scores_ == reference.validation_scores_
+    assert clf.best_iteration_ == reference.best_iteration_
+    assert clf.best_validation_score_ == reference.best_validation_score_
+    np.testing.assert_array_equal(clf._theta, reference._theta)
+    np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("phase", ["batch", "validation pass"])
+def test_an_interrupt_before_the_first_epoch_completes_keeps_the_model_as_it_was(
+        monkeypatch, phase):
+    """A refit interrupted in its first epoch leaves the previous model exactly as it
+    was (never untrained weights); a first fit leaves the estimator unfitted."""
+    from sklearn.exceptions import NotFittedError
+
+    owner, name, when = _phases()[phase]
+    clf = MLPBackpropClassifier(**INTERRUPT_PARAMS).fit(X, y_clf)
+    before = {key: copy_of(value) for key, value in vars(clf).items()}
+    proba = clf.predict_proba(X)
+    _interrupt_on_call(monkeypatch, owner, name, 1, when)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X[::-1], y_clf[::-1])
+    assert clf.n_iter_ == before["n_iter_"] and clf.loss_curve_ == before["loss_curve_"]
+    np.testing.assert_array_equal(clf._theta, before["_state"].theta)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    monkeypatch.undo()
+    _interrupt_on_call(monkeypatch, owner, name, 1, when)
+    fresh = MLPBackpropClassifier(**INTERRUPT_PARAMS)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y_clf)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+
+def copy_of(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
+    """Ctrl-C inside L-BFGS's objective: the model is the last accepted iterate, with
+    one loss per iteration; interrupted before its first iteration, the model is as
+    it was (unfitted)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn_gd import _training
+
+    params = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=200, tol=0,
+                  random_state=0)
+    original = _training.full_batch_objective
+    evaluations = {"n": 0, "stop_at": 12}
+
+    def interrupting_objective(*args):
+        objective = original(*args)
+
+        def counted(theta):
+            evaluations["n"] += 1
+            if evaluations["n"] == evaluations["stop_at"]:
+                raise KeyboardInterrupt
+            return objective(theta)
+
+        return counted
+
+    monkeypatch.setattr(_training, "full_batch_objective", interrupting_objective)
+    reg = GDRegressor(**params)
+    with pytest.raises(KeyboardInterrupt):
+        reg.fit(X, y_reg)
+    k = reg.n_iter_
+    assert 1 <= k == len(reg.loss_curve_) and reg.t_ == k * X.shape[0]
+    objective = original(_training_config(reg), _training.TrainData(X, y_reg[:, None]),
+                         reg._theta)
+    # the kept weights are those whose objective the loss curve recorded last
+    assert objective(reg._theta.copy())[0] == pytest.approx(reg.loss_curve_[-1], rel=1e-12)
+    assert np.isfinite(reg.predict(X)).all()
+    evaluations.update(n=0, stop_at=1)
+    fresh = GDRegressor(**params)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, y_reg)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+
+def _training_config(model):
+    return model._train_config(model._layout, incremental=False, max_epochs=1)
+
+
+def test_a_callback_whose_teardown_raises_leaves_the_model_as_it_was():
+    callback_module = pytest.importorskip("sklearn.callback")
+
+    class FailingTeardown(callback_module.ProgressBar):
+        def teardown(self, estimator, context):
+            raise RuntimeError("teardown failed")
+
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y_clf)
+    theta = clf._theta.copy()
+    clf.set_callbacks(FailingTeardown())
+    with pytest.raises(RuntimeError, match="teardown failed"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(max_iter=5).fit(X[::-1], y_clf[::-1])
+    assert clf.n_iter_ == 3
+    np.testing.assert_array_equal(clf._theta, theta)
+
+
+def test_a_diverging_first_partial_fit_says_the_call_was_undone():
+    from sklearn.exceptions import NotFittedError
+
+    reg = GDRegressor(hidden_layer_sizes=(4,), learning_rate_init=10.0, solver="sgd",
+                      batch_size=5, random_state=0)
+    with pytest.warns(DivergenceWarning, match="partial_fit call was undone.*unfitted"):
+        reg.partial_fit(X * 1e3, y_reg * 1e3)
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+def test_predict_during_a_refit_in_another_thread_never_fails():
+    """The fitted model is assigned in one step: threads predicting while another
+    refits (with and without the input block) see the old model or the new one."""
+    import threading
+
+    clf = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y_clf)
+    errors, done = [], threading.Event()
+
+    def predict_until_done():
+        while not done.is_set():
+            try:
+                assert clf.predict_proba(X).shape == (30, 2)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=predict_until_done) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: inside the assignment, if it had steps
+    for reader in readers:
+        reader.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for i in range(60):
+                clf.set_params(embedding="periodic" if i % 2 else None,
+                               input_scale=bool(i % 3), random_state=i).fit(X, y_clf)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
+@pytest.mark.parametrize("make, target", [(MLPBackpropClassifier, y_clf), (GDRegressor, y_reg)])
+def test_a_one_row_validation_set_is_refused_as_the_held_out_split_is(make, target):
+    model = make(hidden_layer_sizes=(3,), early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match="X_val has 1 sample.*at least two"):
+        model.fit(X, target, X_val=X[:1], y_val=target[:1])
+    with pytest.raises(ValueError, match="at least two"):
+        GDRegressor(early_stopping=True, validation_fraction=0.01).fit(X, y_reg)
 
 
 # ---------------------------------------------------------------- determinism

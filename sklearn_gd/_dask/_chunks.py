@@ -10,10 +10,11 @@ from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
 
 from .._batches import Regularizers
-from .._compat import _check_sample_weight
+from .._compat import check_part_sample_weight
 
 
 @dataclass
@@ -47,7 +48,7 @@ def prepare_chunk(encoder, X, y, sw, dtype, per_class):
         )
     Y = encoder._encode_targets(y, dtype, fitting=False)
     if sw is not None:
-        sw = _check_sample_weight(sw, X, dtype=dtype, ensure_non_negative=True)
+        sw = check_part_sample_weight(sw, X, dtype=dtype)
     if per_class is not None:
         weights = per_class[np.searchsorted(encoder.classes_, y.ravel())].astype(dtype)
         sw = weights if sw is None else sw * weights
@@ -212,14 +213,21 @@ def predict_block(X, model, method):
 
 
 def score_block(model, X, y, sw, kind):
-    """Score sums of one block of a fitted model, as :func:`score_sums`."""
+    """Score sums of one block of a fitted model, as :func:`score_sums`.
+
+    The block's targets and weights are validated by the checks ``score``
+    runs in memory (NaN, label types, weights), so the same errors are raised.
+    """
     predicted = model.predict(X)
     y = np.asarray(y)
-    sw = np.ones(y.shape[0]) if sw is None else np.asarray(sw, dtype=np.float64)
+    sw = (np.ones(y.shape[0]) if sw is None
+          else check_part_sample_weight(sw, y.reshape(y.shape[0], -1), dtype=np.float64))
     if kind == "accuracy":
-        right = predicted == y if y.ndim == 1 else np.all(predicted == y, axis=1)
-        return (float(right @ sw), float(sw.sum()))
+        if y.shape[0] == 0:  # an empty block: nothing to check or count
+            return (0.0, 0.0)
+        right = accuracy_score(y, predicted, sample_weight=sw, normalize=False)
+        return (float(right), float(sw.sum()))
+    Y = check_array(y, ensure_2d=False, dtype="numeric", ensure_min_samples=0)
     P = predicted.reshape(y.shape[0], -1).astype(np.float64)
-    Y = y.reshape(y.shape[0], -1).astype(np.float64)
+    Y = Y.reshape(y.shape[0], -1).astype(np.float64)
     return (float(sw.sum()), *score_sums("r2", P, Y, sw))
-

@@ -9,6 +9,7 @@ from sklearn.utils import check_array
 
 from .._compat import _check_feature_names, _check_n_features
 from .._network import L2Penalty
+from .._training import check_validation_size
 from . import _cluster
 from ._chunks import (
     chunk_evaluate,
@@ -62,6 +63,7 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
         val_counts = _encode_on_client(estimator, y_val, dtype, False, None)[1]
         val_per_class = _class_weights(estimator, val_counts, False)
         data.validation = _persisted(estimator, X_val, y_val, sw_val, dtype, val_per_class)
+        check_validation_size(data.validation.n)
         data.validation.describe(n_outputs, score_kind, classifier)
     return data
 
