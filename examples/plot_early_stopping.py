@@ -3,8 +3,9 @@ Early stopping and the loss-curve display
 =========================================
 
 With ``early_stopping=True`` a stratified tenth of the data is held out; each
-epoch records the validation loss and accuracy, training stops once accuracy
-stops improving, and the best epoch's weights are restored.
+epoch records the validation loss, training stops once it stops improving
+(``scoring="loss"``, the default; ``scoring="accuracy"`` or any scorer would
+monitor that instead), and the best epoch's weights are restored.
 :class:`~sklearn_gd.LossCurveDisplay` shows the whole history.
 """
 
@@ -19,5 +20,5 @@ clf = MLPBackpropClassifier(hidden_layer_sizes=(128,), early_stopping=True,
                             n_iter_no_change=8, learning_rate_init=3e-3,
                             max_iter=300, random_state=0).fit(X, y)
 print(f"stopped after {clf.n_iter_} epochs; best epoch {clf.best_iteration_} "
-      f"with validation accuracy {clf.best_validation_score_:.3f}")
+      f"with validation loss {clf.best_loss_:.3f} (monitored: scoring={clf.scoring!r})")
 display = LossCurveDisplay.from_estimator(clf)

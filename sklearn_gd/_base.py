@@ -15,7 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -438,6 +438,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         return TrainConfig(
             network=_network_for(layout, self._fitted_activation, loss, like),
             score=self._validation_scorer(),
+            monitor=self._monitored_name(),
             max_epochs=max_epochs,
             incremental=incremental,
             # lbfgs and partial_fit train on all rows
@@ -450,6 +451,13 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
             )},
         )
+
+    def _monitored_name(self):
+        """What early stopping monitors, by name: ``"loss"``, the estimator's own score
+        (``"accuracy"``, ``"r2"``), a scorer's name, or ``"score"`` for a callable."""
+        if self.scoring is None:
+            return "accuracy" if is_classifier(self) else "r2"
+        return self.scoring if isinstance(self.scoring, str) else "score"
 
     def _validation_scorer(self):
         """``score(state, validation, P, loss)``: the early-stopping score of an epoch.

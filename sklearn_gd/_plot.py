@@ -19,11 +19,16 @@ class LossCurveDisplay:
     validation_loss_curve : array-like of shape (n_epochs,), default=None
         Validation objective per epoch (``validation_loss_curve_``).
     validation_scores : array-like of shape (n_epochs,), default=None
-        Validation score per epoch (``validation_scores_``).
+        Validation score per epoch (``validation_scores_``); :meth:`from_estimator`
+        leaves it out when early stopping monitored the loss (the scores are
+        then minus ``validation_loss_curve``).
     best_iteration : int, default=None
         The best epoch (1-based, ``best_iteration_``), marked by a vertical line.
     estimator_name : str, default=None
         Used in the title.
+    score_name : str, default="score"
+        What the scores are (``"accuracy"``, ``"r2"``, a scorer's name), for the
+        label of their axis.
 
     Attributes
     ----------
@@ -43,10 +48,11 @@ class LossCurveDisplay:
     """
 
     def __init__(self, *, loss_curve, validation_loss_curve=None, validation_scores=None,
-                 best_iteration=None, estimator_name=None):
+                 best_iteration=None, estimator_name=None, score_name="score"):
         self.loss_curve = loss_curve
         self.validation_loss_curve = validation_loss_curve
         self.validation_scores = validation_scores
+        self.score_name = score_name
         self.best_iteration = best_iteration
         self.estimator_name = estimator_name
 
@@ -70,10 +76,14 @@ class LossCurveDisplay:
         if hasattr(estimator, "steps"):
             estimator = estimator.steps[-1][1]
         check_is_fitted(estimator)
+        monitor = estimator._monitored_name()
+        # monitoring the loss, the scores are minus the validation loss: not drawn twice
+        scores = None if monitor == "loss" else estimator.validation_scores_ or None
         display = cls(
             loss_curve=estimator.loss_curve_,
             validation_loss_curve=estimator.validation_loss_curve_ or None,
-            validation_scores=estimator.validation_scores_ or None,
+            validation_scores=scores,
+            score_name=monitor,
             best_iteration=estimator.best_iteration_,
             estimator_name=type(estimator).__name__,
         )
@@ -109,9 +119,9 @@ class LossCurveDisplay:
             self.score_ax_ = ax.twinx()
             (self.score_line_,) = self.score_ax_.plot(
                 epochs, self.validation_scores, color="tab:green", linestyle="--",
-                label="validation score",
+                label=f"validation {self.score_name}",
             )
-            self.score_ax_.set_ylabel("validation score")
+            self.score_ax_.set_ylabel(f"validation {self.score_name}")
             lines.append(self.score_line_)
         if show_best and self.best_iteration is not None:
             self.best_line_ = ax.axvline(

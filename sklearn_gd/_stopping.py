@@ -88,20 +88,21 @@ class NoImprovement:
     """
 
     def __init__(self, tol, n_iter_no_change, validating, may_stop=True, rate_cut=None,
-                 verbose=False):
+                 verbose=False, monitor="loss"):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.validating = validating
         self.may_stop = may_stop
         self.rate_cut = rate_cut
         self.verbose = verbose
+        self.monitor = monitor
 
     def after_epoch(self, state, stopping=False):
         improved_by_tol = self._track_best(state)
         state.no_improvement_count = 0 if improved_by_tol else state.no_improvement_count + 1
         if not self.may_stop or state.no_improvement_count <= self.n_iter_no_change:
             return False
-        monitored = "validation score" if self.validating else "training loss"
+        monitored = f"validation {self.monitor}" if self.validating else "training loss"
         message = (
             f"{monitored} did not improve more than tol={self.tol} for "
             f"{self.n_iter_no_change} consecutive epochs."

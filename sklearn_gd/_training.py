@@ -91,6 +91,9 @@ class TrainConfig:
         Whether this call holds out a validation part (only a mini-batch ``fit``).
     dropout : tuple of float
         One rate per hidden layer.
+    monitor : str
+        The name of what early stopping monitors (``"loss"``, ``"accuracy"``,
+        ``"r2"``, a scorer's name), for what the run reports.
     """
 
     network: Network
@@ -120,6 +123,7 @@ class TrainConfig:
     weight_decay: float
     max_fun: int
     verbose: Any
+    monitor: str = "loss"
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,7 @@ def stopping_rules(config, hooks):
     no_improvement = NoImprovement(
         config.tol, config.n_iter_no_change, validating=config.early_stopping,
         may_stop=not config.incremental, rate_cut=rate_cut, verbose=config.verbose,
+        monitor=config.monitor,
     )
     return [no_improvement, CallbackRequest(hooks, verbose=config.verbose)]
 
@@ -609,7 +614,8 @@ def _report(config, state, lr, start_time):
     parts = [f"Iteration {state.n_iter}", f"loss = {state.loss_curve[-1]:.8f}"]
     if state.validation_scores:
         parts.append(f"validation loss = {state.validation_loss_curve[-1]:.6f}")
-        parts.append(f"validation score = {state.validation_scores[-1]:.6f}")
+        if config.monitor != "loss":  # the loss's score is minus the loss: said once
+            parts.append(f"validation {config.monitor} = {state.validation_scores[-1]:.6f}")
     if lr is not None:  # L-BFGS has no learning rate
         parts.append(f"learning rate = {lr:.3g}")
     parts.append(f"elapsed = {time.perf_counter() - start_time:.2f}s")

@@ -259,13 +259,19 @@ def test_balanced_class_weight_on_a_warm_started_y_lacking_a_class():
 
 # ---------------------------------------------------------------- verbose and plots
 def test_verbose_reports_validation_when_early_stopping(capsys):
+    """Verbose names what early stopping monitors: the validation loss (reported
+    once, not again as a negated "score"), or the score by its name."""
     MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
                           verbose=True, random_state=0).fit(X, y)
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Iteration")]
     assert len(lines) == 3
-    for part in ("loss = ", "validation loss = ", "validation score = ", "learning rate",
-                 "elapsed"):
+    for part in ("loss = ", "validation loss = ", "learning rate", "elapsed"):
         assert part in lines[0]
+    assert "score" not in lines[0]
+    MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                          verbose=True, random_state=0, scoring=None).fit(X, y)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Iteration")]
+    assert "validation loss = " in lines[0] and "validation accuracy = " in lines[0]
 
 
 def test_loss_curve_display_from_estimator():
@@ -282,8 +288,14 @@ def test_loss_curve_display_from_estimator():
     assert display.ax_ is ax and display.figure_ is fig
     np.testing.assert_allclose(display.line_.get_ydata(), est.loss_curve_)
     np.testing.assert_allclose(display.validation_line_.get_ydata(), est.validation_loss_curve_)
-    np.testing.assert_allclose(display.score_line_.get_ydata(), est.validation_scores_)
+    # monitoring the loss (the default), the scores are minus the validation loss: not drawn
+    assert display.score_line_ is None
     assert display.best_line_.get_xdata()[0] == est.best_iteration_
+    by_accuracy = MLPBackpropClassifier(hidden_layer_sizes=(8,), early_stopping=True,
+                                        max_iter=15, random_state=0, scoring="accuracy")
+    display = LossCurveDisplay.from_estimator(by_accuracy.fit(X, y))
+    np.testing.assert_allclose(display.score_line_.get_ydata(), by_accuracy.validation_scores_)
+    assert display.score_ax_.get_ylabel() == "validation accuracy"
     plain = LossCurveDisplay.from_estimator(
         make_pipeline(StandardScaler(), MLPBackpropClassifier(max_iter=3)).fit(X, y))
     assert plain.validation_line_ is None and plain.score_line_ is None
