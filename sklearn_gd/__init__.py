@@ -2,6 +2,7 @@
 
 from ._array_api_estimator import move_model
 from ._classifier import MLPBackpropClassifier
+from ._persistence import skops_trusted_types
 from ._plot import LossCurveDisplay
 from ._preprocessing import RobustSmoothClipScaler
 from ._recipe import make_tabular_classifier, make_tabular_regressor
@@ -21,4 +22,5 @@ __all__ = [
     "make_tabular_regressor",
     "move_model",
     "show_versions",
+    "skops_trusted_types",
 ]

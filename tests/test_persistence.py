@@ -93,3 +93,31 @@ def _predict_all(model, chunk):
     if hasattr(model, "predict_proba"):
         outputs.append(model.predict_proba(chunk))
     return outputs
+
+
+def test_skops_untrusted_types_are_the_documented_ones(tmp_path):
+    """Every type skops asks to trust, for plain models, the input block and the
+    tabular recipe, is one that docs/saving_and_serving.md lists, and the docs list
+    exactly ``skops_trusted_types()``."""
+    import pathlib
+    import re
+    import warnings
+
+    from sklearn_gd import GDRegressor, make_tabular_classifier, skops_trusted_types
+
+    sio = pytest.importorskip("skops.io")
+    documented = set(skops_trusted_types())
+    saved = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in (MLPBackpropClassifier(max_iter=2, random_state=0).fit(X, y),
+                      GDRegressor(embedding="periodic", input_scale=True, max_iter=2,
+                                  random_state=0).fit(X, X[:, 0]),
+                      make_tabular_classifier(max_iter=2, random_state=0).fit(X, y)):
+            untrusted = set(sio.get_untrusted_types(data=sio.dumps(model)))
+            assert untrusted <= documented, untrusted - documented
+            saved |= untrusted
+    assert saved == documented  # no documented type that no model holds
+    docs = (pathlib.Path(__file__).parents[1] / "docs" / "saving_and_serving.md").read_text()
+    block = docs.split("skops-trusted-types: start")[1].split("skops-trusted-types: end")[0]
+    assert set(re.findall(r"^- `([\w.]+)`", block, flags=re.M)) == documented

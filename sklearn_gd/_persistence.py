@@ -1,0 +1,29 @@
+"""What a saved model holds, for loaders that trust types one by one (skops)."""
+
+from ._classifier import MLPBackpropClassifier
+from ._input_block import InputBlock
+from ._layout import Layout
+from ._preprocessing import RobustSmoothClipScaler
+from ._regressor import GDRegressor
+from ._state import TrainState
+
+#: Every class of this package that a fitted estimator, scaler or tabular
+#: recipe holds; everything else in a saved model is NumPy and scikit-learn's.
+_SAVED_CLASSES = (GDRegressor, MLPBackpropClassifier, RobustSmoothClipScaler, TrainState,
+                  Layout, InputBlock)
+
+
+def skops_trusted_types():
+    """The names of this package's types a model saved with ``skops.io`` may contain.
+
+    ``skops.io.load`` refuses types it does not know until the user trusts
+    them; ``skops.io.get_untrusted_types`` on a file saved from this
+    package's models lists a subset of these names (and nothing else). Review
+    that list, then pass it as ``trusted=``.
+
+    Returns
+    -------
+    names : list of str
+        Fully qualified class names, sorted.
+    """
+    return sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in _SAVED_CLASSES)
