@@ -1,8 +1,9 @@
 """ONNX export through skl2onnx (optional extra: ``pip install sklearn-gd[onnx]``).
 
 Call :func:`register_onnx_converters` once; then ``skl2onnx.to_onnx`` converts
-:class:`~sklearn_gd.GDRegressor` and :class:`~sklearn_gd.MLPBackpropClassifier`,
-alone or inside pipelines. The graph is the network's forward pass: the
+:class:`~sklearn_gd.GDRegressor`, :class:`~sklearn_gd.MLPBackpropClassifier` and
+:class:`~sklearn_gd.RobustSmoothClipScaler`, alone or inside pipelines (the
+tabular recipe among them). The graph is the network's forward pass: the
 input block (periodic embedding, input scale) where there is one, one
 ``MatMul`` + ``Add`` per layer, the hidden activation, and the output link
 (identity or ``Exp`` for regression; ``Softmax`` or ``Sigmoid`` for
@@ -17,17 +18,21 @@ Example
 """
 
 import numpy as np
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.preprocessing import StandardScaler
 
 from ._array_api import device_of, is_numpy, namespace
 
 from ._classifier import MLPBackpropClassifier
+from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
 
 __all__ = ["register_onnx_converters"]
 
 
 def register_onnx_converters():
-    """Register the shape calculators and converters of both estimators with skl2onnx.
+    """Register the shape calculators and converters of the estimators and of
+    :class:`~sklearn_gd.RobustSmoothClipScaler` with skl2onnx.
 
     Raises
     ------
@@ -50,6 +55,15 @@ def register_onnx_converters():
         _convert_classifier,
         options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
     )
+    update_registered_converter(
+        RobustSmoothClipScaler, "SklearnGDRobustSmoothClipScaler", _scaler_shape,
+        _convert_scaler,
+    )
+    # make_tabular_regressor's target standardization (skl2onnx has no converter for it)
+    update_registered_converter(
+        TransformedTargetRegressor, "SklearnGDTransformedTargetRegressor",
+        _transformed_target_shape, _convert_transformed_target,
+    )
 
 
 # ---------------------------------------------------------------- shapes
@@ -64,6 +78,17 @@ def _regressor_shape(operator):
     n_rows = operator.inputs[0].get_first_dimension()
     model = operator.raw_operator
     operator.outputs[0].type = _float_type(operator)([n_rows, model.n_outputs_])
+
+
+def _scaler_shape(operator):
+    n_rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = _float_type(operator)([n_rows, operator.raw_operator.n_features_in_])
+
+
+def _transformed_target_shape(operator):
+    n_rows = operator.inputs[0].get_first_dimension()
+    n_outputs = np.size(operator.raw_operator.transformer_.mean_)
+    operator.outputs[0].type = _float_type(operator)([n_rows, n_outputs])
 
 
 def _classifier_shape(operator):
@@ -115,10 +140,14 @@ def _raw_outputs(model, operator, container):
 
 def _check_on_numpy(model):
     """ONNX graphs hold NumPy arrays: refuse a model whose parameters live elsewhere."""
-    if not is_numpy(model._theta):
+    _check_on_numpy_arrays(model._theta, "model")
+
+
+def _check_on_numpy_arrays(array, what):
+    if not is_numpy(array):
         raise ValueError(
-            f"This model's parameters are {namespace(model._theta).__name__} arrays on device "
-            f"{device_of(model._theta)}; ONNX export needs them in NumPy. Move the model "
+            f"This {what}'s parameters are {namespace(array).__name__} arrays on device "
+            f"{device_of(array)}; ONNX export needs them in NumPy. Move the model "
             "first: sklearn_gd.move_model(model, numpy), then export the copy."
         )
 
@@ -164,6 +193,61 @@ def _output_link(loss_name, node, opv):
     if loss.onnx is None:
         return node
     return getattr(ops, f"Onnx{loss.onnx}")(node, **loss.onnx_attributes, op_version=opv)
+
+
+#: |t| beyond which c t / sqrt(1 + t^2) is c sign(t) to float64's precision: the
+#: graph clips t there first, so that t^2 cannot overflow (inf / inf would be NaN)
+_SMOOTH_CLIP_SATURATION = 1e8
+
+
+def _convert_scaler(scope, operator, container):
+    """``c t / sqrt(1 + t^2)`` with ``t = (x - center) scale / c``, as
+    :meth:`RobustSmoothClipScaler.transform` computes it (NaN stays NaN)."""
+    from skl2onnx.algebra import onnx_ops as ops
+
+    scaler = operator.raw_operator
+    _check_on_numpy_arrays(scaler.center_, "RobustSmoothClipScaler")
+    opv = container.target_opset
+    dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
+    c = float(scaler.max_absolute_value)
+    t = ops.OnnxMul(ops.OnnxSub(operator.inputs[0], scaler.center_.astype(dtype), op_version=opv),
+                    (scaler.scale_ / c).astype(dtype), op_version=opv)
+    t = ops.OnnxClip(t, np.array(-_SMOOTH_CLIP_SATURATION, dtype=dtype),
+                     np.array(_SMOOTH_CLIP_SATURATION, dtype=dtype), op_version=opv)
+    root = ops.OnnxSqrt(ops.OnnxAdd(ops.OnnxMul(t, t, op_version=opv),
+                                    np.array([1.0], dtype=dtype), op_version=opv),
+                        op_version=opv)
+    out = ops.OnnxMul(ops.OnnxDiv(t, root, op_version=opv), np.array([c], dtype=dtype),
+                      op_version=opv, output_names=operator.outputs[:1])
+    out.add_to(scope, container)
+
+
+def _convert_transformed_target(scope, operator, container):
+    """``regressor_``'s graph, then the target scaler's inverse ``z * scale + mean``.
+
+    Only the standardization the tabular recipe uses (a ``StandardScaler``
+    on the targets) has an ONNX form here; another target transformer is
+    refused with what to do.
+    """
+    from skl2onnx.algebra import onnx_ops as ops
+    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+
+    model = operator.raw_operator
+    scaler = model.transformer_
+    if not isinstance(scaler, StandardScaler) or model.func is not None:
+        raise NotImplementedError(
+            "ONNX export of a TransformedTargetRegressor supports a StandardScaler on the "
+            f"targets (make_tabular_regressor's default), not {scaler!r}; export "
+            "model.regressor_ and apply the inverse target transform yourself."
+        )
+    opv = container.target_opset
+    dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
+    scale = np.ones_like(scaler.mean_) if scaler.scale_ is None else scaler.scale_
+    mean = np.zeros_like(scale) if scaler.mean_ is None else scaler.mean_
+    z = OnnxSubEstimator(model.regressor_, operator.inputs[0], op_version=opv)
+    y = ops.OnnxAdd(ops.OnnxMul(z, scale.astype(dtype), op_version=opv), mean.astype(dtype),
+                    op_version=opv, output_names=operator.outputs[:1])
+    y.add_to(scope, container)
 
 
 def _convert_regressor(scope, operator, container):

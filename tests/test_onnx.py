@@ -110,3 +110,37 @@ def test_input_block_exports(embedding, input_scale):
               X, X @ np.arange(5.0))
     (out,) = run_onnx(reg, X)
     np.testing.assert_allclose(out.ravel(), reg.predict(X), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_the_tabular_recipe_exports_with_matching_outputs(kind):
+    """The recipe as shipped (smooth-clip scaler, embedding, input scale) exports; the
+    graph's outputs match, outliers beyond the clip included."""
+    from sklearn_gd import make_tabular_classifier, make_tabular_regressor
+
+    X, y = data(3)
+    X[0, 1], X[1, 2] = 1e30, -1e30  # saturate the smooth clip
+    make = make_tabular_classifier if kind == "classifier" else make_tabular_regressor
+    target = y if kind == "classifier" else y.astype(np.float64)
+    model = fit(make(hidden_layer_sizes=(16, 16), max_iter=5, random_state=0), X, target)
+    options = {id(model[-1]): {"zipmap": False}} if kind == "classifier" else None
+    onx = skl2onnx.to_onnx(model, X[:1], options=options)
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: X})
+    if kind == "classifier":
+        np.testing.assert_allclose(outputs[1], model.predict_proba(X), rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(outputs[0], model.predict(X))
+    else:
+        np.testing.assert_allclose(outputs[0].ravel(), model.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_the_scaler_alone_matches_onnxruntime():
+    from sklearn_gd import RobustSmoothClipScaler
+
+    X, _ = data(3)
+    X[3, 0] = 3e38
+    scaler = RobustSmoothClipScaler(dtype=np.float32).fit(X)
+    onx = skl2onnx.to_onnx(scaler, X[:1])
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: X})[0]
+    np.testing.assert_allclose(out, scaler.transform(X), rtol=1e-5, atol=1e-6)
