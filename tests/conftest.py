@@ -10,6 +10,8 @@ SciPy is left as it is: its experimental support needs other packages.
 import os
 from importlib.metadata import version
 
+import pytest
+
 
 def _at_least(installed, minimum):
     parts = [int(p) for p in installed.split(".")[:2] if p.isdigit()]
@@ -18,3 +20,19 @@ def _at_least(installed, minimum):
 
 if _at_least(version("scipy"), (1, 14)):
     os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+
+#: A LocalCluster's options for the tests: two single-threaded worker processes on
+#: the loopback interface, no dashboard port to collide on.
+DASK_CLUSTER_OPTIONS = dict(n_workers=2, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=":0", protocol="tcp")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One Dask cluster for the test modules that can share it (each pytest-xdist
+    process has its own): starting worker processes is the slow part of those tests,
+    and on a loaded machine several clusters starting at once made workers late."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(**DASK_CLUSTER_OPTIONS) as cluster:
+        yield cluster

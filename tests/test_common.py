@@ -1,9 +1,21 @@
 """scikit-learn's estimator checks, at default and at non-default configurations."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
 from sklearn_gd._recipe import CLASSIFIER_RECIPE, TABULAR_RECIPE
+
+# The checks train with these configurations' max_iter on their own tiny, odd data
+# (one sample, constant columns, values near the largest float): reaching max_iter,
+# L-BFGS starting at its optimum and divergence are what those data should give, and
+# are tested for in test_reliability.py and test_estimators.py. Warned here, they were
+# ~900 lines of every run's summary.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::sklearn_gd.DivergenceWarning"),
+    pytest.mark.filterwarnings("ignore:L-BFGS made no iteration:UserWarning"),
+]
 
 #: Why a stochastic configuration cannot pass the sample-weight equivalence
 #: checks: they compare a model fitted on weighted rows with one fitted on

@@ -16,14 +16,9 @@ CHUNK = 100
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, protocol="tcp",
-    )
-    with distributed.Client(cluster) as client:
+def client(dask_cluster):
+    with distributed.Client(dask_cluster) as client:
         yield client
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
