@@ -56,6 +56,18 @@ class DivergenceGuard:
         return loss <= self.limit
 
 
+def mark_best_epoch(state):
+    """Record ``state``'s last epoch (validated) as the best: its score, validation
+    loss, number and weights (one copy, into the buffer kept for them)."""
+    state.best_validation_score = state.validation_scores[-1]
+    state.best_loss = state.validation_loss_curve[-1]
+    state.best_iteration = state.n_iter
+    if state.best_theta is None:
+        state.best_theta = copy(state.theta)
+    else:
+        state.best_theta[...] = state.theta
+
+
 class PlateauRateCut:
     """``learning_rate="adaptive"``: on a plateau, divide the rate by ``ADAPTIVE_DIVISOR``.
 
@@ -127,13 +139,7 @@ class NoImprovement:
             score = state.validation_scores[-1]
             improved_by_tol = score > state.best_validation_score + self.tol
             if score > state.best_validation_score:
-                state.best_validation_score = score
-                state.best_loss = state.validation_loss_curve[-1]
-                state.best_iteration = state.n_iter
-                if state.best_theta is None:
-                    state.best_theta = copy(state.theta)
-                else:
-                    state.best_theta[...] = state.theta
+                mark_best_epoch(state)
             return improved_by_tol
         loss = state.loss_curve[-1]
         improved_by_tol = loss < state.best_loss - self.tol

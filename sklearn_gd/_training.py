@@ -45,7 +45,13 @@ from ._network import Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
 from ._state import Bookmark
-from ._stopping import CallbackRequest, DivergenceGuard, NoImprovement, PlateauRateCut
+from ._stopping import (
+    CallbackRequest,
+    DivergenceGuard,
+    NoImprovement,
+    PlateauRateCut,
+    mark_best_epoch,
+)
 
 
 class DivergenceWarning(UserWarning):
@@ -458,13 +464,7 @@ def _track_best_of_last_epoch(state, bookmark):
         state.best_validation_score = previous_best
         state.best_loss, state.best_iteration = bookmark.best_loss, bookmark.best_iteration
         return
-    state.best_validation_score = score
-    state.best_loss = state.validation_loss_curve[-1]
-    state.best_iteration = state.n_iter
-    if state.best_theta is None:
-        state.best_theta = copy(state.theta)
-    else:
-        state.best_theta[...] = state.theta
+    mark_best_epoch(state)
 
 
 def _close_interrupted_epoch(hooks, state):

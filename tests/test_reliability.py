@@ -594,8 +594,6 @@ def test_an_interrupt_before_the_first_epoch_completes_keeps_the_model_as_it_was
         monkeypatch, phase):
     """A refit interrupted in its first epoch leaves the previous model exactly as it
     was (never untrained weights); a first fit leaves the estimator unfitted."""
-    from sklearn.exceptions import NotFittedError
-
     owner, name, when = _phases()[phase]
     clf = MLPBackpropClassifier(**INTERRUPT_PARAMS).fit(X, y_clf)
     before = {key: copy_of(value) for key, value in vars(clf).items()}
@@ -608,11 +606,17 @@ def test_an_interrupt_before_the_first_epoch_completes_keeps_the_model_as_it_was
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
     monkeypatch.undo()
     _interrupt_on_call(monkeypatch, owner, name, 1, when)
-    fresh = MLPBackpropClassifier(**INTERRUPT_PARAMS)
+    _assert_interrupted_first_fit_leaves_it_unfitted(MLPBackpropClassifier(**INTERRUPT_PARAMS),
+                                                     y_clf)
+
+
+def _assert_interrupted_first_fit_leaves_it_unfitted(model, target):
+    from sklearn.exceptions import NotFittedError
+
     with pytest.raises(KeyboardInterrupt):
-        fresh.fit(X, y_clf)
+        model.fit(X, target)
     with pytest.raises(NotFittedError):
-        fresh.predict(X)
+        model.predict(X)
 
 
 def copy_of(value):
@@ -625,7 +629,6 @@ def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
     """Ctrl-C inside L-BFGS's objective: the model is the last accepted iterate, with
     one loss per iteration; interrupted before its first iteration, the model is as
     it was (unfitted)."""
-    from sklearn.exceptions import NotFittedError
     from sklearn_gd import _training
 
     params = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=200, tol=0,
@@ -656,11 +659,7 @@ def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
     assert objective(reg._theta.copy())[0] == pytest.approx(reg.loss_curve_[-1], rel=1e-12)
     assert np.isfinite(reg.predict(X)).all()
     evaluations.update(n=0, stop_at=1)
-    fresh = GDRegressor(**params)
-    with pytest.raises(KeyboardInterrupt):
-        fresh.fit(X, y_reg)
-    with pytest.raises(NotFittedError):
-        fresh.predict(X)
+    _assert_interrupted_first_fit_leaves_it_unfitted(GDRegressor(**params), y_reg)
 
 
 def _training_config(model):
