@@ -18,14 +18,14 @@ except ImportError:  # pragma: no cover
     def _check_n_features(estimator, X, reset):
         estimator._check_n_features(X, reset=reset)
 
-def check_part_sample_weight(sample_weight, X, dtype=None):
+def check_part_sample_weight(sample_weight, X, dtype=None, ensure_non_negative=True):
     """``_check_sample_weight`` for one part of the data (a Dask chunk or block).
 
-    Non-negative and finite as in memory, but all zeros are allowed: a part
-    may hold only zero-weight rows when the whole set has weight (which the
-    caller checks on the total).
+    Finite (and non-negative, as ``fit`` requires) as in memory, but all zeros
+    are allowed: a part may hold only zero-weight rows when the whole set has
+    weight (which the caller checks on the total).
     """
-    kwargs = {"dtype": dtype, "ensure_non_negative": True}
+    kwargs = {"dtype": dtype, "ensure_non_negative": ensure_non_negative}
     if _ALLOWS_ALL_ZERO:  # scikit-learn >= 1.7 refuses all-zero weights unless told
         kwargs["allow_all_zero_weights"] = True
     return _check_sample_weight(sample_weight, X, **kwargs)

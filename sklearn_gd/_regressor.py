@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 
 from ._array_api import is_numpy, namespace
@@ -223,8 +224,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         if self.loss == "poisson" and np.any(Y < 0):
             raise ValueError("loss='poisson' requires non-negative y; some y values are negative.")
-        if not np.isfinite(Y).all():
-            raise ValueError("y contains NaN or infinity.")
+        assert_all_finite(Y, input_name="y")  # the message validate_data gives in memory
         return np.ascontiguousarray(_cast_finite(Y, dtype, "y"))
 
     def _target_mean(self, Y, sw):

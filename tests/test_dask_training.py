@@ -439,6 +439,56 @@ def test_dask_score_validates_targets_and_weights_as_in_memory(client, classific
                         da.from_array(y_, chunks=200), sample_weight=sw_d)
 
 
+def _with(values, row, value):
+    values = np.array(values, dtype=float)
+    values[(row,) + (0,) * (values.ndim - 1)] = value
+    return values
+
+
+def _error(call):
+    with pytest.raises(ValueError) as raised:
+        call()
+    return type(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize("Estimator", [MLPBackpropClassifier, GDRegressor])
+def test_dask_fit_and_predict_refuse_bad_input_with_the_in_memory_errors(client, classification,
+                                                                         Estimator):
+    """NaN or infinite X, y or weights, negative weights and inputs of different
+    lengths: the Dask fit and predict raise the in-memory error, word for word."""
+    X, y = classification
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    ones = np.ones(len(y))
+    fit_cases = [
+        (_with(X, 3, np.nan), y, None),
+        (_with(X, 3, np.inf), y, None),
+        (X, _with(y, 5, np.nan), None),
+        (X, y[:-20], None),
+        (X, y, _with(ones, 4, np.nan)),
+        (X, y, _with(ones, 4, -1.0)),
+        (X, y, _with(ones, 4, np.inf)),
+    ]
+    for X_, y_, sw in fit_cases:
+        expected = _error(lambda: Estimator(**params).fit(X_, y_, sample_weight=sw))
+        sw_d = None if sw is None else da.from_array(sw, chunks=200)
+        assert _error(lambda: Estimator(**params).fit(
+            da.from_array(X_, chunks=(200, 6)), da.from_array(y_, chunks=200),
+            sample_weight=sw_d)) == expected
+    model = quietly(Estimator(**params), X, y)
+    for X_ in [_with(X, 3, np.nan), _with(X, 3, np.inf), X[:, :4]]:
+        expected = _error(lambda: model.predict(X_))
+        assert _error(lambda: model.predict(da.from_array(X_, chunks=200)).compute()) == expected
+
+
+def test_dask_score_takes_negative_weights_as_in_memory(client, regression):
+    X, y = regression
+    model = quietly(GDRegressor(max_iter=2, random_state=0), X, y)
+    sw = _with(np.ones(len(y)), 4, -0.5)
+    assert model.score(da.from_array(X, chunks=(200, 5)), da.from_array(y, chunks=200),
+                       sample_weight=da.from_array(sw, chunks=200)) == pytest.approx(
+        model.score(X, y, sample_weight=sw), rel=1e-10)
+
+
 def test_a_chunk_of_zero_weights_is_valid_when_the_whole_set_has_weight(client, regression):
     X, y = regression
     sw = np.r_[np.zeros(200), np.ones(300)]
@@ -639,7 +689,7 @@ def test_in_memory_targets_and_weights_are_cut_like_the_dask_x(client, regressio
     given_as_dask = quietly(GDRegressor(**params), Xd, da.from_array(y, chunks=120),
                             sample_weight=da.from_array(sw, chunks=120))
     np.testing.assert_array_equal(given_in_memory._theta, given_as_dask._theta)
-    with pytest.raises(ValueError, match="y has 499 rows but X has 500"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[500, 499\]"):
         GDRegressor().fit(Xd, y[:-1])
 
 

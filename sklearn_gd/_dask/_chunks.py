@@ -36,7 +36,8 @@ def prepare_chunk(encoder, X, y, sw, dtype, per_class):
     ``encoder`` holds the fitted target encoding (``classes_``...);
     ``per_class`` the class weights, or None.
     """
-    X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0)
+    X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0,
+                    input_name="X", estimator=encoder)
     if sp.issparse(X):
         X = X.tocsr()
     y = np.asarray(y)
@@ -216,12 +217,14 @@ def score_block(model, X, y, sw, kind):
     """Score sums of one block of a fitted model, as :func:`score_sums`.
 
     The block's targets and weights are validated by the checks ``score``
-    runs in memory (NaN, label types, weights), so the same errors are raised.
+    runs in memory (NaN, label types, finite weights; negative weights are
+    allowed there too), so the same errors are raised.
     """
     predicted = model.predict(X)
     y = np.asarray(y)
     sw = (np.ones(y.shape[0]) if sw is None
-          else check_part_sample_weight(sw, y.reshape(y.shape[0], -1), dtype=np.float64))
+          else check_part_sample_weight(sw, y.reshape(y.shape[0], -1), dtype=np.float64,
+                                        ensure_non_negative=False))
     if kind == "accuracy":
         if y.shape[0] == 0:  # an empty block: nothing to check or count
             return (0.0, 0.0)

@@ -129,6 +129,7 @@ def aligned_blocks(values, X, blocks, name):
 
     if values is None:
         return [None] * len(blocks)
+    _check_same_rows(X, values)
     if is_dask_collection(values):
         if is_dataframe(values):
             if values.npartitions != len(blocks):
@@ -147,10 +148,23 @@ def aligned_blocks(values, X, blocks, name):
         return list(values.to_delayed().ravel())
     values = np.asarray(values)
     lengths = _block_lengths(X)
-    if values.shape[0] != sum(lengths):
-        raise ValueError(f"{name} has {values.shape[0]} rows but X has {sum(lengths)}.")
+    _check_same_rows(X, values, n_rows=sum(lengths))
     chunks = (tuple(lengths),) + tuple((k,) for k in values.shape[1:])
     return list(da.from_array(values, chunks=chunks).to_delayed().ravel())
+
+
+def _check_same_rows(X, values, n_rows=None):
+    """scikit-learn's error for inputs of different lengths, where both are known
+    without computing (a dataframe's length or unknown chunks are checked per block)."""
+    rows = [_known_rows(X) if n_rows is None else n_rows, _known_rows(values)]
+    if None not in rows and rows[0] != rows[1]:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {rows}")
+
+
+def _known_rows(values):
+    """The number of rows when it is a known integer, else None."""
+    n = values.shape[0] if hasattr(values, "shape") else len(values)
+    return int(n) if isinstance(n, (int, np.integer)) else None
 
 
 def _block_lengths(X):
