@@ -65,6 +65,7 @@ def test_incremental_on_dask_dataframe(client, blocks):
     assert inc.predict(Xd).compute().shape == (len(X),)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_grid_search_on_the_joblib_dask_backend(client, blocks):
     import joblib
 

@@ -408,6 +408,8 @@ def test_clear_errors_for_dask_input(client, classification):
         MLPBackpropClassifier().fit(frame, dd.from_pandas(pd.Series(y), npartitions=2))
 
 
+# accuracy_score casts NaN labels to int (NumPy warns) before it refuses them, in memory too
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_dask_score_validates_targets_and_weights_as_in_memory(client, classification,
                                                                regression):
     """Invalid targets or weights given to ``score`` on Dask input raise the in-memory

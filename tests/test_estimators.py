@@ -465,6 +465,7 @@ def test_partial_fit_keeps_the_target_type(clf_data):
         labels.partial_fit(X, np.column_stack([Y, Y[:, :1]]))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_changed_parameters_do_not_change_a_fitted_network(clf_data, reg_data):
     """The activation and loss are the fitted model's until the next fit:
     set_params on them changes no prediction, and training on without a new

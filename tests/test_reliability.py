@@ -91,6 +91,7 @@ BAD_PARTIAL_FIT_INPUT = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn_gd.DivergenceWarning")  # 1e308 targets diverge, as in fit
 @pytest.mark.parametrize("cls, args, message", BAD_PARTIAL_FIT_INPUT)
 def test_bad_partial_fit_input_gives_the_same_error_as_fit(cls, args, message):
     est = cls(hidden_layer_sizes=(3,), random_state=0)
@@ -164,6 +165,7 @@ def test_wrong_feature_count_and_unseen_classes():
         clf.partial_fit(np.ones((2, 5)), [0, 1])
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_plain_ndarray_prediction_skips_validation_but_not_its_checks():
     """A finite float ndarray goes straight to the network (fast path); the
     same rows as a list take ``validate_data``: same predictions. Input the
@@ -222,6 +224,7 @@ def test_targets_near_the_largest_float_give_a_finite_model():
     np.testing.assert_array_equal(reg._theta, before)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_targets_beyond_a_float32_models_range_are_an_error():
     """float32 X makes a float32 model: y past float32's range would become
     inf in its targets."""
@@ -249,6 +252,7 @@ def test_sample_weights_whose_sum_overflows_are_an_error():
                                                  sample_weight=np.full(30, 3e37))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_regressor_parses_numeric_string_targets_as_ridge_does():
     from sklearn.linear_model import Ridge
 
@@ -461,6 +465,7 @@ def _assert_same_state(est, state):
             assert getattr(est, key) == value, key
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_failed_fit_leaves_the_fitted_model_as_it_was(monkeypatch):
     """Bad input to fit, or an error during its training, does not cost the
     user the model they had (scikit-learn's validation resets the feature
@@ -589,6 +594,7 @@ def test_an_interrupt_in_any_phase_keeps_the_last_completed_epoch(monkeypatch, p
     np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 @pytest.mark.parametrize("phase", ["batch", "validation pass"])
 def test_an_interrupt_before_the_first_epoch_completes_keeps_the_model_as_it_was(
         monkeypatch, phase):

@@ -20,10 +20,17 @@ from sklearn_gd import GDRegressor, MLPBackpropClassifier
 
 SUITE_VERSION = "1.9"  # the scikit-learn whose test_mlp.py the reasons below describe
 
-pytestmark = pytest.mark.skipif(
-    parse_version(sklearn.__version__).base_version.rsplit(".", 1)[0] != SUITE_VERSION,
-    reason=f"the expected failures are listed for scikit-learn {SUITE_VERSION}'s test_mlp.py",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        parse_version(sklearn.__version__).base_version.rsplit(".", 1)[0] != SUITE_VERSION,
+        reason=f"the expected failures are listed for scikit-learn {SUITE_VERSION}'s test_mlp.py",
+    ),
+    # scikit-learn's tests train for few iterations, diverge and warm-start on purpose:
+    # the warnings they provoke are expected (the tests that check a warning catch it)
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::sklearn_gd.DivergenceWarning"),
+    pytest.mark.filterwarnings("ignore:L-BFGS made no iteration:UserWarning"),
+]
 
 upstream = pytest.importorskip("sklearn.neural_network.tests.test_mlp")
 

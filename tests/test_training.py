@@ -31,6 +31,7 @@ def snapshot(state):
     )
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_train_returns_a_new_state_and_leaves_the_given_one_unchanged(solver):
     est = GDRegressor(hidden_layer_sizes=(4,), solver=solver, batch_size=16, max_iter=3,
@@ -54,6 +55,7 @@ def test_train_returns_a_new_state_and_leaves_the_given_one_unchanged(solver):
             assert after[key] == value, key
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_the_learning_rate_is_the_schedule_times_the_plateau_factor():
     est = GDRegressor(learning_rate="invscaling", learning_rate_init=0.1, power_t=0.5)
     est.fit(X, y)
@@ -149,6 +151,7 @@ def test_a_callbacks_request_stops_and_every_epoch_is_closed(capsys):
     assert hooks.closed == 3 and capsys.readouterr().out == ""
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stops early on purpose
 def test_state_copy_shares_nothing_mutable():
     est = GDRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
     state = est._state
