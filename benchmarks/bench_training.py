@@ -232,9 +232,13 @@ def bench_device(name, cfg, epochs, repeats, device):
 
     Reports the median time per epoch, the ratio to the PyTorch loop on the
     device and how many times faster than our CPU path it is; accuracy is the
-    mean over the seeds.
+    mean over the seeds. One untimed round runs first, so that one-time costs
+    (a device's context, PyTorch's lazy initialisation of autograd and its
+    optimizers, the first BLAS call) fall outside every contender's times.
     """
     X, y, X_test, y_test = make_data(cfg["n"], cfg["d"], cfg["dtype"])
+    for fit in device_contenders(X, y, cfg, epochs, 0, device).values():
+        fit()
     times, accuracies = {}, {}
     for seed in range(repeats):
         for label, fit in device_contenders(X, y, cfg, epochs, seed, device).items():
