@@ -25,6 +25,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Bumped whenever a signature or a semantic changes, so that _kernels.py
@@ -107,16 +109,21 @@ lanes_total(const double lanes[8])
 
 /* Every cache line of row index[ahead] of `source` (rows of row_bytes), when
  * ahead < m and the index is in range (it is checked again when copied). */
+/* Row indices are int64 on every platform (NumPy's intp is 32 bits on
+ * 32-bit builds): compared in int64, then narrowed once known in range. */
+static FORCE_INLINE int
+row_in_range(int64_t r, Py_ssize_t n_source)
+{
+    return r >= 0 && r < (int64_t)n_source;
+}
+
 static FORCE_INLINE void
 prefetch_row(const void *source, Py_ssize_t n_source, Py_ssize_t row_bytes,
-             const Py_ssize_t *index, Py_ssize_t ahead, Py_ssize_t m)
+             const int64_t *index, Py_ssize_t ahead, Py_ssize_t m)
 {
-    if (ahead >= m)
+    if (ahead >= m || !row_in_range(index[ahead], n_source))
         return;
-    Py_ssize_t r = index[ahead];
-    if (r < 0 || r >= n_source)
-        return;
-    const char *first = (const char *)source + r * row_bytes;
+    const char *first = (const char *)source + (Py_ssize_t)index[ahead] * row_bytes;
     const char *line = first - ((size_t)first & 63); /* a row need not start on a line */
     for (; line < first + row_bytes; line += 64)
         PREFETCH(line);
@@ -125,7 +132,7 @@ prefetch_row(const void *source, Py_ssize_t n_source, Py_ssize_t row_bytes,
 /* One compilation of the kernels (see _fused_kernels.h). */
 typedef struct {
     double (*adam)(void *theta, const void *g, void *u, void *w, Py_ssize_t n,
-                   const AdamHyper *h, const long long *bounds, Py_ssize_t n_blocks);
+                   const AdamHyper *h, const int64_t *bounds, Py_ssize_t n_blocks);
     double (*l2_gradient)(void *gW, const void *W, Py_ssize_t n, double c);
     void (*bias_activation)(void *Z, const void *b, Py_ssize_t rows, Py_ssize_t cols, int kind,
                             double slope);
@@ -140,7 +147,7 @@ typedef struct {
                                 const StridedRows *weights, void *P, void *delta,
                                 Py_ssize_t rows, Py_ssize_t cols);
     Py_ssize_t (*take_bool_rows)(const unsigned char *source, Py_ssize_t n_source,
-                                 const Py_ssize_t *index, Py_ssize_t m, Py_ssize_t cols,
+                                 const int64_t *index, Py_ssize_t m, Py_ssize_t cols,
                                  void *out);
 } Kernels;
 
@@ -166,6 +173,7 @@ typedef struct {
 #endif
 
 enum { ISA_BASELINE = 0, ISA_AVX2 = 1 };
+static const char *const ISA_NAMES[2] = {"baseline", "avx2"};
 
 /* tables[isa][1 for float64, 0 for float32] */
 static const Kernels *const tables[2][2] = {
@@ -176,15 +184,6 @@ static const Kernels *const tables[2][2] = {
     {&table_float_baseline, &table_double_baseline},
 #endif
 };
-
-static int isa_in_use = ISA_BASELINE;
-
-/* The kernels for arrays of item size `size` (4 or 8). */
-static const Kernels *
-kernels_for(int size)
-{
-    return tables[isa_in_use][size == 8];
-}
 
 static int
 cpu_has_avx2(void)
@@ -197,27 +196,19 @@ cpu_has_avx2(void)
 #endif
 }
 
-/* ---------------------------------------------------- argument checking */
+/* The module's state: the instruction set its kernels run, chosen when the
+ * module is executed and never changed (so no lock is needed without a GIL). */
+typedef struct {
+    int isa;
+} ModuleState;
 
-/* The GIL is released only around work this large (in elements), as NumPy
- * does: for a small call, handing the GIL to a waiting thread costs more
- * than the loop itself. */
-#define GIL_RELEASE_THRESHOLD 8192
-
-/* PyEval_SaveThread() when `work` is large enough, else NULL (then a no-op
- * for restore_thread). */
-static PyThreadState *
-release_gil_if_large(Py_ssize_t work)
+static ModuleState *
+state_of(PyObject *module)
 {
-    return work >= GIL_RELEASE_THRESHOLD ? PyEval_SaveThread() : NULL;
+    return (ModuleState *)PyModule_GetState(module);
 }
 
-static void
-restore_thread(PyThreadState *state)
-{
-    if (state != NULL)
-        PyEval_RestoreThread(state);
-}
+/* ---------------------------------------------------- buffer formats */
 
 /* Item size (4 or 8) of a float32/float64 buffer, 0 for anything else. */
 static int
@@ -235,7 +226,7 @@ float_size(const Py_buffer *view)
     return 0;
 }
 
-/* A 1-D int64 buffer ('q', 'l' or 'n' with 8-byte items). */
+/* An int64 buffer ('q', 'l' or 'n' with 8-byte items). */
 static int
 is_int64(const Py_buffer *view)
 {
@@ -254,199 +245,202 @@ is_bool(const Py_buffer *view)
     return f != NULL && view->itemsize == 1 && f[0] == '?' && f[1] == 0;
 }
 
-/* An array argument: what the caller requires of it, and its buffer once
- * acquired. */
+/* --------------------------------------------- signatures and one call path */
+
+/* Every function takes its arrays first, then its scalars, all positional.
+ * A function is one Signature: what it requires of each argument (checked
+ * here, once for all), a check of the shapes that returns the work's size,
+ * the kernel run without the GIL, and its return value. */
+
+#define MAX_ARRAYS 6
+#define MAX_SCALARS 6
+
+typedef enum {
+    FLOATS,         /* float32 or float64, the dtype shared by all FLOATS arrays */
+    FLOATS_OR_BOOL, /* float32, float64 or bool, its dtype checked against the others
+                       by the function's check */
+    INT64,          /* int64 */
+} ArrayKind;
+
 typedef struct {
-    PyObject *obj;
     const char *name;
+    ArrayKind kind;
+    int ndim;        /* required number of dimensions */
     int writable;
-    int ndim;    /* required number of dimensions */
-    int strided; /* 1: any strides accepted; 0: C-contiguous required */
-    Py_buffer view;
-} Arg;
+    int strided;     /* 1: any strides accepted; 0: C-contiguous required */
+    int may_be_none; /* 1: None is accepted (the array is then absent) */
+    const char *requirement; /* what every error about it says it must be; NULL: the
+                                failed requirement alone */
+} ArraySpec;
+
+typedef struct Call Call;
+
+typedef struct {
+    const char *name;
+    int n_arrays;
+    ArraySpec arrays[MAX_ARRAYS];
+    const char *scalars; /* one code per scalar argument: 'd' a float, 'i' an int */
+    /* the work's size in elements (the GIL is released for large ones), or
+       -1 with an exception set */
+    Py_ssize_t (*check)(Call *call);
+    /* the kernel; runs without the GIL: no Python API */
+    double (*run)(Call *call);
+    /* the return value from run's; NULL: return None */
+    PyObject *(*result)(Call *call, double value);
+} Signature;
+
+struct Call {
+    Py_buffer view[MAX_ARRAYS];
+    int present[MAX_ARRAYS]; /* acquired (not None) */
+    double real[MAX_SCALARS];
+    int integer[MAX_SCALARS];
+    int size; /* item size of the FLOATS arrays: 4 or 8 */
+    const Kernels *kernels;
+};
 
 static void
-release(Arg *args, int n)
+release_all(Call *call, int n)
 {
     for (int i = 0; i < n; i++)
-        PyBuffer_Release(&args[i].view);
+        if (call->present[i])
+            PyBuffer_Release(&call->view[i]);
 }
 
-/* Acquire every buffer; all must share one float dtype. Returns the item
- * size, or 0 with an exception set (and nothing held). */
+/* Acquire array i of call by its spec; 1 on success, else 0 with an exception set. */
 static int
-acquire(Arg *args, int n)
+acquire(Call *call, const ArraySpec *spec, PyObject *obj, int i)
 {
-    int size = 0;
-    for (int i = 0; i < n; i++) {
-        Arg *a = &args[i];
-        int flags = (a->strided ? PyBUF_STRIDES : PyBUF_C_CONTIGUOUS) | PyBUF_FORMAT;
-        if (a->writable)
-            flags |= PyBUF_WRITABLE;
-        if (PyObject_GetBuffer(a->obj, &a->view, flags) < 0) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "%s must be a%s%s float32 or float64 array",
-                         a->name, a->strided ? "" : " C-contiguous",
-                         a->writable ? " writable" : "");
-            release(args, i);
-            return 0;
-        }
-        int this_size = float_size(&a->view);
-        const char *problem = NULL;
-        if (this_size == 0)
-            problem = "must be float32 or float64";
-        else if (size != 0 && this_size != size)
-            problem = "must have the same dtype as the other arrays";
-        else if (a->view.ndim != a->ndim)
-            problem = a->ndim == 1 ? "must be 1-D" : "must be 2-D";
-        if (problem != NULL) {
-            PyErr_Format(PyExc_ValueError, "%s %s", a->name, problem);
-            release(args, i + 1);
-            return 0;
-        }
-        size = this_size;
+    call->present[i] = 0;
+    if (obj == Py_None && spec->may_be_none)
+        return 1;
+    int contiguous = spec->strided ? PyBUF_STRIDES : PyBUF_C_CONTIGUOUS;
+    int flags = contiguous | PyBUF_FORMAT | (spec->writable ? PyBUF_WRITABLE : 0);
+    const char *kind = spec->kind == INT64 ? "int64" : "float32 or float64";
+    if (PyObject_GetBuffer(obj, &call->view[i], flags) < 0) {
+        PyErr_Clear();
+        if (spec->requirement != NULL)
+            PyErr_Format(PyExc_ValueError, "%s must be %s", spec->name, spec->requirement);
+        else
+            PyErr_Format(PyExc_ValueError, "%s must be a%s%s %s array", spec->name,
+                         spec->strided ? "" : " C-contiguous",
+                         spec->writable ? " writable" : "", kind);
+        return 0;
     }
-    return size;
+    call->present[i] = 1;
+    const Py_buffer *view = &call->view[i];
+    int size = spec->kind == INT64 ? 0 : float_size(view);
+    const char *problem = NULL;
+    if (spec->kind == INT64 && !is_int64(view))
+        problem = "must be int64";
+    else if (spec->kind == FLOATS_OR_BOOL && (is_bool(view) || size != 0))
+        size = 0; /* its dtype is checked by the function */
+    else if (spec->kind != INT64 && size == 0)
+        problem = "must be float32 or float64";
+    else if (size != 0 && call->size != 0 && size != call->size)
+        problem = "must have the same dtype as the other arrays";
+    if (problem == NULL && view->ndim != spec->ndim)
+        problem = spec->ndim == 1 ? "must be 1-D" : "must be 2-D";
+    if (problem != NULL) {
+        if (spec->requirement != NULL)
+            PyErr_Format(PyExc_ValueError, "%s must be %s", spec->name, spec->requirement);
+        else
+            PyErr_Format(PyExc_ValueError, "%s %s", spec->name, problem);
+        return 0;
+    }
+    if (size != 0)
+        call->size = size;
+    return 1;
 }
 
-static Py_ssize_t
-length(const Arg *a)
-{
-    return a->view.ndim == 1 ? a->view.shape[0] : a->view.shape[0] * a->view.shape[1];
-}
-
+/* The scalar argument `obj` by its code into call; 1, or 0 with an exception set. */
 static int
-same_shape(const Arg *a, const Arg *b)
+parse_scalar(Call *call, char code, PyObject *obj, int k)
 {
-    return a->view.shape[0] == b->view.shape[0] && a->view.shape[1] == b->view.shape[1];
+    if (code == 'd') {
+        call->real[k] = PyFloat_AsDouble(obj);
+        return !(call->real[k] == -1.0 && PyErr_Occurred());
+    }
+    long value = PyLong_AsLong(obj);
+    if (value == -1 && PyErr_Occurred())
+        return 0;
+    if (value < INT32_MIN || value > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "an int argument is out of range");
+        return 0;
+    }
+    call->integer[k] = (int)value;
+    return 1;
 }
 
-/* When !ok: raise ValueError(message) and release the n buffers. */
-static int
-check(int ok, Arg *args, int n, const char *message)
+/* The GIL is released only around work this large (in elements), as NumPy
+ * does: for a small call, handing the GIL to a waiting thread costs more
+ * than the loop itself. */
+#define GIL_RELEASE_THRESHOLD 8192
+
+/* Parse and check the arguments by sig, run the kernel and return its result. */
+static PyObject *
+call_kernel(PyObject *module, const Signature *sig, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ok) {
+    Py_ssize_t expected = sig->n_arrays + (Py_ssize_t)strlen(sig->scalars);
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional arguments (%zd given)",
+                     sig->name, expected, nargs);
+        return NULL;
+    }
+    Call call = {0};
+    int acquired = 0, ok = 1;
+    for (; ok && acquired < sig->n_arrays; acquired++)
+        ok = acquire(&call, &sig->arrays[acquired], args[acquired], acquired);
+    for (int k = 0; ok && sig->scalars[k]; k++)
+        ok = parse_scalar(&call, sig->scalars[k], args[sig->n_arrays + k], k);
+    if (ok && call.size == 0) {
+        PyErr_Format(PyExc_ValueError, "%s() needs a float32 or float64 array", sig->name);
+        ok = 0;
+    }
+    PyObject *result = NULL;
+    if (ok) {
+        call.kernels = tables[state_of(module)->isa][call.size == 8];
+        Py_ssize_t work = sig->check(&call);
+        if (work >= 0) {
+            PyThreadState *thread = work >= GIL_RELEASE_THRESHOLD ? PyEval_SaveThread() : NULL;
+            double value = sig->run(&call);
+            if (thread != NULL)
+                PyEval_RestoreThread(thread);
+            result = sig->result != NULL ? sig->result(&call, value) : Py_NewRef(Py_None);
+        }
+    }
+    release_all(&call, acquired);
+    return result;
+}
+
+/* ------------------------------------------------------ shape checks */
+
+/* When !ok: raise ValueError(message); returns ok. */
+static int
+require(int ok, const char *message)
+{
+    if (!ok)
         PyErr_SetString(PyExc_ValueError, message);
-        release(args, n);
-    }
     return ok;
 }
 
-static StridedRows
-strided_rows(const Arg *a)
-{
-    StridedRows rows = {a->view.buf, a->view.strides[0],
-                        a->view.ndim == 2 ? a->view.strides[1] : 0};
-    return rows;
-}
-
-/* ------------------------------------------------------------------- adam */
-
-/* Bounds of the weight blocks as an (n_blocks, 2) int64 array, ascending and
- * within [0, n]. Returns the number of blocks, or -1 with an exception set
- * (and the view released). */
 static Py_ssize_t
-weight_blocks(PyObject *obj, Py_ssize_t n, Py_buffer *view)
+length(const Py_buffer *view)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Clear();
-        PyErr_SetString(PyExc_ValueError,
-                        "weight_bounds must be a C-contiguous int64 array of shape (k, 2)");
-        return -1;
-    }
-    int ok = view->ndim == 2 && view->shape[1] == 2 && is_int64(view);
-    Py_ssize_t n_blocks = ok ? view->shape[0] : 0;
-    const long long *bounds = view->buf;
-    long long done = 0;
-    for (Py_ssize_t b = 0; ok && b < n_blocks; b++) {
-        ok = done <= bounds[2 * b] && bounds[2 * b] <= bounds[2 * b + 1] &&
-             bounds[2 * b + 1] <= n;
-        done = bounds[2 * b + 1];
-    }
-    if (!ok) {
-        PyBuffer_Release(view);
-        PyErr_SetString(PyExc_ValueError,
-                        "weight_bounds must be an int64 array of shape (k, 2) of ascending, "
-                        "non-overlapping [start, stop) blocks within theta");
-        return -1;
-    }
-    return n_blocks;
+    return view->ndim == 1 ? view->shape[0] : view->shape[0] * view->shape[1];
 }
 
-PyDoc_STRVAR(adam_doc,
-"adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None)\n--\n\n"
-"One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
-"u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).\n"
-"With c != 0, g + c theta replaces g on the weight blocks [start, stop) listed in\n"
-"weight_bounds (the gradient of the L2 penalty); returns that penalty before the\n"
-"step, c / 2 * sum(theta^2) over the blocks, added from the last block to the\n"
-"first (0.0 when c == 0).");
-
-static PyObject *
-adam(PyObject *self, PyObject *args)
+static int
+same_shape(const Py_buffer *a, const Py_buffer *b)
 {
-    Arg a[4] = {{0, "theta", 1, 1, 0}, {0, "g", 0, 1, 0}, {0, "u", 1, 1, 0}, {0, "w", 1, 1, 0}};
-    AdamHyper h = {0};
-    PyObject *bounds_obj = Py_None;
-    if (!PyArg_ParseTuple(args, "OOOOdddd|dO:adam", &a[0].obj, &a[1].obj, &a[2].obj,
-                          &a[3].obj, &h.beta_1, &h.beta_2, &h.eps, &h.scale, &h.c, &bounds_obj))
-        return NULL;
-    if (h.c != 0.0 && bounds_obj == Py_None) {
-        PyErr_SetString(PyExc_ValueError, "c != 0 needs weight_bounds");
-        return NULL;
-    }
-    int size = acquire(a, 4);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t n = length(&a[0]);
-    if (!check(length(&a[1]) == n && length(&a[2]) == n && length(&a[3]) == n, a, 4,
-               "theta, g, u and w must have the same length"))
-        return NULL;
-    Py_buffer bounds_view = {0};
-    Py_ssize_t n_blocks = 0;
-    if (h.c != 0.0) {
-        n_blocks = weight_blocks(bounds_obj, n, &bounds_view);
-        if (n_blocks < 0) {
-            release(a, 4);
-            return NULL;
-        }
-    }
-    PyThreadState *state = release_gil_if_large(n);
-    double penalty = kernels_for(size)->adam(a[0].view.buf, a[1].view.buf, a[2].view.buf,
-                                             a[3].view.buf, n, &h, bounds_view.buf, n_blocks);
-    restore_thread(state);
-    PyBuffer_Release(&bounds_view); /* a no-op when never acquired */
-    release(a, 4);
-    return PyFloat_FromDouble(penalty);
+    return a->shape[0] == b->shape[0] && a->shape[1] == b->shape[1];
 }
 
-/* ------------------------------------------------------------ l2_gradient */
-
-PyDoc_STRVAR(l2_gradient_doc,
-"l2_gradient(gW, W, c)\n--\n\n"
-"gW <- gW + c W in place; return the penalty c / 2 * sum(W^2) (summed in float64).");
-
-static PyObject *
-l2_gradient(PyObject *self, PyObject *args)
+/* Absent (None), or of the same shape as `like`. */
+static int
+absent_or_same_shape(const Call *call, int i, const Py_buffer *like)
 {
-    Arg a[2] = {{0, "gW", 1, 1, 0}, {0, "W", 0, 1, 0}};
-    double c;
-    if (!PyArg_ParseTuple(args, "OOd:l2_gradient", &a[0].obj, &a[1].obj, &c))
-        return NULL;
-    int size = acquire(a, 2); /* weight matrices are passed flattened */
-    if (size == 0)
-        return NULL;
-    Py_ssize_t n = length(&a[0]);
-    if (!check(length(&a[1]) == n, a, 2, "gW and W must have the same length"))
-        return NULL;
-    PyThreadState *state = release_gil_if_large(n);
-    double squares = kernels_for(size)->l2_gradient(a[0].view.buf, a[1].view.buf, n, c);
-    restore_thread(state);
-    release(a, 2);
-    return PyFloat_FromDouble(0.5 * c * squares);
+    return !call->present[i] || same_shape(&call->view[i], like);
 }
-
-/* ---------------------------------------------- activations and backward */
 
 static int
 known_kind(int kind)
@@ -454,32 +448,173 @@ known_kind(int kind)
     return kind >= 0 && kind < N_KINDS;
 }
 
+static StridedRows
+strided_rows(const Py_buffer *view)
+{
+    StridedRows rows = {view->buf, view->strides[0], view->ndim == 2 ? view->strides[1] : 0};
+    return rows;
+}
+
+static const void *
+buffer_or_null(const Call *call, int i)
+{
+    return call->present[i] ? call->view[i].buf : NULL;
+}
+
+static PyObject *
+float_result(Call *call, double value)
+{
+    return PyFloat_FromDouble(value);
+}
+
+/* ------------------------------------------------------------------- adam */
+
+/* The weight blocks, an (n_blocks, 2) int64 array: ascending, non-overlapping
+ * [start, stop) blocks within [0, n). */
+static int
+valid_weight_blocks(const Py_buffer *view, Py_ssize_t n)
+{
+    const int64_t *bounds = view->buf;
+    int64_t done = 0;
+    if (view->shape[1] != 2)
+        return 0;
+    for (Py_ssize_t b = 0; b < view->shape[0]; b++) {
+        if (!(done <= bounds[2 * b] && bounds[2 * b] <= bounds[2 * b + 1] &&
+              bounds[2 * b + 1] <= (int64_t)n))
+            return 0;
+        done = bounds[2 * b + 1];
+    }
+    return 1;
+}
+
+static Py_ssize_t
+adam_check(Call *call)
+{
+    Py_ssize_t n = length(&call->view[0]);
+    double c = call->real[4];
+    if (!require(length(&call->view[1]) == n && length(&call->view[2]) == n &&
+                     length(&call->view[3]) == n,
+                 "theta, g, u and w must have the same length") ||
+        !require(call->present[4] || c == 0.0,
+                 "c != 0 needs weight_bounds, the [start, stop) blocks of weights") ||
+        !require(!call->present[4] || valid_weight_blocks(&call->view[4], n),
+                 "weight_bounds must be an int64 array of shape (k, 2) of ascending, "
+                 "non-overlapping [start, stop) blocks within theta"))
+        return -1;
+    return n;
+}
+
+static double
+adam_run(Call *call)
+{
+    AdamHyper h = {call->real[0], call->real[1], call->real[2], call->real[3], call->real[4]};
+    Py_ssize_t n_blocks = call->present[4] && h.c != 0.0 ? call->view[4].shape[0] : 0;
+    return call->kernels->adam(call->view[0].buf, call->view[1].buf, call->view[2].buf,
+                               call->view[3].buf, length(&call->view[0]), &h,
+                               buffer_or_null(call, 4), n_blocks);
+}
+
+static const Signature ADAM = {
+    "adam", 5,
+    {{"theta", FLOATS, 1, 1, 0, 0}, {"g", FLOATS, 1, 0, 0, 0}, {"u", FLOATS, 1, 1, 0, 0},
+     {"w", FLOATS, 1, 1, 0, 0},
+     {"weight_bounds", INT64, 2, 0, 0, 1, "an int64 array of shape (k, 2)"}},
+    "ddddd", adam_check, adam_run, float_result,
+};
+
+PyDoc_STRVAR(adam_doc,
+"adam(theta, g, u, w, weight_bounds, beta_1, beta_2, eps, scale, c)\n--\n\n"
+"One Adam step on rescaled moments, in one pass (g is left unchanged):\n"
+"u <- beta_1 u + g;  w <- beta_2 w + g^2;  theta <- theta + scale u / (sqrt(w) + eps).\n"
+"With c != 0, g + c theta replaces g on the weight blocks [start, stop) listed in\n"
+"weight_bounds (the gradient of the L2 penalty; None when c == 0); returns that\n"
+"penalty before the step, c / 2 * sum(theta^2) over the blocks, added from the\n"
+"last block to the first (0.0 when c == 0).");
+
+/* ------------------------------------------------------------ l2_gradient */
+
+static Py_ssize_t
+l2_gradient_check(Call *call)
+{
+    Py_ssize_t n = length(&call->view[0]);
+    return require(length(&call->view[1]) == n, "gW and W must have the same length") ? n : -1;
+}
+
+static double
+l2_gradient_run(Call *call)
+{
+    double c = call->real[0];
+    return 0.5 * c * call->kernels->l2_gradient(call->view[0].buf, call->view[1].buf,
+                                                length(&call->view[0]), c);
+}
+
+static const Signature L2_GRADIENT = {
+    "l2_gradient", 2, {{"gW", FLOATS, 1, 1, 0, 0}, {"W", FLOATS, 1, 0, 0, 0}},
+    "d", l2_gradient_check, l2_gradient_run, float_result,
+};
+
+PyDoc_STRVAR(l2_gradient_doc,
+"l2_gradient(gW, W, c)\n--\n\n"
+"gW <- gW + c W in place (weight matrices passed flattened); return the penalty\n"
+"c / 2 * sum(W^2) (summed in float64).");
+
+/* ---------------------------------------------- activations and backward */
+
+static Py_ssize_t
+bias_activation_check(Call *call)
+{
+    const Py_buffer *Z = &call->view[0];
+    if (!require(call->view[1].shape[0] == Z->shape[1], "b must have one entry per column of Z") ||
+        !require(known_kind(call->integer[0]), "unknown activation kind"))
+        return -1;
+    return length(Z);
+}
+
+static double
+bias_activation_run(Call *call)
+{
+    const Py_buffer *Z = &call->view[0];
+    call->kernels->bias_activation(Z->buf, call->view[1].buf, Z->shape[0], Z->shape[1],
+                                   call->integer[0], call->real[1]);
+    return 0.0;
+}
+
+static const Signature BIAS_ACTIVATION = {
+    "bias_activation", 2, {{"Z", FLOATS, 2, 1, 0, 0}, {"b", FLOATS, 1, 0, 0, 0}},
+    "id", bias_activation_check, bias_activation_run, NULL,
+};
+
 PyDoc_STRVAR(bias_activation_doc,
 "bias_activation(Z, b, kind, slope)\n--\n\n"
 "Z <- f(Z + b) in place, b broadcast over rows; f by kind (ACTIVATION_KINDS):\n"
 "identity, relu max(z, 0), leaky relu max(z, slope z).");
 
-static PyObject *
-bias_activation(PyObject *self, PyObject *args)
+static Py_ssize_t
+activation_backward_check(Call *call)
 {
-    Arg a[2] = {{0, "Z", 1, 2, 0}, {0, "b", 0, 1, 0}};
-    int kind;
-    double slope;
-    if (!PyArg_ParseTuple(args, "OOid:bias_activation", &a[0].obj, &a[1].obj, &kind, &slope))
-        return NULL;
-    int size = acquire(a, 2);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    if (!check(a[1].view.shape[0] == cols, a, 2, "b must have one entry per column of Z") ||
-        !check(known_kind(kind), a, 2, "unknown activation kind"))
-        return NULL;
-    PyThreadState *state = release_gil_if_large(rows * cols);
-    kernels_for(size)->bias_activation(a[0].view.buf, a[1].view.buf, rows, cols, kind, slope);
-    restore_thread(state);
-    release(a, 2);
-    Py_RETURN_NONE;
+    const Py_buffer *delta = &call->view[0];
+    int kind = call->integer[0];
+    if (!require(same_shape(&call->view[1], delta) && absent_or_same_shape(call, 2, delta),
+                 "delta, A and mask must have the same shape") ||
+        !require(kind == KIND_RELU || kind == KIND_LEAKY_RELU, "unknown activation kind"))
+        return -1;
+    return length(delta);
 }
+
+static double
+activation_backward_run(Call *call)
+{
+    call->kernels->activation_backward(call->view[0].buf, call->view[1].buf,
+                                       buffer_or_null(call, 2), length(&call->view[0]),
+                                       call->integer[0], call->real[1]);
+    return 0.0;
+}
+
+static const Signature ACTIVATION_BACKWARD = {
+    "activation_backward", 3,
+    {{"delta", FLOATS, 2, 1, 0, 0}, {"A", FLOATS, 2, 0, 0, 0}, {"mask", FLOATS, 2, 0, 0, 1}},
+    "id", activation_backward_check, activation_backward_run, NULL,
+};
 
 PyDoc_STRVAR(activation_backward_doc,
 "activation_backward(delta, A, mask, kind, slope)\n--\n\n"
@@ -487,32 +622,39 @@ PyDoc_STRVAR(activation_backward_doc,
 "mask may be None. kind: relu (1 if A > 0 else 0), leaky relu\n"
 "((A > 0) (1 - slope) + slope).");
 
-static PyObject *
-activation_backward(PyObject *self, PyObject *args)
+static Py_ssize_t
+narrow_backward_check(Call *call)
 {
-    Arg a[3] = {{0, "delta", 1, 2, 0}, {0, "A", 0, 2, 0}, {0, "mask", 0, 2, 0}};
-    int kind;
-    double slope;
-    if (!PyArg_ParseTuple(args, "OOOid:activation_backward", &a[0].obj, &a[1].obj,
-                          &a[2].obj, &kind, &slope))
-        return NULL;
-    int n_args = a[2].obj == Py_None ? 2 : 3;
-    int size = acquire(a, n_args);
-    if (size == 0)
-        return NULL;
-    int same = same_shape(&a[1], &a[0]) && (n_args == 2 || same_shape(&a[2], &a[0]));
-    if (!check(same, a, n_args, "delta, A and mask must have the same shape") ||
-        !check(kind == KIND_RELU || kind == KIND_LEAKY_RELU, a, n_args,
-               "unknown activation kind"))
-        return NULL;
-    Py_ssize_t n = length(&a[0]);
-    const void *mask = n_args == 3 ? a[2].view.buf : NULL;
-    PyThreadState *state = release_gil_if_large(n);
-    kernels_for(size)->activation_backward(a[0].view.buf, a[1].view.buf, mask, n, kind, slope);
-    restore_thread(state);
-    release(a, n_args);
-    Py_RETURN_NONE;
+    const Py_buffer *previous = &call->view[0], *delta = &call->view[1], *W = &call->view[2];
+    Py_ssize_t rows = previous->shape[0], cols = previous->shape[1], k = delta->shape[1];
+    if (!require(same_shape(&call->view[4], previous) && absent_or_same_shape(call, 5, previous),
+                 "previous, A and mask must have the same shape") ||
+        !require(delta->shape[0] == rows && k >= 1 && W->shape[0] == cols && W->shape[1] == k,
+                 "delta must be (rows, k) and W (cols, k)") ||
+        !require(call->view[3].shape[0] >= k * cols, "Wt must hold k * cols entries") ||
+        !require(known_kind(call->integer[0]), "unknown activation kind"))
+        return -1;
+    return rows * cols;
 }
+
+static double
+narrow_backward_run(Call *call)
+{
+    const Py_buffer *previous = &call->view[0];
+    call->kernels->narrow_backward(previous->buf, call->view[1].buf, call->view[2].buf,
+                                   call->view[3].buf, call->view[4].buf, buffer_or_null(call, 5),
+                                   previous->shape[0], previous->shape[1],
+                                   call->view[1].shape[1], call->integer[0], call->real[1]);
+    return 0.0;
+}
+
+static const Signature NARROW_BACKWARD = {
+    "narrow_backward", 6,
+    {{"previous", FLOATS, 2, 1, 0, 0}, {"delta", FLOATS, 2, 0, 0, 0},
+     {"W", FLOATS, 2, 0, 0, 0}, {"Wt", FLOATS, 1, 1, 0, 0}, {"A", FLOATS, 2, 0, 0, 0},
+     {"mask", FLOATS, 2, 0, 0, 1}},
+    "id", narrow_backward_check, narrow_backward_run, NULL,
+};
 
 PyDoc_STRVAR(narrow_backward_doc,
 "narrow_backward(previous, delta, W, Wt, A, mask, kind, slope)\n--\n\n"
@@ -521,102 +663,102 @@ PyDoc_STRVAR(narrow_backward_doc,
 "k cols entries. The product sums over k in ascending order, multiplying\n"
 "and adding (no FMA). kind as for activation_backward, or identity: f' = 1.");
 
-static PyObject *
-narrow_backward(PyObject *self, PyObject *args)
-{
-    Arg a[6] = {{0, "previous", 1, 2, 0}, {0, "delta", 0, 2, 0}, {0, "W", 0, 2, 0},
-                {0, "Wt", 1, 1, 0},       {0, "A", 0, 2, 0},     {0, "mask", 0, 2, 0}};
-    int kind;
-    double slope;
-    if (!PyArg_ParseTuple(args, "OOOOOOid:narrow_backward", &a[0].obj, &a[1].obj, &a[2].obj,
-                          &a[3].obj, &a[4].obj, &a[5].obj, &kind, &slope))
-        return NULL;
-    int n_args = a[5].obj == Py_None ? 5 : 6;
-    int size = acquire(a, n_args);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    Py_ssize_t k = a[1].view.shape[1];
-    int same = same_shape(&a[4], &a[0]) && (n_args == 5 || same_shape(&a[5], &a[0]));
-    if (!check(same, a, n_args, "previous, A and mask must have the same shape") ||
-        !check(a[1].view.shape[0] == rows && k >= 1 && a[2].view.shape[0] == cols &&
-                   a[2].view.shape[1] == k,
-               a, n_args, "delta must be (rows, k) and W (cols, k)") ||
-        !check(a[3].view.shape[0] >= k * cols, a, n_args, "Wt must hold k * cols entries") ||
-        !check(known_kind(kind), a, n_args, "unknown activation kind"))
-        return NULL;
-    const void *mask = n_args == 6 ? a[5].view.buf : NULL;
-    PyThreadState *state = release_gil_if_large(rows * cols);
-    kernels_for(size)->narrow_backward(a[0].view.buf, a[1].view.buf, a[2].view.buf,
-                                       a[3].view.buf, a[4].view.buf, mask, rows, cols, k,
-                                       kind, slope);
-    restore_thread(state);
-    release(a, n_args);
-    Py_RETURN_NONE;
-}
-
 /* ---------------------------------------------------------------- softmax */
 
 /* Softmax comes in three steps: subtract_row_max here, NumPy's exp (SIMD
  * vectorized; a scalar exp from libm in one fused pass is several times
  * slower), then normalize_rows or log_loss_from_exp here. */
 
-/* All n matrices of the same shape as the first, with at least one column. */
+/* Arrays first..first+n-1 of call (2-D) have the shape of the first, with a column. */
 static int
-same_shape_with_columns(const Arg *a, int n)
+same_shapes_with_columns(const Call *call, const int *which, int n)
 {
-    int ok = a[0].view.shape[1] > 0;
+    const Py_buffer *first = &call->view[which[0]];
+    int ok = first->shape[1] > 0;
     for (int i = 1; i < n; i++)
-        ok = ok && same_shape(&a[i], &a[0]);
+        ok = ok && same_shape(&call->view[which[i]], first);
     return ok;
 }
+
+static Py_ssize_t
+subtract_row_max_check(Call *call)
+{
+    static const int both[2] = {0, 1};
+    return require(same_shapes_with_columns(call, both, 2),
+                   "R and Z must have the same shape, with at least one column")
+               ? length(&call->view[0])
+               : -1;
+}
+
+static double
+subtract_row_max_run(Call *call)
+{
+    StridedRows R = strided_rows(&call->view[0]);
+    call->kernels->subtract_row_max(&R, call->view[1].buf, call->view[0].shape[0],
+                                    call->view[0].shape[1]);
+    return 0.0;
+}
+
+static const Signature SUBTRACT_ROW_MAX = {
+    "subtract_row_max", 2, {{"R", FLOATS, 2, 0, 1, 0}, {"Z", FLOATS, 2, 1, 0, 0}},
+    "", subtract_row_max_check, subtract_row_max_run, NULL,
+};
 
 PyDoc_STRVAR(subtract_row_max_doc,
 "subtract_row_max(R, Z)\n--\n\n"
 "Z = R - max(R, axis=1) row by row; R may be strided, Z is a C-contiguous\n"
 "output of the same shape.");
 
-static PyObject *
-subtract_row_max(PyObject *self, PyObject *args)
+static Py_ssize_t
+normalize_rows_check(Call *call)
 {
-    Arg a[2] = {{0, "R", 0, 2, 1}, {0, "Z", 1, 2, 0}};
-    if (!PyArg_ParseTuple(args, "OO:subtract_row_max", &a[0].obj, &a[1].obj))
-        return NULL;
-    int size = acquire(a, 2);
-    if (size == 0)
-        return NULL;
-    if (!check(same_shape_with_columns(a, 2), a, 2,
-               "R and Z must have the same shape, with at least one column"))
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    StridedRows R = strided_rows(&a[0]);
-    PyThreadState *state = release_gil_if_large(rows * cols);
-    kernels_for(size)->subtract_row_max(&R, a[1].view.buf, rows, cols);
-    restore_thread(state);
-    release(a, 2);
-    Py_RETURN_NONE;
+    return length(&call->view[0]);
 }
+
+static double
+normalize_rows_run(Call *call)
+{
+    call->kernels->normalize_rows(call->view[0].buf, call->view[0].shape[0],
+                                  call->view[0].shape[1]);
+    return 0.0;
+}
+
+static const Signature NORMALIZE_ROWS = {
+    "normalize_rows", 1, {{"P", FLOATS, 2, 1, 0, 0}},
+    "", normalize_rows_check, normalize_rows_run, NULL,
+};
 
 PyDoc_STRVAR(normalize_rows_doc,
 "normalize_rows(P)\n--\n\n"
 "P <- P / sum(P, axis=1) in place (multiplying by the reciprocal of each sum).");
 
-static PyObject *
-normalize_rows(PyObject *self, PyObject *args)
+static Py_ssize_t
+log_loss_from_exp_check(Call *call)
 {
-    Arg a[1] = {{0, "P", 1, 2, 0}};
-    if (!PyArg_ParseTuple(args, "O:normalize_rows", &a[0].obj))
-        return NULL;
-    int size = acquire(a, 1);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    PyThreadState *state = release_gil_if_large(rows * cols);
-    kernels_for(size)->normalize_rows(a[0].view.buf, rows, cols);
-    restore_thread(state);
-    release(a, 1);
-    Py_RETURN_NONE;
+    static const int matrices[4] = {0, 1, 3, 4};
+    return require(same_shapes_with_columns(call, matrices, 4) &&
+                       call->view[2].shape[0] == call->view[0].shape[0],
+                   "R, Y, P and delta must have the same shape (at least one column) "
+                   "and weights one entry per row")
+               ? length(&call->view[0])
+               : -1;
 }
+
+static double
+log_loss_from_exp_run(Call *call)
+{
+    StridedRows R = strided_rows(&call->view[0]), Y = strided_rows(&call->view[1]);
+    StridedRows w = strided_rows(&call->view[2]);
+    return call->kernels->log_loss_from_exp(&R, &Y, &w, call->view[3].buf, call->view[4].buf,
+                                            call->view[0].shape[0], call->view[0].shape[1]);
+}
+
+static const Signature LOG_LOSS_FROM_EXP = {
+    "log_loss_from_exp", 5,
+    {{"R", FLOATS, 2, 0, 1, 0}, {"Y", FLOATS, 2, 0, 1, 0}, {"weights", FLOATS, 1, 0, 1, 0},
+     {"P", FLOATS, 2, 1, 0, 0}, {"delta", FLOATS, 2, 1, 0, 0}},
+    "", log_loss_from_exp_check, log_loss_from_exp_run, float_result,
+};
 
 PyDoc_STRVAR(log_loss_from_exp_doc,
 "log_loss_from_exp(R, Y, weights, P, delta)\n--\n\n"
@@ -626,60 +768,65 @@ PyDoc_STRVAR(log_loss_from_exp_doc,
 "Y_i . (R_i - max(R_i))) with s_i the row sums (summed in float64).\n"
 "R, Y and weights may be strided; P and delta are C-contiguous.");
 
-static PyObject *
-log_loss_from_exp(PyObject *self, PyObject *args)
-{
-    Arg a[5] = {{0, "R", 0, 2, 1}, {0, "Y", 0, 2, 1}, {0, "weights", 0, 1, 1},
-                {0, "P", 1, 2, 0}, {0, "delta", 1, 2, 0}};
-    if (!PyArg_ParseTuple(args, "OOOOO:log_loss_from_exp", &a[0].obj, &a[1].obj, &a[2].obj,
-                          &a[3].obj, &a[4].obj))
-        return NULL;
-    int size = acquire(a, 5);
-    if (size == 0)
-        return NULL;
-    Py_ssize_t rows = a[0].view.shape[0], cols = a[0].view.shape[1];
-    Arg matrices[4] = {a[0], a[1], a[3], a[4]};
-    if (!check(same_shape_with_columns(matrices, 4) && a[2].view.shape[0] == rows, a, 5,
-               "R, Y, P and delta must have the same shape (at least one column) "
-               "and weights one entry per row"))
-        return NULL;
-    StridedRows R = strided_rows(&a[0]), Y = strided_rows(&a[1]), w = strided_rows(&a[2]);
-    PyThreadState *state = release_gil_if_large(rows * cols);
-    double total = kernels_for(size)->log_loss_from_exp(&R, &Y, &w, a[3].view.buf,
-                                                        a[4].view.buf, rows, cols);
-    restore_thread(state);
-    release(a, 5);
-    return PyFloat_FromDouble(total);
-}
-
 /* -------------------------------------------------------------- take_rows */
 
 /* out[i] = source[index[i]] for rows of row_bytes; returns the first i whose
  * index is out of [0, n_source), or -1. */
 static Py_ssize_t
-take_rows_bytes(const char *source, Py_ssize_t n_source, const Py_ssize_t *index,
+take_rows_bytes(const char *source, Py_ssize_t n_source, const int64_t *index,
                 Py_ssize_t m, Py_ssize_t row_bytes, char *out)
 {
     for (Py_ssize_t i = 0; i < m; i++, out += row_bytes) {
         prefetch_row(source, n_source, row_bytes, index, i + PREFETCH_ROWS, m);
-        Py_ssize_t r = index[i];
-        if (r < 0 || r >= n_source)
+        if (!row_in_range(index[i], n_source))
             return i;
-        memcpy(out, source + r * row_bytes, (size_t)row_bytes);
+        memcpy(out, source + (Py_ssize_t)index[i] * row_bytes, (size_t)row_bytes);
     }
     return -1;
 }
 
-/* Acquire a C-contiguous buffer of obj into view, or raise ValueError(message). */
-static int
-get_contiguous(PyObject *obj, Py_buffer *view, const char *message)
+static Py_ssize_t
+take_rows_check(Call *call)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0)
-        return 1;
-    PyErr_Clear();
-    PyErr_SetString(PyExc_ValueError, message);
-    return 0;
+    const Py_buffer *source = &call->view[0], *out = &call->view[2];
+    if (!require(is_bool(source) || source->itemsize == out->itemsize,
+                 "source must be 2-D, bool or of out's float dtype") ||
+        !require(out->shape[0] == call->view[1].shape[0] && out->shape[1] == source->shape[1],
+                 "out must have one row per entry of rows and source's columns"))
+        return -1;
+    return length(out);
 }
+
+static double
+take_rows_run(Call *call)
+{
+    const Py_buffer *source = &call->view[0], *rows = &call->view[1];
+    Py_ssize_t m = rows->shape[0], n_source = source->shape[0], cols = source->shape[1];
+    if (is_bool(source))
+        return (double)call->kernels->take_bool_rows(source->buf, n_source, rows->buf, m, cols,
+                                                     call->view[2].buf);
+    return (double)take_rows_bytes(source->buf, n_source, rows->buf, m,
+                                   cols * source->itemsize, call->view[2].buf);
+}
+
+/* None, or the out-of-bounds error for the first bad row (run's value). */
+static PyObject *
+take_rows_result(Call *call, double value)
+{
+    if (value < 0)
+        Py_RETURN_NONE;
+    Py_ssize_t bad = (Py_ssize_t)value;
+    PyErr_Format(PyExc_ValueError, "rows[%zd] = %lld is out of bounds for %zd rows", bad,
+                 (long long)((const int64_t *)call->view[1].buf)[bad], call->view[0].shape[0]);
+    return NULL;
+}
+
+static const Signature TAKE_ROWS = {
+    "take_rows", 3,
+    {{"source", FLOATS_OR_BOOL, 2, 0, 0, 0, "2-D, bool or of out's float dtype"},
+     {"rows", INT64, 1, 0, 0, 0}, {"out", FLOATS, 2, 1, 0, 0}},
+    "", take_rows_check, take_rows_run, take_rows_result,
+};
 
 PyDoc_STRVAR(take_rows_doc,
 "take_rows(source, rows, out)\n--\n\n"
@@ -687,66 +834,18 @@ PyDoc_STRVAR(take_rows_doc,
 "float64 of out's dtype, or bool, converted to 0/1); rows is int64, every\n"
 "entry in [0, len(source)).");
 
-static PyObject *
-take_rows(PyObject *self, PyObject *args)
-{
-    PyObject *source_obj, *rows_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OOO:take_rows", &source_obj, &rows_obj, &out_obj))
-        return NULL;
-    Arg a[3] = {{source_obj, "source", 0, 2, 0}, {rows_obj, "rows", 0, 1, 0},
-                {out_obj, "out", 1, 2, 0}};
-    int size = acquire(&a[2], 1);
-    if (size == 0)
-        return NULL;
-    if (!get_contiguous(source_obj, &a[0].view, "source must be a C-contiguous array")) {
-        release(&a[2], 1);
-        return NULL;
-    }
-    if (!get_contiguous(rows_obj, &a[1].view, "rows must be a C-contiguous int64 array")) {
-        PyBuffer_Release(&a[0].view);
-        release(&a[2], 1);
-        return NULL;
-    }
-    int source_bool = is_bool(&a[0].view);
-    if (!check(a[0].view.ndim == 2 && (source_bool || float_size(&a[0].view) == size), a, 3,
-               "source must be 2-D, bool or of out's float dtype") ||
-        !check(a[1].view.ndim == 1 && is_int64(&a[1].view), a, 3,
-               "rows must be a 1-D int64 array") ||
-        !check(a[2].view.shape[0] == a[1].view.shape[0] &&
-               a[2].view.shape[1] == a[0].view.shape[1], a, 3,
-               "out must have one row per entry of rows and source's columns"))
-        return NULL;
-    const Py_ssize_t *index = a[1].view.buf;
-    Py_ssize_t m = a[1].view.shape[0], n_source = a[0].view.shape[0];
-    Py_ssize_t cols = a[0].view.shape[1], bad;
-    PyThreadState *state = release_gil_if_large(m * cols);
-    if (source_bool)
-        bad = kernels_for(size)->take_bool_rows(a[0].view.buf, n_source, index, m, cols,
-                                                a[2].view.buf);
-    else
-        bad = take_rows_bytes(a[0].view.buf, n_source, index, m, cols * a[0].view.itemsize,
-                              a[2].view.buf);
-    restore_thread(state);
-    if (bad >= 0) {
-        PyErr_Format(PyExc_ValueError, "rows[%zd] = %zd is out of bounds for %zd rows", bad,
-                     index[bad], n_source);
-        release(a, 3);
-        return NULL;
-    }
-    release(a, 3);
-    Py_RETURN_NONE;
-}
-
 /* ------------------------------------------------------------ vector ISA */
 
 PyDoc_STRVAR(vector_isa_doc,
 "vector_isa()\n--\n\n"
-"The version of the kernels in use: 'avx2' or 'baseline'.");
+"The version of the kernels in use: 'avx2' or 'baseline' (the best this CPU\n"
+"runs, unless the environment variable SKLEARN_GD_VECTOR_ISA named another\n"
+"when the module was imported).");
 
 static PyObject *
-vector_isa(PyObject *self, PyObject *unused)
+vector_isa(PyObject *module, PyObject *unused)
 {
-    return PyUnicode_FromString(isa_in_use == ISA_AVX2 ? "avx2" : "baseline");
+    return PyUnicode_FromString(ISA_NAMES[state_of(module)->isa]);
 }
 
 PyDoc_STRVAR(vector_isas_doc,
@@ -754,59 +853,66 @@ PyDoc_STRVAR(vector_isas_doc,
 "The versions this build can run on this CPU: ('baseline',) or ('baseline', 'avx2').");
 
 static PyObject *
-vector_isas(PyObject *self, PyObject *unused)
+vector_isas(PyObject *module, PyObject *unused)
 {
     return cpu_has_avx2() ? Py_BuildValue("(ss)", "baseline", "avx2")
                           : Py_BuildValue("(s)", "baseline");
 }
 
-PyDoc_STRVAR(set_vector_isa_doc,
-"set_vector_isa(name)\n--\n\n"
-"Run the kernels' 'avx2' or 'baseline' version from now on (for tests: not\n"
-"to be called while another thread runs a kernel).");
-
-static PyObject *
-set_vector_isa(PyObject *self, PyObject *args)
+/* The instruction set named by SKLEARN_GD_VECTOR_ISA (unset or empty: the
+ * best this CPU runs), or -1 with an exception set. As NumPy's
+ * NPY_DISABLE_CPU_FEATURES, an environment variable read once at import:
+ * it lets a test compare the versions in separate processes, and no
+ * function can switch the kernels under a running thread. */
+static int
+chosen_isa(void)
 {
-    const char *name;
-    if (!PyArg_ParseTuple(args, "s:set_vector_isa", &name))
-        return NULL;
-    int avx2 = strcmp(name, "avx2") == 0;
-    if (!avx2 && strcmp(name, "baseline") != 0) {
-        PyErr_Format(PyExc_ValueError, "unknown vector ISA %R: 'avx2' or 'baseline'",
-                     PyTuple_GET_ITEM(args, 0));
-        return NULL;
-    }
-    if (avx2 && !cpu_has_avx2()) {
-        PyErr_SetString(PyExc_ValueError,
-                        "the AVX2 kernels are not available (not built, or no AVX2 CPU)");
-        return NULL;
-    }
-    isa_in_use = avx2 ? ISA_AVX2 : ISA_BASELINE;
-    Py_RETURN_NONE;
+    int best = cpu_has_avx2() ? ISA_AVX2 : ISA_BASELINE;
+    const char *name = getenv("SKLEARN_GD_VECTOR_ISA");
+    if (name == NULL || name[0] == '\0')
+        return best;
+    for (int isa = ISA_BASELINE; isa <= best; isa++)
+        if (strcmp(name, ISA_NAMES[isa]) == 0)
+            return isa;
+    PyErr_Format(PyExc_ValueError,
+                 "SKLEARN_GD_VECTOR_ISA=%s: this build and CPU run %s; unset it or name one",
+                 name, best == ISA_AVX2 ? "'baseline' or 'avx2'" : "'baseline' only");
+    return -1;
 }
 
 /* ----------------------------------------------------------------- module */
 
+#define KERNEL_FUNCTION(name, SIGNATURE)                                                  \
+    static PyObject *name(PyObject *module, PyObject *const *args, Py_ssize_t nargs)     \
+    {                                                                                     \
+        return call_kernel(module, &SIGNATURE, args, nargs);                              \
+    }
+
+KERNEL_FUNCTION(adam, ADAM)
+KERNEL_FUNCTION(l2_gradient, L2_GRADIENT)
+KERNEL_FUNCTION(bias_activation, BIAS_ACTIVATION)
+KERNEL_FUNCTION(activation_backward, ACTIVATION_BACKWARD)
+KERNEL_FUNCTION(narrow_backward, NARROW_BACKWARD)
+KERNEL_FUNCTION(subtract_row_max, SUBTRACT_ROW_MAX)
+KERNEL_FUNCTION(normalize_rows, NORMALIZE_ROWS)
+KERNEL_FUNCTION(log_loss_from_exp, LOG_LOSS_FROM_EXP)
+KERNEL_FUNCTION(take_rows, TAKE_ROWS)
+
+#define FASTCALL_ENTRY(name) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, name##_doc}
+
 static PyMethodDef methods[] = {
-    {"adam", adam, METH_VARARGS, adam_doc},
-    {"l2_gradient", l2_gradient, METH_VARARGS, l2_gradient_doc},
-    {"bias_activation", bias_activation, METH_VARARGS, bias_activation_doc},
-    {"activation_backward", activation_backward, METH_VARARGS, activation_backward_doc},
-    {"narrow_backward", narrow_backward, METH_VARARGS, narrow_backward_doc},
-    {"subtract_row_max", subtract_row_max, METH_VARARGS, subtract_row_max_doc},
-    {"normalize_rows", normalize_rows, METH_VARARGS, normalize_rows_doc},
-    {"log_loss_from_exp", log_loss_from_exp, METH_VARARGS, log_loss_from_exp_doc},
-    {"take_rows", take_rows, METH_VARARGS, take_rows_doc},
+    FASTCALL_ENTRY(adam),
+    FASTCALL_ENTRY(l2_gradient),
+    FASTCALL_ENTRY(bias_activation),
+    FASTCALL_ENTRY(activation_backward),
+    FASTCALL_ENTRY(narrow_backward),
+    FASTCALL_ENTRY(subtract_row_max),
+    FASTCALL_ENTRY(normalize_rows),
+    FASTCALL_ENTRY(log_loss_from_exp),
+    FASTCALL_ENTRY(take_rows),
     {"vector_isa", vector_isa, METH_NOARGS, vector_isa_doc},
     {"vector_isas", vector_isas, METH_NOARGS, vector_isas_doc},
-    {"set_vector_isa", set_vector_isa, METH_VARARGS, set_vector_isa_doc},
     {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "sklearn_gd._fused",
-    "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).", -1, methods,
 };
 
 /* {name: code} of the activation kinds, from KIND_NAMES. */
@@ -823,23 +929,47 @@ activation_kinds(void)
     return kinds;
 }
 
-/* The kernels run their AVX2 version wherever the CPU has AVX2. */
+/* Multi-phase initialization: a module object per interpreter, each with its state. */
+static int
+module_exec(PyObject *module)
+{
+    int isa = chosen_isa();
+    if (isa < 0)
+        return -1;
+    state_of(module)->isa = isa;
+    PyObject *kinds = activation_kinds();
+    if (kinds == NULL || PyModule_AddObject(module, "ACTIVATION_KINDS", kinds) < 0) {
+        Py_XDECREF(kinds);
+        return -1;
+    }
+    return PyModule_AddIntConstant(module, "API_VERSION", KERNELS_API_VERSION);
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* no process-wide state: each interpreter has its module and its own GIL */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* the kernels keep no state and the module's is set once at exec: safe
+       without the GIL on free-threaded CPython */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "sklearn_gd._fused",
+    .m_doc = "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).",
+    .m_size = sizeof(ModuleState),
+    .m_methods = methods,
+    .m_slots = slots,
+};
+
 PyMODINIT_FUNC
 PyInit__fused(void)
 {
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL)
-        return NULL;
-    PyObject *kinds = activation_kinds();
-    if (kinds == NULL || PyModule_AddObject(m, "ACTIVATION_KINDS", kinds) < 0) {
-        Py_XDECREF(kinds);
-        Py_DECREF(m);
-        return NULL;
-    }
-    if (PyModule_AddIntConstant(m, "API_VERSION", KERNELS_API_VERSION) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    isa_in_use = cpu_has_avx2() ? ISA_AVX2 : ISA_BASELINE;
-    return m;
+    return PyModuleDef_Init(&module_def);
 }

@@ -95,7 +95,7 @@ KERNEL(adam_l2)(REAL *restrict theta, const REAL *restrict g, REAL *restrict u,
  * the penalty adds the blocks' terms in the order of the NumPy reference. */
 KERNEL_TARGET static double
 KERNEL(adam)(void *theta_, const void *g_, void *u_, void *w_, Py_ssize_t n,
-             const AdamHyper *h, const long long *bounds, Py_ssize_t n_blocks)
+             const AdamHyper *h, const int64_t *bounds, Py_ssize_t n_blocks)
 {
     REAL *theta = theta_, *u = u_, *w = w_;
     const REAL *g = g_;
@@ -417,15 +417,14 @@ KERNEL(log_loss_from_exp)(const StridedRows *R, const StridedRows *Y,
  * bytes; returns the first i whose index is out of [0, n_source), or -1. */
 KERNEL_TARGET static Py_ssize_t
 KERNEL(take_bool_rows)(const unsigned char *source, Py_ssize_t n_source,
-                       const Py_ssize_t *index, Py_ssize_t m, Py_ssize_t cols, void *out_)
+                       const int64_t *index, Py_ssize_t m, Py_ssize_t cols, void *out_)
 {
     REAL *restrict out = out_;
     for (Py_ssize_t i = 0; i < m; i++, out += cols) {
         prefetch_row(source, n_source, cols, index, i + PREFETCH_ROWS, m);
-        Py_ssize_t r = index[i];
-        if (r < 0 || r >= n_source)
+        if (!row_in_range(index[i], n_source))
             return i;
-        const unsigned char *from = source + r * cols;
+        const unsigned char *from = source + (Py_ssize_t)index[i] * cols;
         for (Py_ssize_t k = 0; k < cols; k++)
             out[k] = from[k] ? (REAL)1 : (REAL)0;
     }

@@ -19,7 +19,10 @@ arrays, as NumPy's own loops do: fits in several Python threads run at once,
 each with the results it would have alone.
 
 :func:`implementation` says which runs; :func:`use` switches (for tests and
-for comparing the two).
+for comparing the two). The compiled module picks its vector instructions
+once, at import: the best this CPU runs (AVX2 or the baseline), unless the
+environment variable ``SKLEARN_GD_VECTOR_ISA`` names one (``"baseline"`` or
+``"avx2"``); :func:`description` says which.
 """
 
 import contextlib
@@ -31,7 +34,7 @@ from ._array_api import is_numpy, namespace
 
 #: The compiled module's interface version, defined here alone: ``setup.py``
 #: compiles it into the module, and a build of another version is ignored.
-API_VERSION = 9
+API_VERSION = 10
 
 try:
     from . import _fused as _compiled
@@ -241,7 +244,7 @@ class CompiledKernels:
     def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
         # one pass: the L2 term is added on the fly, g is left unchanged
-        return _compiled.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds)
+        return _compiled.adam(theta, g, u, w, weight_bounds, beta_1, beta_2, eps, scale, c)
 
     @staticmethod
     def bias_activation(Z, b, activation):
@@ -321,25 +324,6 @@ def description():
     if _active is NumpyKernels:
         return _active.name
     return f"{_active.name} ({_compiled.vector_isa()})"
-
-
-@contextlib.contextmanager
-def _switched(get, set_to, value):
-    """Inside: ``set_to(value)``; after: back to what ``get()`` gave before."""
-    previous = get()
-    set_to(value)
-    try:
-        yield
-    finally:
-        set_to(previous)
-
-
-def use_vector_isa(name):
-    """Run the compiled kernels' ``"avx2"`` or ``"baseline"`` version inside.
-
-    ``_compiled.vector_isas()`` lists the versions this build and CPU can run.
-    """
-    return _switched(_compiled.vector_isa, _compiled.set_vector_isa, name)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,9 @@ install built the module (``.ci/run``).
 """
 
 import concurrent.futures
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -273,49 +276,92 @@ def test_softmax_log_loss_accepts_strided_inputs():
     assert loss == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_avx2_and_baseline_versions_agree_bit_for_bit(dtype):
-    isas = _kernels._compiled.vector_isas()
-    if "avx2" not in isas:
-        pytest.skip("this CPU (or build) runs only the baseline kernels")
+def compiled_kernel_outputs(dtype):
+    """Every compiled kernel's results on awkward sizes (no multiple of a vector width)."""
     rng = np.random.default_rng(3)
-    n = 4099  # not a multiple of any vector width
+    n = 4099
     theta, g, u = (rng.normal(size=n).astype(dtype) for _ in range(3))
     w = np.abs(rng.normal(size=n)).astype(dtype)
     Z = rng.normal(size=(37, 111)).astype(dtype)
     Z[::3, ::5] = 0
     b = rng.normal(size=111).astype(dtype)
     mask = (rng.random(Z.shape) > 0.3) * dtype(1.4)
+    arrays = [a.copy() for a in (theta, g, u, w)]
+    CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3)
+    results = arrays[::2] + arrays[3:]
+    arrays = [a.copy() for a in (theta, g, u, w)]
+    bounds = np.array([[0, 1999], [2011, 4090]])
+    results += [CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3, 0.3, bounds)]
+    results += arrays[::2] + arrays[3:]
+    gW = g.copy()
+    results += [gW, CompiledKernels.l2_gradient(gW, theta, 0.3, None)]
+    for activation in ("identity", "relu", "leaky_relu"):
+        results.append(CompiledKernels.bias_activation(Z.copy(), b, activation))
+    for activation in ("relu", "leaky_relu"):
+        for m in (None, mask):
+            results.append(CompiledKernels.activation_backward(
+                Z.copy(), np.maximum(Z, 0), m, activation, None))
+    for activation, m in (("relu", None), ("leaky_relu", mask), ("identity", mask)):
+        results.append(CompiledKernels.narrow_backward(
+            np.empty_like(Z), Z[:, :7].copy(), b[:, None] * Z[0, :7], np.maximum(Z, 0), m,
+            activation, None, np.empty(111 * 7, dtype)))
+    return [np.asarray(r) for r in results]
 
-    def run_kernels():
-        arrays = [a.copy() for a in (theta, g, u, w)]
-        CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3)
-        results = arrays[::2] + arrays[3:]
-        arrays = [a.copy() for a in (theta, g, u, w)]
-        bounds = np.array([[0, 1999], [2011, 4090]])
-        results += [CompiledKernels.adam(*arrays, 0.9, 0.999, 1e-8, -1e-3, 0.3, bounds)]
-        results += arrays[::2] + arrays[3:]
-        gW = g.copy()
-        results += [gW, CompiledKernels.l2_gradient(gW, theta, 0.3, None)]
-        for activation in ("identity", "relu", "leaky_relu"):
-            results.append(CompiledKernels.bias_activation(Z.copy(), b, activation))
-        for activation in ("relu", "leaky_relu"):
-            for m in (None, mask):
-                results.append(CompiledKernels.activation_backward(
-                    Z.copy(), np.maximum(Z, 0), m, activation, None))
-        for activation, m in (("relu", None), ("leaky_relu", mask), ("identity", mask)):
-            results.append(CompiledKernels.narrow_backward(
-                np.empty_like(Z), Z[:, :7].copy(), b[:, None] * Z[0, :7], np.maximum(Z, 0), m,
-                activation, None, np.empty(111 * 7, dtype)))
-        return results
 
+# Runs compiled_kernel_outputs in a fresh process: the compiled module reads
+# SKLEARN_GD_VECTOR_ISA once, when it is imported.
+KERNEL_OUTPUTS = """
+import importlib.util, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("kernel_tests", sys.argv[1])
+tests = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tests)
+from sklearn_gd import _kernels
+print(_kernels.description())
+for dtype in tests.DTYPES:
+    np.savez(f"{sys.argv[2]}-{dtype.__name__}.npz", *tests.compiled_kernel_outputs(dtype))
+"""
+
+
+def kernel_outputs_under(isa, tmp_path):
+    """(description, {dtype: outputs}) of the kernels with SKLEARN_GD_VECTOR_ISA=isa."""
+    env = dict(os.environ, SKLEARN_GD_VECTOR_ISA=isa)
+    done = subprocess.run([sys.executable, "-c", KERNEL_OUTPUTS, __file__, str(tmp_path / isa)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     outputs = {}
-    for isa in isas:
-        with _kernels.use_vector_isa(isa):
-            assert _kernels._compiled.vector_isa() == isa
-            outputs[isa] = run_kernels()
-    for got, ref in zip(outputs["avx2"], outputs["baseline"]):
-        np.testing.assert_array_equal(got, ref)
+    for dtype in DTYPES:
+        with np.load(tmp_path / f"{isa}-{dtype.__name__}.npz") as saved:
+            outputs[dtype] = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return done.stdout.strip(), outputs
+
+
+def test_avx2_and_baseline_versions_agree_bit_for_bit(tmp_path):
+    if "avx2" not in _kernels._compiled.vector_isas():
+        pytest.skip("this CPU (or build) runs only the baseline kernels")
+    runs = {isa: kernel_outputs_under(isa, tmp_path) for isa in ("avx2", "baseline")}
+    for isa, (description, _) in runs.items():
+        assert description == f"compiled ({isa})"
+    for dtype in DTYPES:
+        avx2, baseline = runs["avx2"][1][dtype], runs["baseline"][1][dtype]
+        assert len(avx2) == len(baseline) == len(compiled_kernel_outputs(dtype))
+        for got, ref in zip(avx2, baseline):
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_an_unknown_vector_isa_fails_the_import_naming_the_choices():
+    env = dict(os.environ, SKLEARN_GD_VECTOR_ISA="avx512")
+    done = subprocess.run([sys.executable, "-c", "import sklearn_gd._fused"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "ValueError: SKLEARN_GD_VECTOR_ISA=avx512: this build and CPU run" in done.stderr
+    assert "'baseline'" in done.stderr
+
+
+def test_the_vector_isa_cannot_be_switched_under_running_fits():
+    """Chosen once at import (no process-wide switch another thread could flip)."""
+    assert _kernels._compiled.vector_isa() in _kernels._compiled.vector_isas()
+    assert not hasattr(_kernels._compiled, "set_vector_isa")
 
 
 LAYOUT_BOUNDS = [  # weight blocks of a 100,003-entry buffer
@@ -409,11 +455,6 @@ def test_kernels_called_from_several_threads_at_once():
         assert penalties == want_penalties
         for a, b in zip(arrays, want_arrays):
             np.testing.assert_array_equal(a, b)
-
-
-def test_set_vector_isa_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown vector ISA 'avx512'"):
-        _kernels._compiled.set_vector_isa("avx512")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
