@@ -40,7 +40,9 @@ from ._input_block import InputBlock
 from ._losses import get_loss
 from ._memory import check_training_memory, training_memory
 from ._network import Network
+from ._optimizers import SOLVERS
 from ._portable_network import PortableNetwork
+from ._schedules import SCHEDULES
 from ._state import init_state
 from ._training import TrainConfig, TrainData, check_validation_size, train
 
@@ -164,9 +166,6 @@ def _sum_is_finite(a):
         return bool(np.isfinite(a.sum()))
 
 
-MINIBATCH_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-
-
 class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
     """Common machinery of :class:`GDRegressor` and :class:`MLPBackpropClassifier`.
 
@@ -178,14 +177,14 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"lbfgs", *MINIBATCH_SOLVERS})],
+        "solver": [StrOptions({"lbfgs", *SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
             None,
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

@@ -1,4 +1,6 @@
-"""Output layers and their losses, each declared once in :data:`LOSSES`.
+"""Output layers and their losses, each declared once in :data:`LOSSES` (the
+regressor's :data:`REGRESSION_LOSSES` and the classifier's
+:data:`CLASSIFICATION_LOSSES`).
 
 Each entry maps a loss name to a :class:`Loss` with
 
@@ -207,12 +209,17 @@ def get_loss(name, huber_delta=1.0):
     return LOSSES[name]
 
 
-LOSSES = {
+#: The regressor's losses (its ``loss`` parameter accepts these names).
+REGRESSION_LOSSES = {
     "squared_error": Loss(_identity, _squared_error, _residual, out_activation="identity",
                           onnx=None, portable=(_identity_xp, _squared_error_xp, _residual_xp)),
     "huber": _huber(1.0),  # get_loss makes it for the threshold asked
     "poisson": Loss(_exp, _poisson, _residual, out_activation="exp", onnx="Exp",
                     portable=(_exp_xp, _poisson_xp, _residual_xp)),
+}
+
+#: The classifier's losses, chosen by the number of outputs.
+CLASSIFICATION_LOSSES = {
     "binary_log_loss": Loss(_logistic, _binary_log_loss, _residual, out_activation="logistic",
                             onnx="Sigmoid",
                             portable=(_logistic_xp, _binary_log_loss_xp, _residual_xp)),
@@ -222,3 +229,5 @@ LOSSES = {
                      portable_fused=_softmax_log_loss_xp,
                      fused=_kernels.softmax_log_loss),
 }
+
+LOSSES = {**REGRESSION_LOSSES, **CLASSIFICATION_LOSSES}

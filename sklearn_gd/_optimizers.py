@@ -232,6 +232,37 @@ class Chain:
         return penalty
 
 
+def _sgd(h):
+    return Chain(ScaleByLearningRate(), Trace(h["momentum"],
+                                              h["nesterovs_momentum"] and h["momentum"] > 0))
+
+
+def _adam(h):
+    return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"],
+                             scale_by_learning_rate=True))
+
+
+def _adamw(h):
+    decay = AddDecayedWeights(h["weight_decay"], h["weight_mask"])
+    return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"]), decay,
+                 ScaleByLearningRate())
+
+
+def _rmsprop(h):
+    return Chain(ScaleByRms(h["rho"], h["epsilon"]), ScaleByLearningRate())
+
+
+def _adagrad(h):
+    return Chain(ScaleByAdagrad(h["epsilon"]), ScaleByLearningRate())
+
+
+#: The mini-batch solvers: name -> builder of its :class:`Chain` from the
+#: hyperparameters of :func:`make_optimizer`. The estimators' ``solver``
+#: parameter accepts these names and ``"lbfgs"``.
+SOLVERS = {"sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop,
+           "adagrad": _adagrad}
+
+
 def make_optimizer(
     solver,
     *,
@@ -244,17 +275,9 @@ def make_optimizer(
     weight_decay=0.01,
     weight_mask=None,
 ):
-    """Build the :class:`Chain` for a mini-batch ``solver`` name."""
-    lr = ScaleByLearningRate()
-    if solver == "sgd":
-        return Chain(lr, Trace(momentum, nesterovs_momentum and momentum > 0))
-    if solver == "adam":
-        return Chain(ScaleByAdam(beta_1, beta_2, epsilon, scale_by_learning_rate=True))
-    if solver == "adamw":
-        decay = AddDecayedWeights(weight_decay, weight_mask)
-        return Chain(ScaleByAdam(beta_1, beta_2, epsilon), decay, lr)
-    if solver == "rmsprop":
-        return Chain(ScaleByRms(rho, epsilon), lr)
-    if solver == "adagrad":
-        return Chain(ScaleByAdagrad(epsilon), lr)
-    raise ValueError(f"Unknown mini-batch solver {solver!r}.")
+    """Build the :class:`Chain` for a mini-batch ``solver`` name (a key of :data:`SOLVERS`)."""
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown mini-batch solver {solver!r}.")
+    return SOLVERS[solver](dict(
+        momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1, beta_2=beta_2,
+        epsilon=epsilon, rho=rho, weight_decay=weight_decay, weight_mask=weight_mask))

@@ -14,7 +14,7 @@ from ._base import BaseGD, reads_one_model, _cast_finite, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
-from ._losses import LOSSES
+from ._losses import LOSSES, REGRESSION_LOSSES
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -65,7 +65,7 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     _parameter_constraints: dict = {
         **BaseGD._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "huber", "poisson"})],
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
     _y_numeric = True

@@ -15,19 +15,32 @@ was initialised -- to the learning rate used during that epoch.
 import math
 
 
+def _constant(lr0, power_t, max_iter):
+    return lambda epoch, samples_seen: lr0
+
+
+def _invscaling(lr0, power_t, max_iter):
+    return lambda epoch, samples_seen: _inverse_scaling(lr0, samples_seen, power_t)
+
+
+def _cosine(lr0, power_t, max_iter):
+    horizon = max(int(max_iter), 1)
+    return lambda epoch, samples_seen: (
+        0.5 * lr0 * (1 + math.cos(math.pi * min(epoch, horizon) / horizon))
+    )
+
+
+#: The schedules: name -> ``(lr0, power_t, max_iter) -> rate(epoch, samples_seen)``.
+#: The estimators' ``learning_rate`` parameter accepts these names.
+SCHEDULES = {"constant": _constant, "invscaling": _invscaling, "adaptive": _constant,
+             "cosine": _cosine}
+
+
 def make_schedule(name, learning_rate_init, *, power_t=0.5, max_iter=200):
     """Return ``rate(epoch, samples_seen) -> float`` for the schedule ``name``."""
-    lr0 = float(learning_rate_init)
-    if name in ("constant", "adaptive"):
-        return lambda epoch, samples_seen: lr0
-    if name == "invscaling":
-        return lambda epoch, samples_seen: _inverse_scaling(lr0, samples_seen, power_t)
-    if name == "cosine":
-        horizon = max(int(max_iter), 1)
-        return lambda epoch, samples_seen: (
-            0.5 * lr0 * (1 + math.cos(math.pi * min(epoch, horizon) / horizon))
-        )
-    raise ValueError(f"Unknown learning-rate schedule {name!r}.")
+    if name not in SCHEDULES:
+        raise ValueError(f"Unknown learning-rate schedule {name!r}.")
+    return SCHEDULES[name](float(learning_rate_init), power_t, max_iter)
 
 
 def _inverse_scaling(lr0, samples_seen, power_t):

@@ -1,6 +1,7 @@
 """Behaviour of the estimators: counters, paths through fit, inputs and outputs."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -11,6 +12,10 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
+from sklearn_gd._activations import ACTIVATIONS
+from sklearn_gd._losses import REGRESSION_LOSSES
+from sklearn_gd._optimizers import SOLVERS
+from sklearn_gd._schedules import SCHEDULES
 from sklearn_gd._training import DivergenceWarning
 
 
@@ -592,3 +597,18 @@ def test_multi_output_early_stopping_scores_r2(reg_data):
                             scoring=None, random_state=0).fit, X, Y)
     assert reg.best_validation_score_ > 0.9
     assert reg.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize(
+    "Estimator, parameter, names",
+    [(Estimator, parameter, names)
+     for Estimator in (GDRegressor, MLPBackpropClassifier)
+     for parameter, names in [("solver", {"lbfgs", *SOLVERS}), ("learning_rate", set(SCHEDULES)),
+                              ("activation", set(ACTIVATIONS))]]
+    + [(GDRegressor, "loss", set(REGRESSION_LOSSES))],
+)
+def test_the_documented_and_accepted_names_are_the_tables(Estimator, parameter, names):
+    """Each name a table declares is documented and accepted, and no other."""
+    entry = re.search(rf"^ *{parameter} : {{(.*?)}}, default", Estimator.__doc__, re.M | re.S)
+    assert set(re.findall(r"'(\w+)'", entry.group(1))) == names
+    assert Estimator._parameter_constraints[parameter][0].options == names
