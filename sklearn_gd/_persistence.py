@@ -5,12 +5,12 @@ from ._input_block import InputBlock
 from ._layout import Layout
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
-from ._state import TrainState
+from ._state import EpochRecord, TrainState
 
 #: Every class of this package that a fitted estimator, scaler or tabular
 #: recipe holds; everything else in a saved model is NumPy and scikit-learn's.
 _SAVED_CLASSES = (GDRegressor, MLPBackpropClassifier, RobustSmoothClipScaler, TrainState,
-                  Layout, InputBlock)
+                  EpochRecord, Layout, InputBlock)
 
 
 def skops_trusted_types():

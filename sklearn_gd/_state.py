@@ -17,6 +17,24 @@ from ._array_api import copy
 from ._layout import Layout
 
 
+@dataclass(frozen=True)
+class EpochRecord:
+    """One completed epoch (an iteration, for L-BFGS) in a model's history.
+
+    Attributes
+    ----------
+    loss : float
+        The training objective of the epoch (data loss plus L2).
+    validation_loss, validation_score : float or None
+        The objective and score on the held-out rows after the epoch, when
+        the run validated (early stopping); None otherwise.
+    """
+
+    loss: float
+    validation_loss: Optional[float] = None
+    validation_score: Optional[float] = None
+
+
 @dataclass
 class TrainState:
     """Parameters, optimizer, random generator, counters and histories of a model.
@@ -35,8 +53,10 @@ class TrainState:
         (``lr_factor``); None before the first training call.
     n_iter, t : int
         Epochs run and samples seen since initialisation.
-    loss_curve, validation_scores, validation_loss_curve : list of float
-        One entry per epoch (validation: per epoch with early stopping).
+    history : list of EpochRecord
+        One record per epoch since initialisation, as skorch's ``History``:
+        :attr:`loss_curve`, :attr:`validation_loss_curve` and
+        :attr:`validation_scores` are read from it.
     best_loss, best_validation_score, best_iteration, best_theta
         The best epoch of the current run, as the stopping rule tracks it.
     no_improvement_count : int
@@ -49,9 +69,7 @@ class TrainState:
     optimizer: Optional[dict] = None
     n_iter: int = 0
     t: int = 0
-    loss_curve: list = field(default_factory=list)
-    validation_scores: list = field(default_factory=list)
-    validation_loss_curve: list = field(default_factory=list)
+    history: list = field(default_factory=list)
     best_loss: float = np.inf
     best_validation_score: Optional[float] = None
     best_iteration: Optional[int] = None
@@ -70,18 +88,31 @@ class TrainState:
             theta=convert(self.theta),
             rng=_copy_generator(self.rng),
             optimizer=_copy_optimizer(self.optimizer, convert),
-            loss_curve=list(self.loss_curve),
-            validation_scores=list(self.validation_scores),
-            validation_loss_curve=list(self.validation_loss_curve),
+            history=list(self.history),  # records are immutable: the list is enough
             best_theta=None if self.best_theta is None else convert(self.best_theta),
         )
+
+    @property
+    def loss_curve(self):
+        """The training objective of every epoch."""
+        return [record.loss for record in self.history]
+
+    @property
+    def validation_loss_curve(self):
+        """The validation objective of every validated epoch."""
+        return [r.validation_loss for r in self.history if r.validation_loss is not None]
+
+    @property
+    def validation_scores(self):
+        """The validation score of every validated epoch."""
+        return [r.validation_score for r in self.history if r.validation_score is not None]
 
 
 @dataclass(frozen=True)
 class Bookmark:
     """Where a :class:`TrainState`'s counters and histories stood at an epoch boundary.
 
-    Cheap (numbers and list lengths, no arrays): the trainer takes one before
+    Cheap (numbers and the history's length, no arrays): the trainer takes one before
     each epoch, and an interrupted epoch puts them back (:meth:`restore`)
     along with the weights from before it, so that counters and histories
     always describe the weights the model holds.
@@ -91,9 +122,7 @@ class Bookmark:
     t: int
     schedule_position: tuple
     lr_factor: float
-    n_losses: int
-    n_scores: int
-    n_validation_losses: int
+    n_records: int
     best_loss: float
     best_validation_score: Optional[float]
     best_iteration: Optional[int]
@@ -107,9 +136,7 @@ class Bookmark:
             t=state.t,
             schedule_position=(optimizer["epoch"], optimizer["samples"]),
             lr_factor=optimizer["lr_factor"],
-            n_losses=len(state.loss_curve),
-            n_scores=len(state.validation_scores),
-            n_validation_losses=len(state.validation_loss_curve),
+            n_records=len(state.history),
             best_loss=state.best_loss,
             best_validation_score=state.best_validation_score,
             best_iteration=state.best_iteration,
@@ -122,9 +149,7 @@ class Bookmark:
         if state.optimizer is not None:
             state.optimizer["epoch"], state.optimizer["samples"] = self.schedule_position
             state.optimizer["lr_factor"] = self.lr_factor
-        del state.loss_curve[self.n_losses:]
-        del state.validation_scores[self.n_scores:]
-        del state.validation_loss_curve[self.n_validation_losses:]
+        del state.history[self.n_records:]
         state.best_loss = self.best_loss
         state.best_validation_score = self.best_validation_score
         state.best_iteration = self.best_iteration
@@ -133,11 +158,9 @@ class Bookmark:
     def one_more_epoch_recorded(self, state, validating):
         """Whether ``state`` holds exactly one more epoch's record than the bookmark:
         its loss and, when ``validating``, its validation loss and score."""
-        recorded = (state.n_iter == self.n_iter + 1
-                    and len(state.loss_curve) == self.n_losses + 1)
-        if validating:
-            recorded = (recorded and len(state.validation_scores) == self.n_scores + 1
-                        and len(state.validation_loss_curve) == self.n_validation_losses + 1)
+        recorded = state.n_iter == self.n_iter + 1 and len(state.history) == self.n_records + 1
+        if recorded and validating:
+            recorded = state.history[-1].validation_score is not None
         return recorded
 
 

@@ -59,13 +59,24 @@ class DivergenceGuard:
 def mark_best_epoch(state):
     """Record ``state``'s last epoch (validated) as the best: its score, validation
     loss, number and weights (one copy, into the buffer kept for them)."""
-    state.best_validation_score = state.validation_scores[-1]
-    state.best_loss = state.validation_loss_curve[-1]
+    record = state.history[-1]
+    state.best_validation_score = record.validation_score
+    state.best_loss = record.validation_loss
     state.best_iteration = state.n_iter
     if state.best_theta is None:
         state.best_theta = copy(state.theta)
     else:
         state.best_theta[...] = state.theta
+
+
+def track_best_loss(state, tol=0.0):
+    """Record ``state``'s last epoch as the best if its training loss is the lowest
+    of the run; return whether it improved on the best before by more than ``tol``."""
+    loss = state.history[-1].loss
+    improved_by_tol = loss < state.best_loss - tol
+    if loss < state.best_loss:
+        state.best_loss, state.best_iteration = loss, state.n_iter
+    return improved_by_tol
 
 
 class PlateauRateCut:
@@ -136,17 +147,12 @@ class NoImprovement:
     def _track_best(self, state):
         """Record the epoch if it is the best so far; return True if it improved by ``tol``."""
         if self.validating:
-            score = state.validation_scores[-1]
+            score = state.history[-1].validation_score
             improved_by_tol = score > state.best_validation_score + self.tol
             if score > state.best_validation_score:
                 mark_best_epoch(state)
             return improved_by_tol
-        loss = state.loss_curve[-1]
-        improved_by_tol = loss < state.best_loss - self.tol
-        if loss < state.best_loss:
-            state.best_loss = loss
-            state.best_iteration = state.n_iter
-        return improved_by_tol
+        return track_best_loss(state, self.tol)
 
     def _say(self, message):
         if self.verbose:

@@ -44,13 +44,14 @@ from ._batches import (
 from ._network import Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
-from ._state import Bookmark
+from ._state import Bookmark, EpochRecord
 from ._stopping import (
     CallbackRequest,
     DivergenceGuard,
     NoImprovement,
     PlateauRateCut,
     mark_best_epoch,
+    track_best_loss,
 )
 
 
@@ -458,7 +459,7 @@ def _keep_or_undo_interrupted_epoch(state, bookmark, last_good, chain, validatin
 
 def _track_best_of_last_epoch(state, bookmark):
     """With early stopping, the best epoch after the last one, as the stopping rule has it."""
-    score = state.validation_scores[-1]
+    score = state.history[-1].validation_score
     previous_best = bookmark.best_validation_score
     if previous_best is not None and not score > previous_best:
         state.best_validation_score = previous_best
@@ -596,14 +597,15 @@ def record_epoch(state, n, epoch_loss):
     state.t += n
     state.optimizer["epoch"] += 1
     state.optimizer["samples"] += n
-    state.loss_curve.append(float(epoch_loss))
+    state.history.append(EpochRecord(float(epoch_loss)))
 
 
 def record_validation(config, state, validation, c):
-    """The validation objective (data loss + L2, as in training) and score of the epoch."""
+    """The validation objective (data loss + L2, as in training) and score of the
+    epoch, added to its record."""
     val_loss, score = validation.evaluate(config, state, c)
-    state.validation_loss_curve.append(val_loss)
-    state.validation_scores.append(float(score))
+    state.history[-1] = dataclasses.replace(state.history[-1], validation_loss=float(val_loss),
+                                            validation_score=float(score))
 
 
 def _report(config, state, lr, start_time):
@@ -611,11 +613,12 @@ def _report(config, state, lr, start_time):
     (``Iteration N, loss = ...``, which log parsers read), then our fields."""
     if not config.verbose:
         return
-    parts = [f"Iteration {state.n_iter}", f"loss = {state.loss_curve[-1]:.8f}"]
-    if state.validation_scores:
-        parts.append(f"validation loss = {state.validation_loss_curve[-1]:.6f}")
+    record = state.history[-1]
+    parts = [f"Iteration {state.n_iter}", f"loss = {record.loss:.8f}"]
+    if record.validation_score is not None:
+        parts.append(f"validation loss = {record.validation_loss:.6f}")
         if config.monitor != "loss":  # the loss's score is minus the loss: said once
-            parts.append(f"validation {config.monitor} = {state.validation_scores[-1]:.6f}")
+            parts.append(f"validation {config.monitor} = {record.validation_score:.6f}")
     if lr is not None:  # L-BFGS has no learning rate
         parts.append(f"learning rate = {lr:.3g}")
     parts.append(f"elapsed = {time.perf_counter() - start_time:.2f}s")
@@ -687,12 +690,8 @@ def train_lbfgs(config, state, data, hooks):
     def record(intermediate_result):
         hooks.begin_epoch()
         x = intermediate_result.x.copy()
-        state.n_iter += 1
-        state.t += n
-        state.loss_curve.append(float(intermediate_result.fun))
-        if state.loss_curve[-1] < state.best_loss:
-            state.best_loss = state.loss_curve[-1]
-            state.best_iteration = state.n_iter
+        record_epoch(state, n, intermediate_result.fun)
+        track_best_loss(state)
         accepted.update(x=x, bookmark=Bookmark.of(state), iterations=accepted["iterations"] + 1)
         _report(config, state, None, start_time)
         iterate = dataclasses.replace(state, theta=to_theta(x))

@@ -274,6 +274,20 @@ def test_verbose_reports_validation_when_early_stopping(capsys):
     assert "validation loss = " in lines[0] and "validation accuracy = " in lines[0]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 3 epochs on purpose
+def test_verbose_reports_validation_only_for_epochs_that_validated(capsys):
+    """A partial_fit epoch after an early-stopping fit holds out nothing: its line
+    shows no validation loss (not the last one the fit measured)."""
+    model = MLPBackpropClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3,
+                                  verbose=True, random_state=0).fit(X, y)
+    capsys.readouterr()
+    model.partial_fit(X, y)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("Iteration")]
+    assert len(lines) == 1 and lines[0].startswith("Iteration 4, loss = ")
+    assert "validation" not in lines[0]
+    assert len(model.validation_scores_) == 3 and len(model.loss_curve_) == 4
+
+
 def test_loss_curve_display_from_estimator():
     pytest.importorskip("matplotlib")
     import matplotlib

@@ -6,7 +6,7 @@ import pytest
 from sklearn_gd import GDRegressor
 from sklearn_gd._callbacks import EpochHooks
 from sklearn_gd._layout import Layout
-from sklearn_gd._state import TrainState
+from sklearn_gd._state import EpochRecord, TrainState
 from sklearn_gd._stopping import (
     ADAPTIVE_DIVISOR,
     CallbackRequest,
@@ -67,11 +67,13 @@ def test_the_learning_rate_is_the_schedule_times_the_plateau_factor():
 def scripted_state(losses, validation_scores=None):
     """A state whose history ends with ``losses`` (and ``validation_scores``)."""
     layout = Layout([2, 1])
+    scores = [None] * len(losses)
+    scores[len(losses) - len(validation_scores or []):] = validation_scores or []
+    history = [EpochRecord(loss, None if score is None else 0.0, score)
+               for loss, score in zip(losses, scores)]
     return TrainState(
         layout=layout, theta=np.zeros(layout.size), rng=np.random.default_rng(0),
-        optimizer={"lr_factor": 1.0}, loss_curve=list(losses),
-        validation_scores=list(validation_scores or []),
-        validation_loss_curve=[0.0] * len(validation_scores or []),
+        optimizer={"lr_factor": 1.0}, history=history,
         best_validation_score=-np.inf if validation_scores else None,
     )
 
@@ -80,9 +82,8 @@ def run_rule(rule, state, losses=(), scores=()):
     """Feed the rule one epoch per loss (or score); return the epochs at which it stopped."""
     stops = []
     for epoch, value in enumerate(scores or losses, start=1):
-        (state.validation_scores if scores else state.loss_curve).append(value)
-        if scores:
-            state.validation_loss_curve.append(-value)
+        record = EpochRecord(0.0, -value, value) if scores else EpochRecord(value)
+        state.history.append(record)
         state.n_iter = epoch
         state.theta[:] = epoch
         if rule.after_epoch(state):
@@ -161,7 +162,7 @@ def test_state_copy_shares_nothing_mutable():
     twin.theta += 1
     twin.optimizer["chain"][0]["u"] += 1
     twin.optimizer["lr_factor"] = 0.5
-    twin.loss_curve.append(0.0)
+    twin.history.append(EpochRecord(0.0))
     twin.rng.random()  # ... drawn from independently
     assert state.rng.bit_generator.state == generator_state
     assert state.optimizer["lr_factor"] == 1.0 and len(state.loss_curve) == 2
