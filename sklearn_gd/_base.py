@@ -390,8 +390,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             sizes, X.dtype.itemsize, self.solver,
             resolve_batch_size(self.batch_size, n_samples) if minibatch else n_samples,
             n_samples, X.shape[1],
-            holds_out=self.early_stopping and minibatch and not incremental
-            and not user_validation,
+            holds_out=self._stops_early(incremental) and not user_validation,
             dropout=self._any_dropout(),
         )
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -440,8 +439,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             monitor=self._monitored_name(),
             max_epochs=max_epochs,
             incremental=incremental,
-            # lbfgs and partial_fit train on all rows
-            early_stopping=self.early_stopping and not incremental and self.solver != "lbfgs",
+            early_stopping=self._stops_early(incremental),
             dropout=tuple(dropout_rates(self.dropout, len(self._hidden_sizes()))),
             **{name: getattr(self, name) for name in (
                 "solver", "alpha", "batch_size", "shuffle", "learning_rate",
@@ -537,6 +535,11 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}."
             )
         return list(sizes)
+
+    def _stops_early(self, incremental):
+        """Whether this training call validates after each epoch to stop early: only a
+        mini-batch ``fit`` does (L-BFGS and ``partial_fit`` train on every row)."""
+        return self.early_stopping and self.solver != "lbfgs" and not incremental
 
     def _any_dropout(self):
         return any(p > 0 for p in dropout_rates(self.dropout, len(self._hidden_sizes())))

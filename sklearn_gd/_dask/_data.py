@@ -46,8 +46,7 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
             "y (or sample_weight) is a Dask collection but X is not: give X as a Dask array "
             "or dataframe too, partitioned like y."
         )
-    # as in memory: only a mini-batch fit stops early
-    stops_early = estimator.early_stopping and estimator.solver != "lbfgs" and not incremental
+    stops_early = estimator._stops_early(incremental)
     score_kind = _score_kind(estimator) if stops_early else None
     check_metadata(estimator, X, reset=not continuing)
     dtype = _model_dtype(estimator, X, continuing)
