@@ -388,9 +388,19 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         """
         if self.class_weight != "balanced":
             return compute_class_weight(self.class_weight, classes=self.classes_, y=y)
-        present = np.isin(self.classes_, y)
+        labels, counts = np.unique(y, return_counts=True)
+        return self._balanced_class_weight(dict(zip(labels.tolist(), counts.tolist())))
+
+    def _balanced_class_weight(self, counts):
+        """``class_weight='balanced'`` from ``{label: samples}``: ``n / (k n_c)`` for
+        each of the ``k`` classes of ``classes_`` that ``counts`` holds (``n``
+        samples in all), 0 for the others (in memory from ``y``, on Dask from
+        the chunks' counts)."""
+        present = np.array([label in counts for label in self.classes_.tolist()])
+        counted = np.array([counts[label] for label in self.classes_[present].tolist()],
+                           dtype=np.float64)
         per_class = np.zeros(self.classes_.shape[0])
-        per_class[present] = compute_class_weight("balanced", classes=self.classes_[present], y=y)
+        per_class[present] = counted.sum() / (present.sum() * counted)
         return per_class
 
     def _loss_name(self):

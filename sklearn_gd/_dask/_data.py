@@ -137,11 +137,7 @@ def _class_weights(estimator, counts, incremental):
         return None
     estimator._check_class_weight_request(incremental)
     if class_weight == "balanced":
-        present = np.array([label in counts for label in estimator.classes_.tolist()])
-        per_class = np.zeros(estimator.classes_.shape[0])
-        counted = np.array([counts[label] for label in estimator.classes_[present].tolist()],
-                           dtype=np.float64)
-        per_class[present] = counted.sum() / (present.sum() * counted)
+        per_class = estimator._balanced_class_weight(counts)
     else:
         per_class = estimator._per_class_weight(estimator.classes_)
     bad = ~(np.isfinite(per_class) & (per_class >= 0))
