@@ -195,10 +195,12 @@ class AddDecayedWeights:
     def update(self, u, state, theta, lr):
         if is_numpy(theta):
             scratch = np.multiply(theta, self.mask, out=state["scratch"])
-        else:  # the mask in theta's library and on its device, made once
-            if not hasattr(self, "_portable_mask"):
-                self._portable_mask = to_device(self.mask, namespace(theta), device_of(theta))
-            scratch = theta * self._portable_mask
+        else:
+            # the mask in theta's library and on its device, kept with the state
+            # it serves (which move_model moves with theta), made at its first step
+            if "mask" not in state:
+                state["mask"] = to_device(self.mask, namespace(theta), device_of(theta))
+            scratch = theta * state["mask"]
         scratch *= self.weight_decay
         u += scratch
         return u

@@ -101,6 +101,20 @@ def test_adamw_decay_is_decoupled_from_the_gradient():
     np.testing.assert_allclose(theta, [2.0 - 0.5 * 0.1 * 2.0, 2.0])
 
 
+def test_adamw_serves_states_on_different_devices_with_one_transform_chain():
+    """The chain is configuration: the weight mask on a device lives in the state
+    of that device's run, not in the chain (which another run reuses)."""
+    xp = pytest.importorskip("array_api_strict")
+    chain = make_optimizer("adamw", weight_mask=MASK, **HYPER)
+    expected = reference_steps("adamw", np.ones(4), [np.full(4, 0.5)], lr=0.1)[-1]
+    for name in ("device1", "device2"):
+        theta = xp.ones(4, dtype=xp.float64, device=xp.Device(name))
+        state = chain.init(theta)
+        chain.step(theta, xp.full(4, 0.5, dtype=xp.float64, device=theta.device), state, 0.1)
+        np.testing.assert_allclose(np.asarray(xp.asarray(theta, device=xp.Device("CPU_DEVICE"))),
+                                   expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_keeps_dtype(dtype):
     for solver in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):
