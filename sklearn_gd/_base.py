@@ -44,7 +44,7 @@ from ._optimizers import SOLVERS
 from ._portable_network import PortableNetwork
 from ._schedules import SCHEDULES
 from ._state import init_state
-from ._training import TrainConfig, TrainData, check_validation_size, train
+from ._training import TrainConfig, TrainData, check_validation_size, optimizer_for, train
 
 
 def reads_one_model(method):
@@ -431,9 +431,10 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
 
     def _train_config(self, layout, incremental, max_epochs, like=None):
         """The frozen :class:`TrainConfig` of this call, from the parameters; its
-        network computes in the library of the parameters ``like``."""
+        network computes in the library of the parameters ``like`` (float64
+        NumPy when None), and its update rule is built for their dtype."""
         loss = get_loss(self._loss_name(), **self._loss_kwargs())
-        return TrainConfig(
+        config = TrainConfig(
             network=_network_for(layout, self._fitted_activation, loss, like),
             score=self._validation_scorer(),
             monitor=self._monitored_name(),
@@ -448,6 +449,10 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
             )},
         )
+        if self.solver == "lbfgs":
+            return config
+        dtype = np.float64 if like is None else like.dtype
+        return dataclasses.replace(config, optimizer=optimizer_for(config, layout, dtype))
 
     def _monitored_name(self):
         """What early stopping monitors, by name: ``"loss"``, the estimator's own score

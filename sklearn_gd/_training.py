@@ -101,6 +101,11 @@ class TrainConfig:
     monitor : str
         The name of what early stopping monitors (``"loss"``, ``"accuracy"``,
         ``"r2"``, a scorer's name), for what the run reports.
+    optimizer : Chain or None
+        The mini-batch solver's update rule (:func:`optimizer_for`), built
+        once for the call and shared by everything that steps or initialises
+        it; None for L-BFGS. It holds configuration only: the moments and
+        any per-device array live in the state it is given.
     """
 
     network: Network
@@ -131,6 +136,7 @@ class TrainConfig:
     max_fun: int
     verbose: Any
     monitor: str = "loss"
+    optimizer: Any = None
 
 
 @dataclass(frozen=True)
@@ -261,9 +267,7 @@ def optimizer_for(config, layout, dtype):
 
 def new_optimizer_state(config, state):
     """The chain's state (mini-batch solvers only), schedule position and plateau factor."""
-    chain = None
-    if config.solver != "lbfgs":
-        chain = optimizer_for(config, state.layout, state.theta.dtype).init(state.theta)
+    chain = None if config.optimizer is None else config.optimizer.init(state.theta)
     return {"solver": config.solver, "chain": chain, "epoch": 0, "samples": 0, "lr_factor": 1.0}
 
 
@@ -503,7 +507,7 @@ class LocalEpochs:
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
         self.grad = empty_like(theta)
         self.l2 = net.l2_term(self.c, self.ws, theta) if self.c else None
-        self.chain = optimizer_for(config, net.layout, theta.dtype)
+        self.chain = config.optimizer
 
     def run(self, theta, chain_state, lr, guard):
         """One epoch; its mean objective, or NaN when it diverged (see :func:`_run_epoch`)."""

@@ -11,7 +11,6 @@ import numpy as np
 
 from .._batches import resolve_batch_size
 from .._network import L2Penalty
-from .._training import optimizer_for
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
 from ._cluster import holders, on_chunks, shared, tree_sum
@@ -47,7 +46,7 @@ class ChunkedEpochs:
         scratch = np.empty(max(a * b for a, b in net.layout.shapes), theta.dtype)
         self.l2 = L2Penalty(self.c, net.layout, scratch) if self.c else None
         self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
-        self.chain = optimizer_for(config, net.layout, theta.dtype)
+        self.chain = config.optimizer
         self.net_d = shared(net, "network")
 
     def run(self, theta, chain_state, lr, guard):
