@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.utils import assert_all_finite
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
@@ -33,8 +34,22 @@ def check_part_sample_weight(sample_weight, X, dtype=None, ensure_non_negative=T
 
 _ALLOWS_ALL_ZERO = "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
 
+
+def assert_all_finite_quietly(A, *, input_name):
+    """scikit-learn's ``assert_all_finite`` (its message, naming ``input_name``),
+    without NumPy's floating-point warnings.
+
+    Its first pass sums ``A``: finite values of both signs near the largest
+    float give ``inf - inf`` there, and NumPy warns of an invalid value that
+    is not in the data (the check then goes entry by entry and raises only
+    for a real NaN or infinity), as ``validate_data`` does in memory.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert_all_finite(A, input_name=input_name)
+
 __all__ = [
     "_fit_context",
+    "assert_all_finite_quietly",
     "check_part_sample_weight",
     "Interval",
     "Options",

@@ -6,12 +6,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 
 from ._array_api import is_numpy, namespace
 from ._base import BaseGD, reads_one_model, _cast_finite, _is_minibatch
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import Interval, StrOptions, _fit_context, assert_all_finite_quietly
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES, REGRESSION_LOSSES
@@ -224,7 +223,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         if self.loss == "poisson" and np.any(Y < 0):
             raise ValueError("loss='poisson' requires non-negative y; some y values are negative.")
-        assert_all_finite(Y, input_name="y")  # the message validate_data gives in memory
+        assert_all_finite_quietly(Y, input_name="y")  # validate_data's message in memory
         return np.ascontiguousarray(_cast_finite(Y, dtype, "y"))
 
     def _target_mean(self, Y, sw):

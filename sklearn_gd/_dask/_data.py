@@ -5,9 +5,9 @@ validation scores are sums over the chunks."""
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.utils import assert_all_finite, check_array
+from sklearn.utils import check_array
 
-from .._compat import _check_feature_names, _check_n_features
+from .._compat import _check_feature_names, _check_n_features, assert_all_finite_quietly
 from .._network import L2Penalty
 from .._training import check_validation_size
 from . import _cluster
@@ -110,7 +110,7 @@ def _encode_on_client(estimator, y, dtype, fitting, classes):
             "multiclass); multilabel indicator matrices are supported in memory only."
         )
     labels, counts = _labels_and_counts(y)
-    assert_all_finite(labels, input_name="y")  # before the label checks, as validate_data
+    assert_all_finite_quietly(labels, input_name="y")  # before the label checks, as validate_data
     # checks the labels (and classes=) as in memory; sets the classes when fitting
     encoded = estimator._encode_targets(labels, dtype, fitting=fitting, classes=classes)
     return encoded.shape[1], dict(zip(labels.tolist(), counts.tolist()))
