@@ -125,9 +125,11 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             half_spread = _half_difference(np.nanpercentile(X, high, axis=0),
                                            np.nanpercentile(X, low, axis=0))
             half_range = _half_difference(np.nanmax(X, axis=0), np.nanmin(X, axis=0))
-        # f = 1 / (q_high - q_low), or 1 / half the range when the quantiles coincide
-        scale = np.where(half_spread > 0, 0.5 / np.where(half_spread > 0, half_spread, 1.0),
-                         1.0 / np.where(half_range > 0, half_range, np.inf))
+        # f = 1 / (q_high - q_low), or 1 / half the range when the quantiles coincide;
+        # a spread so small (subnormal) that f overflows counts as none, silently
+        with np.errstate(over="ignore"):
+            scale = np.where(half_spread > 0, 0.5 / np.where(half_spread > 0, half_spread, 1.0),
+                             1.0 / np.where(half_range > 0, half_range, np.inf))
         # an all-NaN or constant feature has no spread: it becomes 0 (NaN stays NaN)
         self.scale_ = np.where(np.isfinite(scale), scale, 0.0).astype(X.dtype)
         self.center_ = np.where(np.isfinite(self.center_), self.center_, 0.0).astype(X.dtype)

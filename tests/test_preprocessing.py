@@ -1,5 +1,7 @@
 """RobustSmoothClipScaler: its formula, edge cases, inverse, and scikit-learn's checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -42,6 +44,18 @@ def test_features_without_a_quartile_spread():
     assert np.isnan(out[:, 2]).all()
     z = X[:, 0] * 2 / 3
     np.testing.assert_allclose(out[:, 0], z / np.sqrt(1 + (z / 3) ** 2))
+
+
+def test_a_subnormal_spread_counts_as_none_without_numpy_warnings():
+    """1 / spread overflows for a spread below about 1e-308: the feature is then
+    treated as constant (0), without NumPy's overflow warning."""
+    X = np.arange(5.0)[:, None] * 1e-310
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scaler = RobustSmoothClipScaler().fit(X)
+        out = scaler.transform(X)
+    assert scaler.scale_[0] == 0.0
+    np.testing.assert_array_equal(out, 0.0)
 
 
 def test_missing_values_are_ignored_in_fit_and_kept():
