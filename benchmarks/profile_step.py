@@ -39,7 +39,7 @@ from bench_training import (  # noqa: E402
     phase_probe,
 )
 
-from sklearn_gd import MLPBackpropClassifier, _kernels, _losses, _network, _training  # noqa: E402
+from sklearn_gd import MLPBackpropClassifier, _backend, _kernels, _losses, _training  # noqa: E402
 
 #: The kernels timed, as ``_kernels`` functions; the ones a repeat may run twice.
 KERNELS = ("adam", "bias_activation", "activation_backward", "narrow_backward", "take_rows")
@@ -100,7 +100,7 @@ def timed_calls(totals, repeat_kernels=False):
             patch(_kernels, name, timer(name, getattr(_kernels, name), twice))
         patch(_losses.Loss, "loss_and_delta", timer("loss", _losses.Loss.loss_and_delta, False))
         patch(_training, "_run_epoch", timer(EPOCH, _training._run_epoch, False))
-        patch(_network, "np", timed_numpy)
+        patch(_backend, "np", timed_numpy)
         yield totals
     finally:
         for owner, name, original in reversed(patched):

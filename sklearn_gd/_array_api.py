@@ -205,8 +205,9 @@ class Generator:
             self._numpy = np.random.default_rng(int(seed))
             self.kind = "numpy"
 
-    def uniform(self, shape, dtype):
-        """Draws from U[0, 1) of ``shape`` and ``dtype`` on the device."""
+    def uniform(self, shape, dtype, out=None):
+        """Draws from U[0, 1) of ``shape`` and ``dtype`` on the device (new arrays:
+        ``out`` is ignored, as the backend's ``out`` arguments are off NumPy)."""
         if self.kind == "torch":
             import torch
 
@@ -217,7 +218,7 @@ class Generator:
             self._numpy.random(shape, dtype=numpy_dtype(dtype)), device=self.device
         )
 
-    def normal(self, shape, dtype):
+    def normal(self, shape, dtype, out=None):
         """Draws from N(0, 1) of ``shape`` and ``dtype`` on the device."""
         if self.kind == "torch":
             import torch

@@ -22,8 +22,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
 from ._activations import ACTIVATIONS
-from ._array_api import astype, is_numpy, namespace, numpy_dtype
+from ._array_api import astype, is_numpy, numpy_dtype
 from ._array_api_estimator import ArrayAPIMixin
+from ._backend import backend_for
 from ._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
@@ -41,7 +42,6 @@ from ._losses import get_loss
 from ._memory import check_training_memory, training_memory
 from ._network import Network
 from ._optimizers import SOLVERS
-from ._portable_network import PortableNetwork
 from ._schedules import SCHEDULES
 from ._state import init_state
 from ._training import TrainConfig, TrainData, check_validation_size, optimizer_for, train
@@ -712,10 +712,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
 
 
 def _network_for(layout, activation, loss, like):
-    """The :class:`Network` computing in NumPy, or the portable one in ``like``'s library."""
-    if like is None or is_numpy(like):
-        return Network(layout, activation, loss)
-    return PortableNetwork(layout, activation, loss, namespace(like))
+    """The :class:`Network` computing in ``like``'s library (NumPy for None)."""
+    return Network(layout, activation, loss, backend_for(like))
 
 
 def _check_dense_for_block(X, block, which):

@@ -42,6 +42,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ._backend import NUMPY
+
 TWO_PI = 2.0 * np.pi
 
 
@@ -105,9 +107,10 @@ class InputBlock:
         """Number of parameters."""
         return self._blocks[-1][2] if self._blocks else 0
 
-    def views(self, params):
-        """``{name: array}``: views of the block's flat ``params``."""
-        return {name: params[start:stop].reshape(shape)
+    def views(self, params, ops=NUMPY):
+        """``{name: array}``: views of the block's flat ``params`` (reshaped by the
+        backend ``ops``: views where the library makes them)."""
+        return {name: ops.reshape(params[start:stop], shape)
                 for name, start, stop, shape in self._blocks}
 
     def initialize(self, params, rng):
@@ -122,130 +125,84 @@ class InputBlock:
         if self.scale:
             p["v"][...] = 1.0 / self.scale_rate
 
-    def forward(self, params, X, cache=None):
-        """``e`` for the rows of ``X``.
+    def forward(self, params, X, ops=NUMPY, cache=None):
+        """``e`` for the rows of ``X``, computed by the backend ``ops``.
 
-        With a ``cache`` dict (training), what the backward pass needs is
-        kept in it, in buffers that the next batch of as many rows reuses: the
-        per-feature arrays are ``rows x features x frequencies`` large, and
-        allocating them anew for every batch costs more than computing them.
-        Without one (prediction), every array is new, so concurrent calls
-        share nothing.
+        What the backward pass needs is kept in ``cache`` (a
+        :class:`~sklearn_gd._network.BlockCache`); when it reuses buffers
+        (NumPy training), the next batch of as many rows computes into the
+        same ones: the per-feature arrays are ``rows x features x
+        frequencies`` large, and allocating them anew for every batch costs
+        more than computing them. Without one, every array is new.
         """
-        buffers = _Buffers({} if cache is None else cache, X.dtype)
-        p = self.views(params)
+        cache = BlockCache(reuse=False) if cache is None else cache
+        p = self.views(params, ops)
         m, d = X.shape
+        dtype = X.dtype
         E = X
         if self.embedded:
             k, q = self.n_frequencies, self.embedding_size - 1
             # feature-major (d, m, k): each feature's rows are contiguous for its matmul
-            Z = buffers.get("Z", (d, m, k))
-            np.multiply(X.T[:, :, None], (TWO_PI * self.sigma) * p["omega"][:, None, :], out=Z)
+            Z = ops.multiply(ops.permute(X, (1, 0))[:, :, None],
+                             (TWO_PI * self.sigma) * p["omega"][:, None, :],
+                             out=cache.get("Z", (d, m, k), dtype))
             Z += p["phi"][:, None, :]
-            cosines = np.cos(Z, out=buffers.get("cosines", (d, m, k)))
-            H = np.matmul(cosines, p["U"], out=buffers.get("H", (d, m, q)))
-            E = buffers.get("E", (m, self.n_outputs))
-            np.add(H.transpose(1, 0, 2), p["c"], out=E[:, : d * q].reshape(m, d, q))
-            E[:, d * q:] = X
+            cosines = ops.cos(Z, out=cache.get("cosines", (d, m, k), dtype))
+            H = ops.matmul(cosines, p["U"], out=cache.get("H", (d, m, q), dtype))
+            H = ops.add(ops.permute(H, (1, 0, 2)), p["c"], out=cache.get("Hc", (m, d, q), dtype))
+            E = ops.concat([ops.reshape(H, (m, d * q)), X], axis=1,
+                           out=cache.get("E", (m, self.n_outputs), dtype))
+            cache.update(Z=Z, cosines=cosines)
         if self.scale:
-            E = np.multiply(E, self.scale_rate * p["v"], out=buffers.get("scaled", E.shape))
+            cache["unscaled"] = E
+            E = ops.multiply(E, self.scale_rate * p["v"], out=cache.get("scaled", E.shape, dtype))
         return E
 
-    def backward(self, params, X, cache, G, grad):
-        """Write ``dJ/dparams`` into ``grad`` from ``G = dJ/de`` of the cached forward pass."""
-        buffers = _Buffers(cache, X.dtype)
-        p, g = self.views(params), self.views(grad)
-        m, d = X.shape
-        if self.scale:
-            rate = self.scale_rate
-            unscaled = cache["E"] if self.embedded else X
-            np.einsum("mi,mi->i", G, unscaled, out=g["v"])
-            g["v"] *= rate
-            G = np.multiply(G, rate * p["v"], out=buffers.get("G", G.shape))
-        if not self.embedded:
-            return
-        k, q = self.n_frequencies, self.embedding_size - 1
-        H = G[:, : d * q].reshape(m, d, q)
-        g["c"][...] = H.sum(axis=0)
-        per_feature = H.transpose(1, 0, 2)  # (d, m, q)
-        np.matmul(cache["cosines"].transpose(0, 2, 1), per_feature, out=g["U"])
-        # D = dJ/dz up to its sign: (H U^T) * sin(z); the sign goes into the sums
-        D = np.matmul(per_feature, p["U"].transpose(0, 2, 1), out=buffers.get("D", (d, m, k)))
-        D *= np.sin(cache["Z"], out=buffers.get("sines", (d, m, k)))
-        np.sum(D, axis=1, out=g["phi"])
-        g["phi"] *= -1.0
-        np.einsum("jmr,mj->jr", D, X, out=g["omega"])
-        g["omega"] *= -TWO_PI * self.sigma
-
-
-class _Buffers:
-    """Arrays kept in a cache dict by name, made again only when their shape changes."""
-
-    def __init__(self, cache, dtype):
-        self.cache = cache
-        self.dtype = dtype
-
-    def get(self, name, shape):
-        buffer = self.cache.get(name)
-        if buffer is None or buffer.shape != shape or buffer.dtype != self.dtype:
-            buffer = self.cache[name] = np.empty(shape, self.dtype)
-        return buffer
-
-
-class PortableInputBlock:
-    """:class:`InputBlock`'s passes against the Array API standard, for any library.
-
-    The same formulas (the module's docstring) with new arrays instead of
-    reused buffers: ``forward`` returns ``e`` and what ``backward`` needs.
-    """
-
-    def __init__(self, block, xp):
-        self.block = block
-        self.xp = xp
-
-    def _views(self, params):
-        xp = self.xp
-        return {name: xp.reshape(params[start:stop], shape)
-                for name, start, stop, shape in self.block._blocks}
-
-    def forward(self, params, X):
-        """``(e, cache)`` for the rows of ``X``."""
-        xp, block = self.xp, self.block
-        p = self._views(params)
-        m, d = X.shape
-        cache, E = {}, X
-        if block.embedded:
-            q = block.embedding_size - 1
-            per_feature = xp.permute_dims(X, (1, 0))[:, :, None]  # (d, m, 1)
-            frequencies = (TWO_PI * block.sigma) * p["omega"]
-            Z = per_feature * frequencies[:, None, :] + p["phi"][:, None, :]
-            cosines = xp.cos(Z)
-            H = xp.permute_dims(cosines @ p["U"], (1, 0, 2)) + p["c"]  # (m, d, q)
-            E = xp.concat([xp.reshape(H, (m, d * q)), X], axis=1)
-            cache.update(Z=Z, cosines=cosines)
-        if block.scale:
-            cache["unscaled"] = E
-            E = E * (block.scale_rate * p["v"])
-        return E, cache
-
-    def backward(self, params, X, cache, G):
-        """``dJ/dparams`` as one flat array (the block's part of the gradient)."""
-        xp, block = self.xp, self.block
-        p = self._views(params)
+    def backward(self, params, X, cache, G, ops, grad, where):
+        """Write ``dJ/dparams`` into ``grad[where]`` from ``G = dJ/de`` of the cached
+        forward pass."""
+        p, out = self.views(params, ops), self.views(grad[where], ops)
         m, d = X.shape
         g = {}
-        if block.scale:
-            g["v"] = block.scale_rate * xp.sum(G * cache["unscaled"], axis=0)
-            G = G * (block.scale_rate * p["v"])
-        if block.embedded:
-            q = block.embedding_size - 1
-            H = xp.reshape(G[:, : d * q], (m, d, q))
-            g["c"] = xp.sum(H, axis=0)
-            per_feature = xp.permute_dims(H, (1, 0, 2))  # (d, m, q)
-            g["U"] = xp.permute_dims(cache["cosines"], (0, 2, 1)) @ per_feature
+        if self.scale:
+            rate = self.scale_rate
+            g["v"] = ops.column_dots(G, cache.get("unscaled"), out=out.get("v"))
+            g["v"] *= rate
+            G = ops.multiply(G, rate * p["v"], out=cache.get("G", G.shape, G.dtype))
+        if self.embedded:
+            k, q = self.n_frequencies, self.embedding_size - 1
+            H = ops.reshape(G[:, : d * q], (m, d, q))
+            g["c"] = ops.sum(H, axis=0, out=out.get("c"))
+            per_feature = ops.permute(H, (1, 0, 2))  # (d, m, q)
+            g["U"] = ops.matmul(ops.permute(cache.get("cosines"), (0, 2, 1)), per_feature,
+                                out=out.get("U"))
             # D = dJ/dz up to its sign: (H U^T) * sin(z); the sign goes into the sums
-            D = (per_feature @ xp.permute_dims(p["U"], (0, 2, 1))) * xp.sin(cache["Z"])
-            g["phi"] = -xp.sum(D, axis=1)
-            X_per_feature = xp.permute_dims(X, (1, 0))[:, :, None]
-            g["omega"] = (-TWO_PI * block.sigma) * xp.sum(D * X_per_feature, axis=1)
-        return xp.concat([xp.reshape(g[name], (-1,)) for name, *_ in block._blocks])
+            D = ops.matmul(per_feature, ops.permute(p["U"], (0, 2, 1)),
+                           out=cache.get("D", (d, m, k), G.dtype))
+            D *= ops.sin(cache.get("Z"), out=cache.get("sines", (d, m, k), G.dtype))
+            g["phi"] = ops.sum(D, axis=1, out=out.get("phi"))
+            g["phi"] *= -1.0
+            g["omega"] = ops.feature_dots(D, X, out=out.get("omega"))
+            g["omega"] *= -TWO_PI * self.sigma
+        if any(g[name] is not out[name] for name in g):  # new arrays: into the flat buffer
+            grad[where] = ops.concat([ops.flat(g[name]) for name, *_ in self._blocks], axis=0)
+
+
+class BlockCache(dict):
+    """What the input block's forward pass keeps for its backward pass, by name,
+    with its buffers: reused when ``reuse`` (made again only when their shape
+    changes), else None, so that each pass computes in new arrays."""
+
+    def __init__(self, reuse):
+        super().__init__()
+        self.reuse = reuse
+
+    def get(self, name, shape=None, dtype=None):
+        """The buffer called ``name`` of ``shape`` and ``dtype`` (None without reuse);
+        with ``shape`` None, what the forward pass kept under ``name``."""
+        buffer = super().get(name)
+        if shape is None or not self.reuse:
+            return buffer if shape is None else None
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+            buffer = self[name] = np.empty(shape, dtype)
+        return buffer

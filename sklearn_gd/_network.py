@@ -26,19 +26,20 @@ in by the caller. Backpropagation:
     \\Delta_{l-1} = (\\Delta_l W_l^T) \\odot M_{l-1} \\odot f'(Z_{l-1}).
 
 The math functions are deterministic: dropout masks come in as arguments.
+
+The passes are written once for every array library: each operation goes
+through the network's backend (:mod:`sklearn_gd._backend`), with the
+workspace's buffer it may write into (NumPy) or not (other libraries, and
+prediction).
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import _kernels
 
-
-#: Prediction feeds the rows through in chunks whose widest layer output
-#: takes about this many bytes, so that a layer's output is still in cache
-#: when the next layer reads it (faster than all rows at once on large
-#: inputs), and memory is bounded by the chunk, not the data.
-PREDICT_CHUNK_BYTES = 2**19
+from ._array_api import device_of, float_bits, namespace, numpy_dtype, to_device
+from ._backend import NUMPY
+from ._input_block import BlockCache
 
 
 class Network:
@@ -51,101 +52,89 @@ class Network:
         Key of :data:`~sklearn_gd._activations.ACTIVATIONS`.
     loss : Loss
         Output link and loss, see :mod:`sklearn_gd._losses`.
+    backend : NumpyBackend or ArrayApiBackend, default=NumPy's
+        The array library the passes compute in (:mod:`sklearn_gd._backend`).
     """
 
-    def __init__(self, layout, activation, loss):
+    def __init__(self, layout, activation, loss, backend=NUMPY):
         self.layout = layout
         self.activation = activation
         self.loss = loss
+        self.backend = backend
 
     def workspace(self, n_rows, dtype, dropout=False):
-        """Buffers for batches of at most ``n_rows`` rows, reused across batches."""
-        return Workspace(self.layout, n_rows, dtype, dropout)
+        """Buffers for batches of at most ``n_rows`` rows, reused across batches
+        where the backend reuses buffers."""
+        return self.backend.workspace(self.layout, n_rows, dtype, dropout)
 
     def l2_term(self, c, ws, theta):
-        """The :class:`L2Penalty` an optimizer step adds for ``theta``."""
-        return L2Penalty(c, self.layout, ws.weight_scratch)
+        """The L2 term an optimizer step adds for ``theta`` (see :class:`L2Penalty`)."""
+        return self.backend.l2_term(c, self.layout, theta, ws.weight_scratch)
 
     def forward(self, theta, X, ws=None, masks=None):
         """Run the network; return ``(R, P)``: raw outputs and predictions.
 
         Without a workspace (prediction), each layer's output is a fresh
         array, so concurrent calls share nothing, and the rows go through in
-        chunks (see ``PREDICT_CHUNK_BYTES``); with one (training), its buffers
-        are filled and returned as views.
+        chunks (the backend's ``prediction_chunk_rows``); with one (training),
+        its buffers are filled and returned as views.
         """
         if ws is None:
-            chunk = self._prediction_chunk_rows(theta.itemsize)
+            chunk = self._prediction_chunk_rows(float_bits(theta.dtype) // 8)
             if X.shape[0] > chunk:
                 return self._forward_in_chunks(theta, X, chunk)
-        R = self._raw_outputs(theta, X, ws, masks)
-        out = np.empty_like(R) if ws is None else ws.rows(X.shape[0]).P
-        return R, self.loss.link(R, out)
+            ws = FreshWorkspace(self.backend, self.layout)
+        rows = ws.rows(X.shape[0])
+        R = self._raw_outputs(theta, X, ws, rows, masks)
+        return R, self.backend.link(self.loss, R, rows.P)
 
     def _prediction_chunk_rows(self, itemsize):
         widest = max(self.layout.layer_sizes[1:])
         block = self.layout.input_block
         if block is not None:  # its output, and the cosines of every feature and frequency
             widest = max(widest, block.n_outputs, block.n_features * block.n_frequencies)
-        return max(64, PREDICT_CHUNK_BYTES // (widest * itemsize))
+        return self.backend.prediction_chunk_rows(widest, itemsize)
 
     def _forward_in_chunks(self, theta, X, chunk):
-        R = P = None
-        for start in range(0, X.shape[0], chunk):
-            rows = slice(start, start + chunk)
-            R_rows, P_rows = self.forward(theta, X[rows])
-            if R is None:
-                R = np.empty((X.shape[0], R_rows.shape[1]), R_rows.dtype)
-                P = np.empty_like(R)
-            R[rows], P[rows] = R_rows, P_rows
-        return R, P
+        n = X.shape[0]
+        parts = [self.forward(theta, self.backend.row_slice(X, start, min(start + chunk, n)))
+                 for start in range(0, n, chunk)]
+        return tuple(self.backend.concat([part[i] for part in parts], axis=0) for i in (0, 1))
 
-    def _raw_outputs(self, theta, X, ws=None, masks=None):
+    def _raw_outputs(self, theta, X, ws, rows, masks=None):
         """Hidden layers and the output layer's affine map: ``Z_L``.
 
-        Each layer writes into the workspace's buffer, or into a fresh array
-        without a workspace; with one, the workspace's row views also record
-        each layer's input ``A_{l-1}`` for the backward pass.
+        Each layer writes into the batch rows' buffer where there is one;
+        the rows record each layer's input ``A_{l-1}`` and each hidden
+        layer's ``f(Z_l)`` for the backward pass.
         """
-        if ws is None:
-            weights, biases = self.layout.weights(theta), self.layout.biases(theta)
-            rows = None
-        else:
-            weights, biases = ws.parameter_views(self.layout, theta)
-            rows = ws.rows(X.shape[0])
+        ops = self.backend
+        weights, biases = ws.parameter_views(self.layout, theta)
         A = self._input_block_forward(theta, X, rows)
         last = self.layout.n_layers - 1
         for layer, (W, b) in enumerate(zip(weights, biases)):
-            Z = _product(A, W, out=None if rows is None else rows.Z[layer])
+            Z = ops.dot(A, W, out=rows.Z[layer])
             if layer == last:
-                _kernels.bias_activation(Z, b, "identity")
-                return Z
-            A = _kernels.bias_activation(Z, b, self.activation)
+                return ops.bias_activation(Z, b, "identity")
+            A = rows.activated[layer] = ops.bias_activation(Z, b, self.activation)
             if masks is not None and masks[layer] is not None:
-                A = np.multiply(Z, masks[layer], out=rows.dropped[layer])
-            if rows is not None:
-                rows.inputs[layer + 1] = A
+                A = ops.multiply(A, masks[layer], out=rows.dropped[layer])
+            rows.inputs[layer + 1] = A
 
     def _input_block_forward(self, theta, X, rows):
-        """The first layer's input: ``X``, or the input block's output.
-
-        With batch rows, records it as ``inputs[0]`` and keeps ``X`` and the
-        block's intermediate values for the backward pass.
-        """
+        """The first layer's input: ``X``, or the input block's output; recorded
+        as ``inputs[0]`` with what the block's backward pass needs."""
         block = self.layout.input_block
         A = X
         if block is not None:
-            cache = None if rows is None else rows.block_cache
-            A = block.forward(self.layout.input_params(theta), X, cache)
-            if rows is not None:
-                rows.block_input = X
-        if rows is not None:
-            rows.inputs[0] = A
+            A = block.forward(self.layout.input_params(theta), X, self.backend, rows.block_cache)
+            rows.block_input = X
+        rows.inputs[0] = A
         return A
 
     def l2_penalty(self, theta, c):
         """``c / 2 * sum_l ||W_l||^2`` (biases excluded)."""
-        return 0.5 * c * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.layout.weights(theta))
+        return 0.5 * c * sum(self.backend.squared_norm(W) for W in self.layout.weights(theta))
 
     def evaluate(self, theta, X, Y, weights, c):
         """``(J, P)``: the objective of the weights on ``(X, Y)`` and the predictions.
@@ -154,7 +143,8 @@ class Network:
         objective of each epoch, data loss plus :meth:`l2_penalty`.
         """
         R, P = self.forward(theta, X)
-        return float(self.loss.value(R, P, Y) @ weights) + self.l2_penalty(theta, c), P
+        data_loss = self.backend.weighted_loss(self.loss, R, P, Y, weights)
+        return data_loss + self.l2_penalty(theta, c), P
 
     def constant_loss(self, bias, Y, weights):
         """``sum_i w_i loss_i`` of the output layer's ``bias`` alone as every raw output.
@@ -162,9 +152,9 @@ class Network:
         The constant model a fresh network starts from: a reference the
         divergence guard measures the first batch's objective against.
         """
-        R = np.broadcast_to(bias, Y.shape)
-        P = self.loss.link(np.array(R), np.empty(Y.shape, bias.dtype))
-        return float(self.loss.value(R, P, Y) @ weights)
+        ops = self.backend
+        R = ops.constant_outputs(bias, Y)
+        return ops.weighted_loss(self.loss, R, ops.link(self.loss, R), Y, weights)
 
     def objective(self, theta, X, Y, weights, c, ws):
         """``J`` on one batch, as :meth:`loss_and_grad` returns it, without the gradient.
@@ -174,13 +164,14 @@ class Network:
         so equal to rounding).
         """
         data_loss, _, _ = self._data_loss(theta, X, Y, weights, ws)
-        return data_loss + (self.l2_penalty(theta, c) if c else 0.0)
+        return float(data_loss) + (self.l2_penalty(theta, c) if c else 0.0)
 
     def _data_loss(self, theta, X, Y, weights, ws, masks=None):
-        """Forward pass and ``sum_i w_i loss_i``; also ``Delta_L`` and the batch's row views."""
-        R = self._raw_outputs(theta, X, ws, masks)
+        """Forward pass and ``sum_i w_i loss_i``; also ``Delta_L`` and the batch's rows."""
         rows = ws.rows(X.shape[0])
-        data_loss, delta = self.loss.loss_and_delta(R, Y, weights, rows.P, rows.delta[-1])
+        R = self._raw_outputs(theta, X, ws, rows, masks)
+        data_loss, delta = self.backend.loss_and_delta(self.loss, R, Y, weights, rows.P,
+                                                       rows.delta[-1])
         return data_loss, delta, rows
 
     def loss_and_grad(self, theta, X, Y, weights, c, ws, grad, masks=None):
@@ -188,26 +179,31 @@ class Network:
 
         Parameters
         ----------
-        theta : ndarray of shape (n_params,)
-        X : ndarray or sparse matrix of shape (m, n_features)
-        Y : ndarray of shape (m, n_outputs)
-        weights : ndarray of shape (m,)
+        theta : array of shape (n_params,)
+        X : array or sparse matrix of shape (m, n_features)
+        Y : array of shape (m, n_outputs)
+        weights : array of shape (m,)
             The batch's weights ``w_i`` of the objective.
         c : float
             L2 coefficient ``alpha / N``.
-        ws : Workspace
-        grad : ndarray of shape (n_params,)
+        ws : Workspace or FreshWorkspace or None
+            From :meth:`workspace`; None computes in new arrays.
+        grad : array of shape (n_params,)
             Output buffer.
-        masks : list of (ndarray or None), optional
+        masks : list of (array or None), optional
             One dropout mask per hidden layer, already scaled by ``1 / (1 - p)``.
 
         Returns
         -------
-        data_loss : float
-            ``sum_i w_i loss_i`` (without the penalty).
-        penalty : float
+        data_loss : float or 0-d array
+            ``sum_i w_i loss_i`` (without the penalty); off NumPy a 0-d array
+            on the device, read back by the caller when it needs it.
+        penalty : float or 0-d array
             ``c / 2 * ||W||^2``.
         """
+        ops = self.backend
+        if ws is None:
+            ws = FreshWorkspace(ops, self.layout)
         data_loss, delta, rows = self._data_loss(theta, X, Y, weights, ws, masks)
         layout = self.layout
         W_list, _ = ws.parameter_views(layout, theta)
@@ -215,17 +211,22 @@ class Network:
         penalty = 0.0
         for layer in range(layout.n_layers - 1, -1, -1):
             W = W_list[layer]
-            _transpose_dot(rows.inputs[layer], delta, out=gW_list[layer])
-            np.dot(rows.ones, delta, out=gb_list[layer])  # column sums, by BLAS
+            gW = ops.transpose_dot(rows.inputs[layer], delta, out=gW_list[layer])
+            gb = ops.dot(rows.ones_for(delta), delta, out=gb_list[layer])  # column sums, by BLAS
             if c:
-                penalty += _kernels.l2_gradient(gW_list[layer], W, c, ws.weight_scratch)
+                penalty += ops.l2_gradient(gW, W, c, ws.weight_scratch)
+            if gW is not gW_list[layer]:  # computed in a new array: into the flat buffer
+                grad[layout.weight_slices[layer]] = ops.flat(gW)
+            if gb is not gb_list[layer]:
+                grad[layout.bias_slices[layer]] = gb
             if layer == 0:
                 break
             delta = self._backprop_delta(delta, W, rows, masks, layer - 1)
         if layout.input_block is not None:
+            error = ops.dot(delta, W_list[0].T, out=rows.block_error(delta, W_list[0]))
             layout.input_block.backward(
-                layout.input_params(theta), rows.block_input, rows.block_cache,
-                _block_error(rows, delta, W_list[0]), layout.input_params(grad),
+                layout.input_params(theta), rows.block_input, rows.block_cache, error,
+                ops, grad, layout.input_slice,
             )
         return data_loss, penalty
 
@@ -236,15 +237,16 @@ class Network:
         fused kernel where that is faster (see ``NARROW_MAX_OUTPUTS`` in
         :mod:`~sklearn_gd._kernels`).
         """
+        ops = self.backend
         previous = rows.delta[hidden]
         mask = None if masks is None else masks[hidden]
-        A, scratch = rows.Z[hidden], rows.derivative[hidden]
+        A, scratch = rows.activated[hidden], rows.derivative[hidden]
         if rows.narrow[hidden]:
-            return _kernels.narrow_backward(
+            return ops.narrow_backward(
                 previous, delta, W, A, mask, self.activation, scratch, rows.transposed
             )
-        np.dot(delta, W.T, out=previous)
-        return _kernels.activation_backward(previous, A, mask, self.activation, scratch)
+        previous = ops.dot(delta, W.T, out=previous)
+        return ops.activation_backward(previous, A, mask, self.activation, scratch)
 
 
 class L2Penalty:
@@ -280,8 +282,28 @@ class L2Penalty:
         return _kernels.l2_gradient_blocks(g, theta, self.c, self.weight_bounds, self.scratch)
 
 
+class MaskedL2Penalty(L2Penalty):
+    """:class:`L2Penalty` off NumPy: the term on every weight at once, through a
+    mask of the weights on ``theta``'s device (a few passes whatever the
+    number of layers, where one per layer would launch more kernels on a GPU)."""
+
+    fusable = False
+
+    def __init__(self, c, layout, theta):
+        super().__init__(c, layout, None)
+        self.xp = namespace(theta)
+        self.weight_mask = to_device(layout.weight_mask().astype(numpy_dtype(theta.dtype)),
+                                     self.xp, device_of(theta))
+
+    def add_gradient(self, g, theta):
+        """``g <- g + c W``; return the penalty at ``theta`` (a 0-d array on the device)."""
+        weights = theta * self.weight_mask
+        g += self.c * weights
+        return (0.5 * self.c) * self.xp.sum(weights * weights)
+
+
 class Workspace:
-    """Preallocated per-layer buffers for batches of at most ``n_rows`` rows.
+    """Preallocated per-layer buffers for batches of at most ``n_rows`` rows (NumPy).
 
     ``Z[l]`` holds layer ``l``'s pre-activation, overwritten in place by its
     activation for hidden layers; ``dropped[l]`` the masked activation when
@@ -339,17 +361,20 @@ class BatchRows:
     The same attributes as the workspace (``Z``, ``P``, ``delta``,
     ``derivative``, ``dropped``, ``ones``), cut to ``m`` rows (``transposed``
     whole); ``narrow``, whether the error into each hidden layer goes through
-    :func:`~sklearn_gd._kernels.narrow_backward` (decided once per ``m``); and
-    ``inputs``: each layer's input ``A_{l-1}`` (``A_0 = X``) as the last
-    forward pass set it, which the weight gradients read.
+    :func:`~sklearn_gd._kernels.narrow_backward` (decided once per ``m``); and,
+    as the last forward pass set them, ``inputs``: each layer's input
+    ``A_{l-1}`` (``A_0 = X``), which the weight gradients read, and
+    ``activated``: each hidden layer's ``f(Z_l)``, which its derivative reads.
     """
 
     def __init__(self, ws, m):
         self.Z = [Z[:m] for Z in ws.Z]
         self.P = ws.P[:m]
         self.inputs = [None] * len(ws.Z)
-        self.block_input, self.block_cache = None, {}  # the input block's, see Network
-        self.dropped = None if ws.dropped is None else [D[:m] for D in ws.dropped]
+        self.activated = [None] * (len(ws.Z) - 1)
+        self.block_input, self.block_cache = None, BlockCache(reuse=True)
+        self.dropped = [None] * len(self.activated) if ws.dropped is None else [
+            D[:m] for D in ws.dropped]
         self.ones = ws.ones[:m]
         self.delta = [D[:m] for D in ws.delta]
         self.derivative = [D[:m] for D in ws.derivative]
@@ -359,35 +384,65 @@ class BatchRows:
             _kernels.uses_narrow_backward(m * a, b) for a, b in zip(fan_outs, fan_outs[1:])
         ]
 
+    def ones_for(self, delta):
+        """The ones whose product with ``delta`` sums its columns."""
+        return self.ones
 
-def _block_error(rows, delta, W):
-    """``dJ/de = Delta_1 W_1^T`` into the batch rows' buffer, kept for the next batch."""
-    error = rows.block_cache.get("error")
-    if error is None:
-        error = rows.block_cache["error"] = np.empty((delta.shape[0], W.shape[0]), delta.dtype)
-    return np.dot(delta, W.T, out=error)
-
-
-def _product(A, W, out=None):
-    """``out = A W`` (``A`` dense or CSR sparse); a new C-ordered array when ``out`` is None."""
-    if out is None:
-        return np.ascontiguousarray(A @ W)
-    if _is_sparse(A):
-        out[...] = A @ W
-    else:
-        np.dot(A, W, out=out)
-    return out
+    def block_error(self, delta, W):
+        """The buffer of ``dJ/de = Delta_1 W_1^T``, kept for the next batch."""
+        return self.block_cache.get("error", (delta.shape[0], W.shape[0]), delta.dtype)
 
 
-def _transpose_dot(A, delta, out):
-    """``out = A^T delta`` (``A`` dense or CSR sparse)."""
-    if _is_sparse(A):
-        out[...] = A.T @ delta
-    else:
-        np.dot(A.T, delta, out=out)
-    return out
+class FreshWorkspace:
+    """A workspace without buffers: every pass computes in new arrays.
+
+    Prediction's (concurrent calls share nothing) and every pass's off
+    NumPy, where the Array API has no ``out=``.
+    """
+
+    weight_scratch = None
+
+    def __init__(self, backend, layout):
+        self.backend = backend
+        self.n_layers = layout.n_layers
+        self._ones = {}
+
+    def rows(self, m):
+        """A new :class:`FreshRows` for a batch of ``m`` rows."""
+        return FreshRows(self, m)
+
+    def parameter_views(self, layout, buffer):
+        """``(weights, biases)`` views of a flat buffer (made for each call)."""
+        return layout.weights(buffer), layout.biases(buffer)
+
+    def ones(self, m, like):
+        """A vector of ``m`` ones in ``like``'s dtype and device, made once per ``m``."""
+        key = (m, like.dtype)
+        ones = self._ones.get(key)
+        if ones is None:
+            ones = self._ones[key] = self.backend.ones(m, like.dtype, like)
+        return ones
 
 
-def _is_sparse(A):
-    """``sp.issparse``, answered without its ABC check for ndarrays (most calls)."""
-    return type(A) is not np.ndarray and sp.issparse(A)
+class FreshRows:
+    """:class:`BatchRows` without buffers: every buffer is None, and the lists
+    record the arrays of the last forward pass."""
+
+    transposed = None
+
+    def __init__(self, ws, m):
+        L = ws.n_layers
+        self.Z, self.delta = [None] * L, [None] * L
+        self.P = None
+        self.inputs, self.activated = [None] * L, [None] * (L - 1)
+        self.dropped, self.derivative = [None] * (L - 1), [None] * (L - 1)
+        self.narrow = [False] * (L - 1)
+        self.block_input, self.block_cache = None, BlockCache(reuse=False)
+        self._ws, self._m = ws, m
+
+    def ones_for(self, delta):
+        """Ones for ``delta``'s rows (column sums as a product, as with NumPy)."""
+        return self._ws.ones(self._m, delta)
+
+    def block_error(self, delta, W):
+        return None

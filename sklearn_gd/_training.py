@@ -34,13 +34,7 @@ from ._array_api import (
     take_rows,
     to_numpy,
 )
-from ._batches import (
-    BatchSource,
-    PortableBatchSource,
-    PortableRegularizers,
-    Regularizers,
-    resolve_batch_size,
-)
+from ._batches import BatchSource, Regularizers, resolve_batch_size
 from ._network import Network
 from ._optimizers import make_optimizer
 from ._schedules import make_schedule
@@ -498,12 +492,8 @@ class LocalEpochs:
                         net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
         batches = (data.X, data.Y, data.sample_weight, batch_size, config.shuffle, state.rng,
                    theta.dtype)
-        if is_numpy(theta):
-            self.regs = Regularizers(*regularizers)
-            self.batches = BatchSource(*batches)
-        else:
-            self.regs = PortableRegularizers(*regularizers, namespace(theta), device_of(theta))
-            self.batches = PortableBatchSource(*batches)
+        self.regs = Regularizers(*regularizers, net.backend, device_of(theta))
+        self.batches = BatchSource(*batches, net.backend)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
         self.grad = empty_like(theta)
         self.l2 = net.l2_term(self.c, self.ws, theta) if self.c else None

@@ -14,7 +14,8 @@ from sklearn.datasets import make_classification, make_regression
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, move_model
 from sklearn_gd._array_api import Generator, namespace, to_numpy
-from sklearn_gd._batches import PortableRegularizers
+from sklearn_gd._backend import ArrayApiBackend
+from sklearn_gd._batches import Regularizers
 from sklearn_gd._compat import ARRAY_API_TRAINING
 from sklearn_gd._testing import assert_allclose_in_dtype, rounding_tolerance
 
@@ -201,8 +202,8 @@ def test_masks_come_from_the_library_at_their_rate(lib):
     module, device = lib
     X = on(lib, np.zeros((1, 1), np.float32))
     xp = namespace(X)
-    regs = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
-                                np.random.default_rng(0), xp, device)
+    regs = Regularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                        np.random.default_rng(0), ArrayApiBackend(xp), device)
     masks = regs.masks(2000)
     assert masks[1] is None
     kept = to_numpy(masks[0])
@@ -211,11 +212,11 @@ def test_masks_come_from_the_library_at_their_rate(lib):
     assert abs((kept == 0).mean() - 0.3) < 0.01  # 80,000 draws: 5 standard deviations
     noise = to_numpy(regs.noisy(xp.zeros((2000, 40), dtype=X.dtype, device=device)))
     assert abs(noise.std() - 0.5) < 0.01 and abs(noise.mean()) < 0.01
-    again = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
-                                 np.random.default_rng(0), xp, device)
+    again = Regularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                         np.random.default_rng(0), ArrayApiBackend(xp), device)
     np.testing.assert_array_equal(to_numpy(again.masks(2000)[0]), kept)
-    other = PortableRegularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
-                                 np.random.default_rng(1), xp, device)
+    other = Regularizers([0.3, 0.0], 0.5, 2000, [40, 5], X.dtype,
+                         np.random.default_rng(1), ArrayApiBackend(xp), device)
     assert not np.array_equal(to_numpy(other.masks(2000)[0]), kept)
     expected_kind = {"torch": "torch", "cupy": "cupy"}.get(module.__name__, "numpy")
     assert Generator(xp, device, 0).kind == expected_kind
@@ -267,13 +268,13 @@ def test_the_input_block_as_numpy(lib, block):
 
 
 def test_prediction_in_chunks(lib, monkeypatch):
-    from sklearn_gd import _portable_network
+    from sklearn_gd import _backend
 
     X, y = data("regressor", np.float32)
     with dispatch():
         model = GDRegressor(**SMALL, embedding="periodic").fit(on(lib, X), on(lib, y))
         whole = to_numpy(model.predict(on(lib, X)))
-        monkeypatch.setattr(_portable_network, "PREDICT_CHUNK_ROWS", 7)
+        monkeypatch.setattr(_backend, "PREDICT_CHUNK_ROWS", 7)
         np.testing.assert_allclose(to_numpy(model.predict(on(lib, X))), whole, rtol=1e-5,
                                    atol=1e-6)
 
@@ -482,7 +483,7 @@ def test_each_optimizer_step_as_numpy(lib, solver):
     from sklearn_gd._layout import Layout
     from sklearn_gd._network import L2Penalty
     from sklearn_gd._optimizers import make_optimizer
-    from sklearn_gd._portable_network import PortableL2Penalty
+    from sklearn_gd._network import MaskedL2Penalty as PortableL2Penalty
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")
@@ -513,7 +514,7 @@ def test_portable_gradient_as_numpy(lib, activation, loss):
     from sklearn_gd._layout import Layout
     from sklearn_gd._losses import get_loss
     from sklearn_gd._network import Network
-    from sklearn_gd._portable_network import PortableNetwork
+    from sklearn_gd._backend import ArrayApiBackend
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")
@@ -535,7 +536,7 @@ def test_portable_gradient_as_numpy(lib, activation, loss):
                                             net.workspace(7, np.float64, dropout=True), grad,
                                             masks)
     xp = namespace(on(lib, X))
-    portable = PortableNetwork(layout, activation, get_loss(loss), xp)
+    portable = Network(layout, activation, get_loss(loss), ArrayApiBackend(xp))
     grad_lib = on(lib, np.zeros(layout.size))
     loss_lib, penalty_lib = portable.loss_and_grad(
         on(lib, theta), on(lib, X), on(lib, Y), on(lib, weights), 0.3, None, grad_lib,

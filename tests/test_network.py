@@ -180,7 +180,7 @@ def test_forward_without_workspace_matches_training_buffers():
 @pytest.mark.parametrize("sparse_input", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prediction_in_chunks_matches_all_rows_at_once(monkeypatch, sparse_input, dtype):
-    from sklearn_gd import _network
+    from sklearn_gd import _backend
 
     rng = np.random.default_rng(0)
     layout = Layout([4, 6, 3])
@@ -189,7 +189,7 @@ def test_prediction_in_chunks_matches_all_rows_at_once(monkeypatch, sparse_input
     X = rng.normal(size=(301, 4)).astype(dtype)
     X = sp.csr_matrix(X) if sparse_input else X
     R_whole, P_whole = net.forward(theta, X)  # 301 rows: below one chunk
-    monkeypatch.setattr(_network, "PREDICT_CHUNK_BYTES", 1)  # 64-row chunks
+    monkeypatch.setattr(_backend, "PREDICT_CHUNK_BYTES", 1)  # 64-row chunks
     assert net._prediction_chunk_rows(theta.itemsize) == 64
     R, P = net.forward(theta, X)
     assert R.dtype == P.dtype == dtype and R.shape == (301, 3)

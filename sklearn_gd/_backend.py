@@ -1,0 +1,454 @@
+"""The policy of a run: what differs by array library, chosen once.
+
+The network, its input block and the training loop are written once (see
+:mod:`sklearn_gd._network`). Each elementwise or matrix operation they make
+goes through a backend, with the buffer it may write into:
+
+- :class:`NumpyBackend` writes into the preallocated buffer it is given
+  (NumPy's ``out=``), so that a training step allocates nothing, and runs
+  the active kernel table of :mod:`sklearn_gd._kernels` (the compiled
+  kernels when they are built, their NumPy reference otherwise);
+- :class:`ArrayApiBackend` computes with the Array API standard's functions,
+  which have no ``out=``: it ignores the buffer and returns a new array
+  (GPU libraries cache their allocations themselves).
+
+Every operation returns its result; a caller never assumes that the buffer
+was written. The buffers themselves come from the workspace the backend
+makes (:meth:`NumpyBackend.workspace`); a workspace without buffers
+(:class:`~sklearn_gd._network.FreshWorkspace`) serves prediction, so that
+concurrent predictions share nothing.
+
+:func:`backend_for` picks the backend of an array: the only place where the
+engine asks which library an array belongs to.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _kernels
+from ._activations import ACTIVATIONS
+from ._array_api import Generator, device_of, is_numpy, namespace
+
+#: NumPy prediction feeds the rows through in chunks whose widest layer output
+#: takes about this many bytes, so that a layer's output is still in cache
+#: when the next layer reads it (faster than all rows at once on large
+#: inputs), and memory is bounded by the chunk, not the data.
+PREDICT_CHUNK_BYTES = 2**19
+
+#: Off NumPy, prediction feeds at most this many rows through at once: large
+#: batches keep a GPU busy, and the bound keeps the input block's (features x
+#: rows x frequencies) arrays within memory.
+PREDICT_CHUNK_ROWS = 65536
+
+
+def backend_for(like):
+    """The backend of the array ``like`` (NumPy's for None, NumPy arrays and sparse input)."""
+    if like is None or is_numpy(like) or sp.issparse(like):
+        return NUMPY
+    return ArrayApiBackend(namespace(like))
+
+
+class NumpyBackend:
+    """NumPy: operations write into the buffers given; the active kernel table runs."""
+
+    name = "numpy"
+    xp = np
+
+    # ---- buffers
+    def workspace(self, layout, n_rows, dtype, dropout):
+        """Buffers for batches of at most ``n_rows`` rows, reused across batches."""
+        from ._network import Workspace
+
+        return Workspace(layout, n_rows, dtype, dropout)
+
+    @staticmethod
+    def buffer(shape, dtype):
+        return np.empty(shape, dtype)
+
+    @staticmethod
+    def ones(n, dtype, like):
+        return np.ones(n, dtype=dtype)
+
+    def prediction_chunk_rows(self, widest, itemsize):
+        return max(64, PREDICT_CHUNK_BYTES // (widest * itemsize))
+
+    # ---- batches
+    #: Whether a shuffled epoch gathers all its rows at once (else each batch's)
+    gathers_per_epoch = False
+
+    @staticmethod
+    def gather(A, rows, out=None, scratch=None):
+        """Rows ``rows`` (a slice or a NumPy index array) of ``A``: a view for a
+        slice without ``out``; with ``out``, copied into it, converted to its
+        dtype (``scratch``, of ``A``'s dtype and ``out``'s shape, serves the
+        conversion of an index array's rows)."""
+        if isinstance(rows, slice):
+            if out is None:
+                return A[rows]
+            out[...] = A[rows]
+            return out
+        if out is None:
+            return A[rows]
+        if A.ndim == 1:
+            return np.take(A, rows, out=out)
+        return _kernels.take_rows(A, rows, out, scratch)
+
+    @staticmethod
+    def astype(a, dtype, out=None):
+        """``a`` as ``dtype``: ``a`` itself when it is, else converted into ``out``."""
+        if a.dtype == dtype:
+            return a
+        if out is None:
+            return a.astype(dtype)
+        np.copyto(out, a)
+        return out
+
+    @staticmethod
+    def full(n, value, dtype, like):
+        return np.full(n, value, dtype=dtype)
+
+    @staticmethod
+    def total(a):
+        """The sum of all entries, as a float."""
+        return float(a.sum())
+
+    @staticmethod
+    def any_nonzero(a):
+        return bool(a.any())
+
+    @staticmethod
+    def scale_own(a, factor):
+        """``a * factor``, in place: ``a`` is the caller's own buffer."""
+        a *= factor
+        return a
+
+    @staticmethod
+    def generator(rng, device):
+        """The draws of masks and noise: the model's generator itself."""
+        return NumpyDraws(rng)
+
+    @staticmethod
+    def dropout_mask(u, p):
+        """``1 / (1 - p)`` where the uniform draw ``u >= p``, else 0 (in ``u``)."""
+        np.greater_equal(u, p, out=u, casting="unsafe")
+        u *= 1.0 / (1.0 - p)
+        return u
+
+    # ---- array manipulation
+    @staticmethod
+    def reshape(a, shape):
+        return a.reshape(shape)
+
+    @staticmethod
+    def permute(a, axes):
+        return a.transpose(axes)
+
+    @staticmethod
+    def concat(arrays, axis, out=None):
+        return np.concatenate(arrays, axis=axis, out=out)
+
+    @staticmethod
+    def flat(a):
+        return a.reshape(-1)
+
+    @staticmethod
+    def row_slice(X, start, stop):
+        """Rows ``start:stop`` of ``X`` (dense or sparse)."""
+        return X[start:stop]
+
+    # ---- arithmetic with an output buffer
+    @staticmethod
+    def dot(A, W, out=None):
+        """``A W`` (``A`` dense or CSR sparse); a new C-ordered array when ``out`` is None."""
+        if out is None:
+            return np.ascontiguousarray(A @ W)
+        if _is_sparse(A):
+            out[...] = A @ W
+        else:
+            np.dot(A, W, out=out)
+        return out
+
+    @staticmethod
+    def transpose_dot(A, delta, out=None):
+        """``A^T delta`` (``A`` dense or CSR sparse)."""
+        if out is None:
+            return np.ascontiguousarray(A.T @ delta)
+        if _is_sparse(A):
+            out[...] = A.T @ delta
+        else:
+            np.dot(A.T, delta, out=out)
+        return out
+
+    @staticmethod
+    def matmul(a, b, out=None):
+        return np.matmul(a, b, out=out)
+
+    @staticmethod
+    def multiply(a, b, out=None):
+        return np.multiply(a, b, out=out)
+
+    @staticmethod
+    def add(a, b, out=None):
+        return np.add(a, b, out=out)
+
+    @staticmethod
+    def cos(a, out=None):
+        return np.cos(a, out=out)
+
+    @staticmethod
+    def sin(a, out=None):
+        return np.sin(a, out=out)
+
+    @staticmethod
+    def sum(a, axis, out=None):
+        return np.sum(a, axis=axis, out=out)
+
+    @staticmethod
+    def column_dots(G, E, out=None):
+        """``sum_m G_mi E_mi`` per column ``i``."""
+        return np.einsum("mi,mi->i", G, E, out=out)
+
+    @staticmethod
+    def feature_dots(D, X, out=None):
+        """``sum_m D_jmr X_mj`` per feature ``j`` and frequency ``r``."""
+        return np.einsum("jmr,mj->jr", D, X, out=out)
+
+    @staticmethod
+    def squared_norm(W):
+        return float(np.dot(W.reshape(-1), W.reshape(-1)))
+
+    # ---- the kernel table (the compiled kernels or their NumPy reference)
+    @staticmethod
+    def bias_activation(Z, b, activation):
+        return _kernels.bias_activation(Z, b, activation)
+
+    @staticmethod
+    def activation_backward(delta, A, mask, activation, scratch):
+        return _kernels.activation_backward(delta, A, mask, activation, scratch)
+
+    @staticmethod
+    def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
+        return _kernels.narrow_backward(previous, delta, W, A, mask, activation, scratch,
+                                        transposed)
+
+    @staticmethod
+    def uses_narrow_backward(n_entries, n_outputs):
+        return _kernels.uses_narrow_backward(n_entries, n_outputs)
+
+    @staticmethod
+    def l2_gradient(gW, W, c, scratch):
+        return _kernels.l2_gradient(gW, W, c, scratch)
+
+    def l2_term(self, c, layout, theta, scratch):
+        """The :class:`~sklearn_gd._network.L2Penalty` an optimizer step adds for ``theta``."""
+        from ._network import L2Penalty
+
+        return L2Penalty(c, layout, scratch)
+
+    # ---- losses
+    @staticmethod
+    def link(loss, R, out=None):
+        return loss.link(R, np.empty_like(R) if out is None else out)
+
+    @staticmethod
+    def loss_and_delta(loss, R, Y, weights, P_out, delta_out):
+        """``(sum_i w_i loss_i, Delta_L)``, the loss a float."""
+        if P_out is None:
+            P_out, delta_out = np.empty_like(R), np.empty_like(R)
+        return loss.loss_and_delta(R, Y, weights, P_out, delta_out)
+
+    @staticmethod
+    def weighted_loss(loss, R, P, Y, weights):
+        return float(loss.value(R, P, Y) @ weights)
+
+    @staticmethod
+    def constant_outputs(bias, Y):
+        """``bias`` as every row of an array of ``Y``'s shape."""
+        return np.array(np.broadcast_to(bias, Y.shape))
+
+
+class ArrayApiBackend(NumpyBackend):
+    """Any library of the Array API standard: every operation returns a new array.
+
+    Parameters
+    ----------
+    xp : namespace
+        The Array API namespace of the data and the parameters.
+    """
+
+    name = "array-api"
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def __eq__(self, other):
+        return type(other) is ArrayApiBackend and other.xp is self.xp
+
+    def __hash__(self):
+        return hash(self.xp)
+
+    def workspace(self, layout, n_rows, dtype, dropout):
+        """No buffers: each pass allocates (see the module docstring)."""
+        from ._network import FreshWorkspace
+
+        return FreshWorkspace(self, layout)
+
+    def buffer(self, shape, dtype):
+        return None
+
+    def ones(self, n, dtype, like):
+        return self.xp.ones((n,), dtype=dtype, device=device_of(like))
+
+    def prediction_chunk_rows(self, widest, itemsize):
+        return PREDICT_CHUNK_ROWS
+
+    gathers_per_epoch = True
+
+    def gather(self, A, rows, out=None, scratch=None):
+        """Rows ``rows`` of ``A``: a view for a slice, a new array for an index array."""
+        if isinstance(rows, slice):
+            return A[rows, ...]
+        xp = self.xp
+        return xp.take(A, xp.asarray(rows, device=device_of(A)), axis=0)
+
+    def astype(self, a, dtype, out=None):
+        return self.xp.astype(a, dtype)
+
+    def full(self, n, value, dtype, like):
+        return self.xp.full((n,), value, dtype=dtype, device=device_of(like))
+
+    def total(self, a):
+        return float(self.xp.sum(a))
+
+    def any_nonzero(self, a):
+        return bool(self.xp.any(a != 0))
+
+    @staticmethod
+    def scale_own(a, factor):
+        """``a * factor``, a new array (``a`` may be a view of the data)."""
+        return a * factor
+
+    def generator(self, rng, device):
+        """Draws on the device by its library's generator, seeded from the model's."""
+        return Generator(self.xp, device, rng.integers(2**63 - 1))
+
+    def dropout_mask(self, u, p):
+        return self.xp.astype(u >= p, u.dtype) * (1.0 / (1.0 - p))
+
+    def reshape(self, a, shape):
+        return self.xp.reshape(a, shape)
+
+    def permute(self, a, axes):
+        return self.xp.permute_dims(a, axes)
+
+    def concat(self, arrays, axis, out=None):
+        return self.xp.concat(arrays, axis=axis)
+
+    def flat(self, a):
+        return self.xp.reshape(a, (-1,))
+
+    @staticmethod
+    def row_slice(X, start, stop):
+        return X[start:stop, ...]
+
+    @staticmethod
+    def dot(A, W, out=None):
+        return A @ W
+
+    @staticmethod
+    def transpose_dot(A, delta, out=None):
+        return A.T @ delta
+
+    @staticmethod
+    def matmul(a, b, out=None):
+        return a @ b
+
+    @staticmethod
+    def multiply(a, b, out=None):
+        return a * b
+
+    @staticmethod
+    def add(a, b, out=None):
+        return a + b
+
+    def cos(self, a, out=None):
+        return self.xp.cos(a)
+
+    def sin(self, a, out=None):
+        return self.xp.sin(a)
+
+    def sum(self, a, axis, out=None):
+        return self.xp.sum(a, axis=axis)
+
+    def column_dots(self, G, E, out=None):
+        return self.xp.sum(G * E, axis=0)
+
+    def feature_dots(self, D, X, out=None):
+        return self.xp.sum(D * self.xp.permute_dims(X, (1, 0))[:, :, None], axis=1)
+
+    def squared_norm(self, W):
+        return float(self.xp.sum(W * W))
+
+    def bias_activation(self, Z, b, activation):
+        return ACTIVATIONS[activation].portable(Z + b, self.xp)
+
+    def activation_backward(self, delta, A, mask, activation, scratch):
+        if mask is not None:
+            delta = delta * mask
+        return delta * ACTIVATIONS[activation].portable_derivative(A, self.xp)
+
+    @staticmethod
+    def uses_narrow_backward(n_entries, n_outputs):
+        return False
+
+    def l2_gradient(self, gW, W, c, scratch):
+        """``gW + c W`` (``gW`` is the backward pass's own array) and the penalty,
+        a 0-d array on the device."""
+        gW += c * W
+        return 0.5 * c * self.xp.sum(W * W)
+
+    def l2_term(self, c, layout, theta, scratch):
+        """The :class:`~sklearn_gd._network.MaskedL2Penalty` an optimizer step adds."""
+        from ._network import MaskedL2Penalty
+
+        return MaskedL2Penalty(c, layout, theta)
+
+    def link(self, loss, R, out=None):
+        return loss.portable[0](R, self.xp)
+
+    def loss_and_delta(self, loss, R, Y, weights, P_out, delta_out):
+        """``(sum_i w_i loss_i, Delta_L)``, the loss a 0-d array on the device
+        (reading it back would wait for it)."""
+        value, _, delta = loss.portable_loss_and_delta(R, Y, weights, self.xp)
+        return value, delta
+
+    def weighted_loss(self, loss, R, P, Y, weights):
+        return float(self.xp.sum(loss.portable[1](R, P, Y, self.xp) * weights))
+
+    def constant_outputs(self, bias, Y):
+        return self.xp.zeros_like(Y) + bias
+
+
+class NumpyDraws:
+    """Uniform and normal draws of a NumPy generator, into a buffer when given one."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def uniform(self, shape, dtype, out=None):
+        if out is None:
+            return self.rng.random(shape, dtype=dtype)
+        return self.rng.random(out=out, dtype=dtype)
+
+    def normal(self, shape, dtype, out=None):
+        if out is None:
+            return self.rng.standard_normal(shape, dtype=dtype)
+        return self.rng.standard_normal(out=out, dtype=dtype)
+
+
+def _is_sparse(A):
+    """``sp.issparse``, answered without its ABC check for ndarrays (most calls)."""
+    return type(A) is not np.ndarray and sp.issparse(A)
+
+
+NUMPY = NumpyBackend()
