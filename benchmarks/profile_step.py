@@ -99,7 +99,7 @@ def timed_calls(totals, repeat_kernels=False):
             twice = repeat_kernels and name in REPEATABLE
             patch(_kernels, name, timer(name, getattr(_kernels, name), twice))
         patch(_losses.Loss, "loss_and_delta", timer("loss", _losses.Loss.loss_and_delta, False))
-        patch(_training, "_run_epoch", timer(EPOCH, _training._run_epoch, False))
+        patch(_training, "run_epoch", timer(EPOCH, _training.run_epoch, False))
         patch(_backend, "np", timed_numpy)
         yield totals
     finally:

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._activations import ACTIVATIONS
-from ._array_api import Generator, device_of, is_numpy, namespace
+from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device
 
 #: NumPy prediction feeds the rows through in chunks whose widest layer output
 #: takes about this many bytes, so that a layer's output is still in cache
@@ -133,6 +133,35 @@ class NumpyBackend:
         np.greater_equal(u, p, out=u, casting="unsafe")
         u *= 1.0 / (1.0 - p)
         return u
+
+    # ---- update rules and the trainer's host exchanges
+    #: Whether the batches' objectives stay where they are computed until the
+    #: epoch ends (a GPU would otherwise wait for each one to be read back)
+    defers_reads = False
+
+    @staticmethod
+    def sqrt(a, out=None):
+        return np.sqrt(a, out=out)
+
+    @staticmethod
+    def like(host_array, theta):
+        """A NumPy array in ``theta``'s library and on its device (NumPy: itself)."""
+        return host_array
+
+    @staticmethod
+    def from_host(vector, theta):
+        """A NumPy float64 vector (SciPy's) in ``theta``'s dtype, library and device."""
+        return vector.astype(theta.dtype)
+
+    @staticmethod
+    def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
+        return _kernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+
+    @staticmethod
+    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+             scratch=None):
+        return _kernels.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds,
+                             scratch)
 
     # ---- array manipulation
     @staticmethod
@@ -334,6 +363,43 @@ class ArrayApiBackend(NumpyBackend):
 
     def dropout_mask(self, u, p):
         return self.xp.astype(u >= p, u.dtype) * (1.0 / (1.0 - p))
+
+    defers_reads = True
+
+    def sqrt(self, a, out=None):
+        return self.xp.sqrt(a)
+
+    def like(self, host_array, theta):
+        return to_device(host_array, self.xp, device_of(theta))
+
+    def from_host(self, vector, theta):
+        return self.xp.asarray(vector.astype(numpy_dtype(theta.dtype)), device=device_of(theta))
+
+    def adam_direction(self, g, u, w, beta_1, beta_2, eps, scale):
+        """As :func:`sklearn_gd._kernels.adam_direction`, by the standard's in-place
+        operators and ``x[...] =`` (no ``out=``)."""
+        u *= beta_1
+        u += g
+        w *= beta_2
+        w += g * g
+        g[...] = self._adam_step(u, w, eps, scale)
+        return g
+
+    def _adam_step(self, u, w, eps, scale):
+        return (scale * u) / (self.xp.sqrt(w) + eps)
+
+    def adam(self, theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+             scratch=None):
+        """As :meth:`sklearn_gd._kernels.NumpyKernels.adam`, without the L2 term: off
+        NumPy it is added to ``g`` before (:class:`~sklearn_gd._network.MaskedL2Penalty`)."""
+        if c:
+            raise ValueError("The Array API Adam step takes no L2 term: add it to g first.")
+        u *= beta_1
+        u += g
+        w *= beta_2
+        w += g * g
+        theta += self._adam_step(u, w, eps, scale)  # g is not written: one pass less
+        return 0.0
 
     def reshape(self, a, shape):
         return self.xp.reshape(a, shape)

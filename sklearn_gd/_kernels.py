@@ -30,7 +30,6 @@ import contextlib
 import numpy as np
 
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
-from ._array_api import is_numpy, namespace
 
 #: The compiled module's interface version, defined here alone: ``setup.py``
 #: compiles it into the module, and a build of another version is ignored.
@@ -65,8 +64,6 @@ NARROW_MIN_ENTRIES = 32768
 
 def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
     """Adam's moment updates, then ``g <- scale * u / (sqrt(w) + eps)``."""
-    if not is_numpy(g):
-        return PortableKernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
     u *= beta_1
     u += g
     g *= g
@@ -197,44 +194,6 @@ class NumpyKernels:
         return out
 
 
-class PortableKernels:
-    """The optimizer's kernels for arrays of any library (the Array API standard).
-
-    In-place updates by the standard's in-place operators and ``x[...] =``;
-    no ``out=``. Arrays other than NumPy's always run these.
-    """
-
-    name = "array-api"
-
-    @staticmethod
-    def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
-        """As :func:`adam_direction`."""
-        u *= beta_1
-        u += g
-        w *= beta_2
-        w += g * g
-        g[...] = PortableKernels._adam_step(u, w, eps, scale)
-        return g
-
-    @staticmethod
-    def _adam_step(u, w, eps, scale):
-        return (scale * u) / (namespace(u).sqrt(w) + eps)
-
-    @staticmethod
-    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
-             scratch=None):
-        """As :meth:`NumpyKernels.adam`, without the L2 term: off NumPy it is added
-        to ``g`` before (:class:`~sklearn_gd._portable_network.PortableL2Penalty`)."""
-        if c:
-            raise ValueError("The portable Adam step takes no L2 term: add it to g first.")
-        u *= beta_1
-        u += g
-        w *= beta_2
-        w += g * g
-        theta += PortableKernels._adam_step(u, w, eps, scale)  # g is not written: one pass less
-        return 0.0
-
-
 class CompiledKernels:
     """The same kernels, one compiled pass each (``sklearn_gd/_fused.c``)."""
 
@@ -337,14 +296,9 @@ def use(name):
         _active = previous
 
 
-def _for(a):
-    """The active kernels for a NumPy array, the portable ones for any other."""
-    return _active if is_numpy(a) else PortableKernels
-
-
 def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None, scratch=None):
-    """See :meth:`NumpyKernels.adam`; runs the active implementation (portable off NumPy)."""
-    return _for(theta).adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
+    """See :meth:`NumpyKernels.adam`; runs the active implementation."""
+    return _active.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds, scratch)
 
 
 def bias_activation(Z, b, activation):

@@ -19,20 +19,8 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 
 import math
 
-import numpy as np
-
-from . import _kernels
-from ._array_api import device_of, is_numpy, namespace, to_device, zeros_like
-
-
-def _scratch_like(theta):
-    """A buffer of ``theta``'s shape for NumPy's ``out=``; None elsewhere (no ``out=``)."""
-    return np.empty_like(theta) if is_numpy(theta) else None
-
-
-def _square(g, scratch):
-    """``g^2``, into ``scratch`` for NumPy."""
-    return np.multiply(g, g, out=scratch) if is_numpy(g) else g * g
+from ._array_api import zeros_like
+from ._backend import NUMPY
 
 
 def _decay_towards(average, value, decay):
@@ -43,14 +31,11 @@ def _decay_towards(average, value, decay):
     return average
 
 
-def _divide_by_root(g, s, epsilon, scratch):
-    """``g <- g / (sqrt(s) + epsilon)``, in place."""
-    if not is_numpy(g):
-        g /= namespace(g).sqrt(s) + epsilon
-        return g
-    np.sqrt(s, out=scratch)
-    scratch += epsilon
-    g /= scratch
+def _divide_by_root(ops, g, s, epsilon, scratch):
+    """``g <- g / (sqrt(s) + epsilon)``, in place (the root into ``scratch`` on NumPy)."""
+    root = ops.sqrt(s, out=scratch)
+    root += epsilon
+    g /= root
     return g
 
 
@@ -106,11 +91,12 @@ class ScaleByAdam:
     compiled).
     """
 
-    def __init__(self, beta_1, beta_2, epsilon, scale_by_learning_rate=False):
+    def __init__(self, beta_1, beta_2, epsilon, scale_by_learning_rate=False, ops=NUMPY):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.scale_by_learning_rate = scale_by_learning_rate
+        self.ops = ops
 
     def init(self, theta):
         return {"u": zeros_like(theta), "w": zeros_like(theta), "step": 0}
@@ -128,7 +114,7 @@ class ScaleByAdam:
 
     def update(self, g, state, theta, lr):
         eps, scale = self._step_constants(state, -lr if self.scale_by_learning_rate else 1.0)
-        return _kernels.adam_direction(
+        return self.ops.adam_direction(
             g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale
         )
 
@@ -146,7 +132,7 @@ class ScaleByAdam:
         if l2 is not None and not l2.fusable:  # its own passes first, then the plain step
             penalty, l2 = l2.add_gradient(g, theta), None
         l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
-        return penalty + _kernels.adam(
+        return penalty + self.ops.adam(
             theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale, *l2_args
         )
 
@@ -154,53 +140,60 @@ class ScaleByAdam:
 class ScaleByRms:
     """RMSprop direction ``g / (sqrt(s) + eps)``, ``s <- rho s + (1 - rho) g^2``."""
 
-    def __init__(self, rho, epsilon):
+    def __init__(self, rho, epsilon, ops=NUMPY):
         self.rho = rho
         self.epsilon = epsilon
+        self.ops = ops
 
     def init(self, theta):
-        return {"s": zeros_like(theta), "scratch": _scratch_like(theta)}
+        return {"s": zeros_like(theta), "scratch": self.ops.buffer(theta.shape, theta.dtype)}
 
     def update(self, g, state, theta, lr):
         s, scratch = state["s"], state["scratch"]
-        _decay_towards(s, _square(g, scratch), self.rho)
-        return _divide_by_root(g, s, self.epsilon, scratch)
+        _decay_towards(s, self.ops.multiply(g, g, out=scratch), self.rho)
+        return _divide_by_root(self.ops, g, s, self.epsilon, scratch)
 
 
 class ScaleByAdagrad:
     """Adagrad direction ``g / (sqrt(s) + eps)``, ``s <- s + g^2``."""
 
-    def __init__(self, epsilon):
+    def __init__(self, epsilon, ops=NUMPY):
         self.epsilon = epsilon
+        self.ops = ops
 
     def init(self, theta):
-        return {"s": zeros_like(theta), "scratch": _scratch_like(theta)}
+        return {"s": zeros_like(theta), "scratch": self.ops.buffer(theta.shape, theta.dtype)}
 
     def update(self, g, state, theta, lr):
         s, scratch = state["s"], state["scratch"]
-        s += _square(g, scratch)
-        return _divide_by_root(g, s, self.epsilon, scratch)
+        s += self.ops.multiply(g, g, out=scratch)
+        return _divide_by_root(self.ops, g, s, self.epsilon, scratch)
 
 
 class AddDecayedWeights:
     """``u <- u + wd * theta`` on the weights only (``mask`` is False on biases)."""
 
-    def __init__(self, weight_decay, mask):
+    def __init__(self, weight_decay, mask, ops=NUMPY):
         self.weight_decay = weight_decay
         self.mask = mask
+        self.ops = ops
 
     def init(self, theta):
-        return {"scratch": _scratch_like(theta)}
+        return {"scratch": self.ops.buffer(theta.shape, theta.dtype)}
+
+    def _mask_for(self, state, theta):
+        """The mask in ``theta``'s library and on its device: off NumPy a copy, kept
+        with the state it serves (which move_model moves with theta), made at the
+        first step."""
+        mask = state.get("mask")
+        if mask is None:
+            mask = self.ops.like(self.mask, theta)
+            if mask is not self.mask:
+                state["mask"] = mask
+        return mask
 
     def update(self, u, state, theta, lr):
-        if is_numpy(theta):
-            scratch = np.multiply(theta, self.mask, out=state["scratch"])
-        else:
-            # the mask in theta's library and on its device, kept with the state
-            # it serves (which move_model moves with theta), made at its first step
-            if "mask" not in state:
-                state["mask"] = to_device(self.mask, namespace(theta), device_of(theta))
-            scratch = theta * state["mask"]
+        scratch = self.ops.multiply(theta, self._mask_for(state, theta), out=state["scratch"])
         scratch *= self.weight_decay
         u += scratch
         return u
@@ -241,21 +234,21 @@ def _sgd(h):
 
 def _adam(h):
     return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"],
-                             scale_by_learning_rate=True))
+                             scale_by_learning_rate=True, ops=h["ops"]))
 
 
 def _adamw(h):
-    decay = AddDecayedWeights(h["weight_decay"], h["weight_mask"])
-    return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"]), decay,
+    decay = AddDecayedWeights(h["weight_decay"], h["weight_mask"], ops=h["ops"])
+    return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"], ops=h["ops"]), decay,
                  ScaleByLearningRate())
 
 
 def _rmsprop(h):
-    return Chain(ScaleByRms(h["rho"], h["epsilon"]), ScaleByLearningRate())
+    return Chain(ScaleByRms(h["rho"], h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
 
 
 def _adagrad(h):
-    return Chain(ScaleByAdagrad(h["epsilon"]), ScaleByLearningRate())
+    return Chain(ScaleByAdagrad(h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
 
 
 #: The mini-batch solvers: name -> builder of its :class:`Chain` from the
@@ -276,10 +269,12 @@ def make_optimizer(
     rho=0.9,
     weight_decay=0.01,
     weight_mask=None,
+    ops=NUMPY,
 ):
-    """Build the :class:`Chain` for a mini-batch ``solver`` name (a key of :data:`SOLVERS`)."""
+    """Build the :class:`Chain` for a mini-batch ``solver`` name (a key of :data:`SOLVERS`),
+    stepping arrays of the backend ``ops``'s library (:mod:`sklearn_gd._backend`)."""
     if solver not in SOLVERS:
         raise ValueError(f"Unknown mini-batch solver {solver!r}.")
     return SOLVERS[solver](dict(
         momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1, beta_2=beta_2,
-        epsilon=epsilon, rho=rho, weight_decay=weight_decay, weight_mask=weight_mask))
+        epsilon=epsilon, rho=rho, weight_decay=weight_decay, weight_mask=weight_mask, ops=ops))

@@ -13,6 +13,7 @@ instead. Neither knows about the estimator.
 """
 
 import dataclasses
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from ._array_api import (
     copy,
     device_of,
     empty_like,
-    is_numpy,
     namespace,
     numpy_dtype,
     take_rows,
@@ -179,7 +179,8 @@ class TrainData:
         """``(objective, score)`` of the state's weights on this (validation) data."""
         theta = state.theta
         Y = astype(self.Y, theta.dtype)
-        weights, _ = objective_weights(self.sample_weight, self.X.shape[0], theta)
+        weights, _ = objective_weights(self.sample_weight, self.X.shape[0], theta,
+                                       config.network.backend)
         loss, P = config.network.evaluate(theta, self.X, Y, weights, c)
         return loss, config.score(state, self, P, loss)
 
@@ -242,7 +243,8 @@ def start_run(config, state):
 
 
 def optimizer_for(config, layout, dtype):
-    """The update rule of a mini-batch solver (:func:`~sklearn_gd._optimizers.make_optimizer`)."""
+    """The update rule of a mini-batch solver (:func:`~sklearn_gd._optimizers.make_optimizer`),
+    for the arrays of the configuration's network."""
     weight_mask = None
     if config.solver == "adamw":
         weight_mask = layout.weight_mask().astype(numpy_dtype(dtype))
@@ -256,6 +258,7 @@ def optimizer_for(config, layout, dtype):
         rho=config.rho,
         weight_decay=config.weight_decay,
         weight_mask=weight_mask,
+        ops=config.network.backend,
     )
 
 
@@ -358,23 +361,18 @@ def _take_rows(y, index):
     return y[index]
 
 
-def objective_weights(sw, n, like):
+def objective_weights(sw, n, like, ops):
     """Full-batch weights ``s_i / S`` and the total weight ``S``, in the library,
-    on the device and in the dtype of the array ``like``."""
-    total = total_weight(sw, n)
+    on the device and in the dtype of the array ``like`` (of the backend ``ops``)."""
+    total = total_weight(sw, n, ops)
     if sw is not None:
         return sw / total, total
-    if is_numpy(like):
-        return np.full(n, 1.0 / n, dtype=like.dtype), total
-    xp = namespace(like)
-    return xp.full((n,), 1.0 / n, dtype=like.dtype, device=device_of(like)), total
+    return ops.full(n, 1.0 / n, like.dtype, like), total
 
 
-def total_weight(sw, n):
-    """``S``: the total of the sample weights ``sw`` (of any library), ``n`` without."""
-    if sw is None:
-        return float(n)
-    return float(sw.sum()) if is_numpy(sw) else float(namespace(sw).sum(sw))
+def total_weight(sw, n, ops):
+    """``S``: the total of the sample weights ``sw`` (of ``ops``'s library), ``n`` without."""
+    return float(n) if sw is None else ops.total(sw)
 
 
 def train_minibatch(config, state, data, hooks):
@@ -476,10 +474,16 @@ def _close_interrupted_epoch(hooks, state):
 
 
 class LocalEpochs:
-    """Epochs over in-memory data: the buffers, batches and update rule of one run.
+    """Epochs over in-memory data (NumPy arrays or a device's): the batches,
+    buffers and update rule of one run.
 
-    ``n``: rows per epoch; ``c``: the L2 coefficient ``alpha / N``;
-    ``chain``: the update rule; :meth:`run` one epoch.
+    An epoch source of :func:`run_epoch`, as
+    :class:`~sklearn_gd._dask._epochs.ChunkedEpochs` is for chunks on a Dask
+    cluster: ``n`` rows per epoch; ``c`` the L2 coefficient ``alpha / N`` and
+    ``l2`` its term (None when ``c`` is 0); ``chain`` the update rule;
+    ``deferred``, whether the batches' objectives stay on the device until
+    the epoch ends; :meth:`steps` and the loss, reference and objective of a
+    step.
     """
 
     def __init__(self, config, state, data):
@@ -487,22 +491,46 @@ class LocalEpochs:
         self.net = net
         self.n = data.X.shape[0]
         batch_size = resolve_batch_size(config.batch_size, self.n)
-        self.c = config.alpha / total_weight(data.sample_weight, self.n)
-        regularizers = (list(config.dropout), config.input_noise, batch_size,
-                        net.layout.layer_sizes[1:-1], theta.dtype, state.rng)
-        batches = (data.X, data.Y, data.sample_weight, batch_size, config.shuffle, state.rng,
-                   theta.dtype)
-        self.regs = Regularizers(*regularizers, net.backend, device_of(theta))
-        self.batches = BatchSource(*batches, net.backend)
+        self.c = config.alpha / total_weight(data.sample_weight, self.n, net.backend)
+        self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
+                                 net.layout.layer_sizes[1:-1], theta.dtype, state.rng,
+                                 net.backend, device_of(theta))
+        self.batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size,
+                                   config.shuffle, state.rng, theta.dtype, net.backend)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
         self.grad = empty_like(theta)
         self.l2 = net.l2_term(self.c, self.ws, theta) if self.c else None
         self.chain = config.optimizer
+        self.deferred = net.backend.defers_reads
 
     def run(self, theta, chain_state, lr, guard):
-        """One epoch; its mean objective, or NaN when it diverged (see :func:`_run_epoch`)."""
-        return _run_epoch(self.net, theta, self.batches, self.regs, self.ws, self.grad,
-                          self.chain, chain_state, lr, self.l2, guard)
+        """One epoch; its mean objective, or NaN when it diverged (see :func:`run_epoch`)."""
+        return run_epoch(self, theta, chain_state, lr, guard)
+
+    def steps(self):
+        """``(m, batch)`` for each mini-batch of the epoch."""
+        for batch in self.batches:
+            yield batch[0].shape[0], batch
+
+    def loss_and_grad(self, theta, batch):
+        """``(data loss, gradient)`` of one batch, dropout and noise drawn; None
+        when all its rows have zero weight."""
+        Xb, Yb, weights = batch
+        if weights is None:
+            return None
+        regs = self.regs
+        data_loss, _ = self.net.loss_and_grad(theta, regs.noisy(Xb), Yb, weights, 0.0, self.ws,
+                                              self.grad, regs.masks(Xb.shape[0]))
+        return data_loss, self.grad
+
+    def constant_loss(self, bias, batch):
+        """The data loss of the output bias alone on the batch (the guard's reference)."""
+        _, Yb, weights = batch
+        return self.net.constant_loss(bias, Yb, weights)
+
+    def objective(self, theta, batch):
+        """The objective of ``theta`` on the batch, without dropout, L2 included."""
+        return self.net.objective(theta, *batch, self.c, self.ws)
 
 
 def _finish(rules, state):
@@ -510,41 +538,46 @@ def _finish(rules, state):
         rule.finish(state)
 
 
-def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, guard):
-    """One pass over the batches; return the epoch's mean objective or NaN.
+def run_epoch(source, theta, chain_state, lr, guard):
+    """One pass over an epoch source's steps; return the epoch's mean objective or NaN.
 
-    The L2 term (``l2``, or None) is added by the optimizer step, which
-    returns its penalty, rather than by the backward pass (``c = 0`` there).
+    ``source`` is in memory (:class:`LocalEpochs`) or in chunks on a Dask
+    cluster (:class:`~sklearn_gd._dask._epochs.ChunkedEpochs`): it gives the
+    steps, each step's loss and gradient, and the references below; this
+    loop, the divergence guard and the update are the same for both.
+
+    The L2 term (``source.l2``, or None) is added by the optimizer step,
+    which returns its penalty, rather than by the backward pass (``c = 0``
+    there).
 
     NaN (divergence) also when the weights the epoch ends with fail the
-    guard on the last batch: each batch's objective is that of the weights
-    before its step, and without this check nothing would vouch for the
-    last step's result before a diverged fit keeps it.
+    guard on the last step: each step's objective is that of the weights
+    before it, and without this check nothing would vouch for the last
+    step's result before a diverged fit keeps it.
 
-    Off NumPy, the batches' objectives stay on the device until the epoch
-    ends, and the guard reads them then, in order: reading each back at once
-    would make a GPU wait for every batch. The decision is the same; a
-    diverging epoch runs to its end before its weights are undone.
+    With ``source.deferred`` (off NumPy), the steps' objectives stay on the
+    device until the epoch ends, and the guard reads them then, in order:
+    reading each back at once would make a GPU wait for every batch. The
+    decision is the same; a diverging epoch runs to its end before its
+    weights are undone.
     """
-    deferred = not is_numpy(theta)
+    chain, l2 = source.chain, source.l2
     weighted_loss, rows, last, pending = 0.0, 0, None, []
     needs_reference = guard.limit is None
-    for Xb, Yb, weights in batches:
-        m = Xb.shape[0]
+    for m, step in source.steps():
         rows += m
-        if weights is None:
-            continue  # all-zero sample weights: no step
-        data_loss, _ = net.loss_and_grad(
-            theta, regs.noisy(Xb), Yb, weights, 0.0, ws, grad, regs.masks(m)
-        )
+        result = source.loss_and_grad(theta, step)
+        if result is None:
+            continue  # no row of positive weight: no step
+        data_loss, grad = result
         constant_loss = None
-        if needs_reference:  # the run's first batch: its reference, from the bias before the step
+        if needs_reference:  # the run's first step: its reference, from the bias before the step
             needs_reference = False
-            bias = copy(net.layout.biases(theta)[-1])
-            constant_loss = lambda: net.constant_loss(bias, Yb, weights)  # noqa: E731
+            constant_loss = functools.partial(source.constant_loss,
+                                              copy(source.net.layout.biases(theta)[-1]), step)
         batch_loss = data_loss + chain.step(theta, grad, chain_state, lr, l2)
-        last = Xb, Yb, weights
-        if deferred:
+        last = step
+        if source.deferred:
             pending.append((batch_loss, m, constant_loss))
             continue
         if not guard.ok(batch_loss, constant_loss):
@@ -556,7 +589,7 @@ def _run_epoch(net, theta, batches, regs, ws, grad, chain, chain_state, lr, l2, 
         weighted_loss += batch_loss * m
     if not all_finite(theta):
         return np.nan
-    if last is not None and not guard.ok(net.objective(theta, *last, l2.c if l2 else 0.0, ws)):
+    if last is not None and not guard.ok(source.objective(theta, last)):
         return np.nan
     return weighted_loss / rows
 
@@ -624,7 +657,7 @@ def full_batch_objective(config, data, theta):
     loss plus L2, with its buffers allocated once."""
     net, X = config.network, data.X
     Y = astype(data.Y, theta.dtype)
-    weights, total = objective_weights(data.sample_weight, X.shape[0], theta)
+    weights, total = objective_weights(data.sample_weight, X.shape[0], theta, net.backend)
     c = config.alpha / total
     ws = net.workspace(X.shape[0], theta.dtype)
     grad = empty_like(theta)
@@ -635,13 +668,6 @@ def full_batch_objective(config, data, theta):
 
     return objective
 
-
-def _host_to(theta):
-    """``params -> array``: SciPy's float64 vector in ``theta``'s dtype, library and device."""
-    if is_numpy(theta):
-        return lambda params: params.astype(theta.dtype)
-    xp, device = namespace(theta), device_of(theta)
-    return lambda params: xp.asarray(params.astype(numpy_dtype(theta.dtype)), device=device)
 
 
 def _no_iteration_message(config, data):
@@ -671,7 +697,8 @@ def train_lbfgs(config, state, data, hooks):
     n, objective_at = data.n, data.full_batch_objective(config, theta)
 
     # theta may live on a device: only the flat vectors cross to SciPy and back
-    to_theta = _host_to(theta)
+    ops = config.network.backend
+    to_theta = functools.partial(ops.from_host, theta=theta)
 
     def objective(params):
         theta[...] = to_theta(params)

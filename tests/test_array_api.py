@@ -14,7 +14,7 @@ from sklearn.datasets import make_classification, make_regression
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, move_model
 from sklearn_gd._array_api import Generator, namespace, to_numpy
-from sklearn_gd._backend import ArrayApiBackend
+from sklearn_gd._backend import NUMPY, ArrayApiBackend
 from sklearn_gd._batches import Regularizers
 from sklearn_gd._compat import ARRAY_API_TRAINING
 from sklearn_gd._testing import assert_allclose_in_dtype, rounding_tolerance
@@ -491,8 +491,8 @@ def test_each_optimizer_step_as_numpy(lib, solver):
     rng = np.random.default_rng(0)
     theta = rng.normal(size=layout.size)
     theta_lib = on(lib, theta.copy())  # CPU libraries may share NumPy's memory
-    chains = [make_optimizer(solver, weight_mask=layout.weight_mask().astype(float))
-              for _ in range(2)]
+    chains = [make_optimizer(solver, weight_mask=layout.weight_mask().astype(float), ops=ops)
+              for ops in (NUMPY, ArrayApiBackend(namespace(theta_lib)))]
     states = [chains[0].init(theta), chains[1].init(theta_lib)]
     l2 = L2Penalty(0.1, layout, np.empty(12))
     portable_l2 = PortableL2Penalty(0.1, layout, theta_lib)
@@ -514,7 +514,6 @@ def test_portable_gradient_as_numpy(lib, activation, loss):
     from sklearn_gd._layout import Layout
     from sklearn_gd._losses import get_loss
     from sklearn_gd._network import Network
-    from sklearn_gd._backend import ArrayApiBackend
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")

@@ -159,14 +159,14 @@ def test_profiler_times_a_fit_and_puts_the_package_back(profiler):
     from sklearn_gd import MLPBackpropClassifier, _backend, _kernels, _losses, _training
 
     originals = [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
-                 _training._run_epoch, _backend.np]
+                 _training.run_epoch, _backend.np]
     X, y, _, _ = profiler.make_data(TINY["n"], TINY["d"], TINY["dtype"])
     totals = profiler.collections.defaultdict(float)
     with pytest.raises(RuntimeError), profiler.timed_calls(totals):
         MLPBackpropClassifier(hidden_layer_sizes=(6,), batch_size=50, max_iter=1).fit(X, y)
         raise RuntimeError  # leaving by an exception restores the package too
     assert [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
-            _training._run_epoch, _backend.np] == originals
+            _training.run_epoch, _backend.np] == originals
     # 6 batches of 50 rows: forward 50 x 6 and 50 x 10, gradients 5 x 6 and 6 x 10
     expected = {"fwd (50, 6)", "fwd (50, 10)", "wgrad (5, 6)", "wgrad (6, 10)",
                 "dgrad (50, 6)", "bias_sum (6,)", "bias_sum (10,)", "adam",

@@ -7,6 +7,7 @@ from sklearn_gd import _kernels
 from sklearn_gd._layout import Layout
 from sklearn_gd._losses import get_loss
 from sklearn_gd._network import L2Penalty, Network
+from sklearn_gd._backend import ArrayApiBackend
 from sklearn_gd._optimizers import make_optimizer
 
 MASK = np.array([1.0, 1.0, 0.0, 1.0])  # third entry plays a bias
@@ -105,7 +106,7 @@ def test_adamw_serves_states_on_different_devices_with_one_transform_chain():
     """The chain is configuration: the weight mask on a device lives in the state
     of that device's run, not in the chain (which another run reuses)."""
     xp = pytest.importorskip("array_api_strict")
-    chain = make_optimizer("adamw", weight_mask=MASK, **HYPER)
+    chain = make_optimizer("adamw", weight_mask=MASK, **HYPER, ops=ArrayApiBackend(xp))
     expected = reference_steps("adamw", np.ones(4), [np.full(4, 0.5)], lr=0.1)[-1]
     for name in ("device1", "device2"):
         theta = xp.ones(4, dtype=xp.float64, device=xp.Device(name))

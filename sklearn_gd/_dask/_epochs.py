@@ -11,6 +11,7 @@ import numpy as np
 
 from .._batches import resolve_batch_size
 from .._network import L2Penalty
+from .._training import run_epoch
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
 from ._cluster import holders, on_chunks, shared, tree_sum
@@ -33,8 +34,8 @@ def step_bounds(rows, batch_size):
 class ChunkedEpochs:
     """Epochs of synchronous data-parallel steps over a :class:`ChunkedData`.
 
-    The same interface as :class:`~sklearn_gd._training.LocalEpochs`:
-    ``n``, ``c``, ``chain`` and :meth:`run`.
+    An epoch source of :func:`~sklearn_gd._training.run_epoch`, as
+    :class:`~sklearn_gd._training.LocalEpochs` is in memory.
     """
 
     def __init__(self, config, state, data):
@@ -48,9 +49,15 @@ class ChunkedEpochs:
         self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
         self.chain = config.optimizer
         self.net_d = shared(net, "network")
+        self.deferred = False
 
     def run(self, theta, chain_state, lr, guard):
         """One epoch; its mean objective, or NaN when it diverged (as in memory)."""
+        return run_epoch(self, theta, chain_state, lr, guard)
+
+    def steps(self):
+        """``(m, (step, seed))`` for each synchronous step of the epoch, the chunks'
+        row orders drawn and persisted on their workers first."""
         import dask
 
         config, data = self.config, self.data
@@ -60,32 +67,24 @@ class ChunkedEpochs:
         orders = dask.persist(*on_chunks(
             chunk_order, [(r, [epoch_seed, i], shuffle) for i, r in enumerate(data.rows)],
             self.where))
-        weighted_loss, rows, last = 0.0, 0, None
         for k, (bounds, m) in enumerate(step_bounds(data.rows, self.batch_size)):
-            rows += m
-            step = Step(orders, bounds, m)
-            result = self._step(theta, step, [epoch_seed, k])
-            if result is None or result[2] == 0:
-                continue  # no row of positive weight: no step
-            data_loss, grad, _ = result
-            constant_loss = None
-            if guard.limit is None:
-                bias = self.net.layout.biases(theta)[-1].copy()
-                constant_loss = lambda: self._step_sum(  # noqa: E731
-                    chunk_constant_loss, bias, step)
-            batch_loss = data_loss + self.chain.step(theta, grad, chain_state, lr, self.l2)
-            if not guard.ok(batch_loss, constant_loss):
-                return np.nan
-            weighted_loss += batch_loss * m
-            last = step
-        if not np.isfinite(theta).all():
-            return np.nan
-        if last is not None:
-            final = self._step_sum(chunk_batch_objective, theta, last)
-            final += self.net.l2_penalty(theta, self.c) if self.c else 0.0
-            if not guard.ok(final):
-                return np.nan
-        return weighted_loss / rows
+            yield m, (Step(orders, bounds, m), [epoch_seed, k])
+
+    def loss_and_grad(self, theta, step):
+        """The step's summed ``(data loss, gradient)``; None when its rows have no weight."""
+        result = self._step(theta, *step)
+        if result is None or result[2] == 0:
+            return None
+        return result[0], result[1]
+
+    def constant_loss(self, bias, step):
+        """The data loss of the output bias alone on the step's rows."""
+        return self._step_sum(chunk_constant_loss, bias, step[0])
+
+    def objective(self, theta, step):
+        """The objective of ``theta`` on the step's rows, without dropout, L2 included."""
+        final = self._step_sum(chunk_batch_objective, theta, step[0])
+        return final + (self.net.l2_penalty(theta, self.c) if self.c else 0.0)
 
     @property
     def net(self):
