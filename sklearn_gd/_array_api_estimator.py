@@ -64,7 +64,7 @@ class ArrayAPIMixin:
                                            fitting=not continuing, classes=classes)
         return TrainData(
             X, to_device(Y, *where), to_device(sw, *where), y=y_host,
-            stratify=self._stratify_labels(y_host),
+            stratify=self._targets().stratify(y_host),
             validation=self._portable_validation(*validation, where=where, dtype=X.dtype),
             host_targets=(Y, sw),
         )

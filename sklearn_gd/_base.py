@@ -45,6 +45,7 @@ from ._optimizers import SOLVERS
 from ._schedules import SCHEDULES
 from ._state import init_state
 from ._training import TrainConfig, TrainData, check_validation_size, optimizer_for, train
+from ._values import cast_finite, max_abs
 
 
 def reads_one_model(method):
@@ -72,25 +73,6 @@ def _is_minibatch(estimator):
             "partial_fit is only available for mini-batch solvers, not solver='lbfgs'."
         )
     return True
-
-
-def _max_abs(X):
-    values = X.data if sp.issparse(X) else X
-    return float(np.max(np.abs(values))) if values.size else 0.0
-
-
-def _cast_finite(A, dtype, name):
-    """``A`` (finite) as ``dtype``; a ValueError when values overflow it."""
-    with np.errstate(over="ignore"):
-        cast = A.astype(dtype, copy=False)
-    values = cast.data if sp.issparse(cast) else cast
-    if np.dtype(dtype).itemsize < A.dtype.itemsize and not np.isfinite(values).all():
-        raise ValueError(
-            f"{name} has values too large for a {np.dtype(dtype)} model (max |{name}| = "
-            f"{_max_abs(A):.3g}): a model fitted on {np.dtype(dtype)} X computes in "
-            f"{np.dtype(dtype)}; fit it on float64 X, or scale {name}."
-        )
-    return cast
 
 
 def _is_plain_target(y, n_samples):
@@ -169,9 +151,10 @@ def _sum_is_finite(a):
 class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
     """Common machinery of :class:`GDRegressor` and :class:`MLPBackpropClassifier`.
 
-    Subclasses define the target encoding (``_encode_targets``), the loss
-    (``_loss_name``), how predictions are scored in encoded space
-    (``_score_encoded``) and the initial output bias (``_target_mean``, ``_output_bias``).
+    Subclasses define how targets are learned and encoded (``_encode_targets``),
+    the fitted targets' object handed down to the trainer and the data sources
+    (``_targets``: encoding, initial output bias, scores in encoded space, see
+    :mod:`sklearn_gd._targets`) and the loss (``_loss_name``).
     """
 
     _parameter_constraints: dict = {
@@ -354,7 +337,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         else:
             state = self._move_state(
                 self._initial_state(n_features, n_outputs, numpy_dtype(dtype),
-                                    self._output_bias(data.target_mean(self))),
+                                    self._initial_output_bias(data)),
                 where,
             )
         max_epochs = 1 if incremental else self.max_iter
@@ -378,7 +361,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         )
         if not (incremental and continuing):  # a further partial_fit: the network exists
             self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
-        return TrainData(X, Y, sw, y=y, stratify=self._stratify_labels(y),
+        return TrainData(X, Y, sw, y=y, stratify=self._targets().stratify(y),
                          validation=self._validation_data(*validation, dtype=X.dtype))
 
     def _check_memory(self, X, Y, incremental, user_validation):
@@ -422,7 +405,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=self._y_numeric,
         )
         check_validation_size(X_val.shape[0])
-        X_val = _cast_finite(X_val.tocsr() if sp.issparse(X_val) else X_val, dtype, "X_val")
+        X_val = cast_finite(X_val.tocsr() if sp.issparse(X_val) else X_val, dtype, "X_val")
         Y_val = self._encode_targets(y_val, dtype, fitting=False)
         sw_val = self._effective_sample_weight(
             y_val, self._validate_sample_weight(sample_weight_val, X_val), incremental=False
@@ -470,7 +453,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         estimator holding the epoch's state.
         """
         if self.scoring is None:
-            return lambda state, validation, P, loss: self._score_encoded(
+            targets = self._targets()
+            return lambda state, validation, P, loss: targets.score(
                 P, astype(validation.Y, P.dtype), validation.sample_weight)
         if self.scoring == "loss":
             return lambda state, validation, P, loss: -loss
@@ -501,8 +485,11 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         """Sample weights used in the objective (the classifier folds in class weights)."""
         return sw
 
-    def _stratify_labels(self, y):
-        return None
+    def _initial_output_bias(self, data):
+        """The output layer's starting bias: from the weighted mean of ``data``'s
+        encoded targets (class priors, the target mean)."""
+        targets = self._targets()
+        return targets.output_bias(data.target_mean(targets))
 
     def _validate_hyperparameters(self):
         sizes = self._hidden_sizes()
@@ -591,7 +578,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         if sp.issparse(X):
             X = X.tocsr()
         if self.__sklearn_is_fitted__() and X.dtype != self._theta.dtype:
-            X = _cast_finite(X, self._theta.dtype, "X")
+            X = cast_finite(X, self._theta.dtype, "X")
         return X
 
     def _validate_sample_weight(self, sample_weight, X):
@@ -705,7 +692,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         if not np.isfinite(P).all():  # NaN in R reaches P; +-inf logits are decisive
             raise ValueError(
                 "The network produced non-finite predictions: the input values are "
-                f"too large for the fitted weights (max |X| = {_max_abs(X):.3g}). "
+                f"too large for the fitted weights (max |X| = {max_abs(X):.3g}). "
                 "Scale the data as it was scaled for training."
             )
         return R, P

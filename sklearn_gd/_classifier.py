@@ -8,61 +8,15 @@ from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    check_classification_targets,
-    is_multilabel,
-    type_of_target,
-    unique_labels,
-)
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.multiclass import type_of_target
 
 from ._array_api import device_of, is_numpy, namespace, to_device, to_numpy
 from ._base import BaseGD, reads_one_model, _check_weight_total, _is_minibatch
-from ._compat import Interval, StrOptions, _fit_context, attach_unique, cached_unique
+from ._compat import Interval, StrOptions, _fit_context, cached_unique
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
-
-#: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
-PRIOR_CLIP = 1e-6
-
-
-def _dense_indicator(y):
-    """A sparse ``y`` as a dense array; only a multilabel indicator matrix may be sparse."""
-    kind = type_of_target(y)
-    if kind != "multilabel-indicator":
-        raise ValueError(
-            "A sparse y must be a multilabel indicator matrix (one 0/1 column per "
-            f"label); type_of_target(y) is {kind!r}."
-        )
-    return y.toarray()
-
-
-def _declared_classes(classes):
-    """``partial_fit``'s ``classes=``, sorted and unique, checked as labels are.
-
-    scikit-learn's ``unique_labels`` refuses NaN, mixed strings and numbers,
-    and what is not a label type, as ``MLPClassifier.partial_fit`` does. A
-    list stays a list for it (NumPy would turn ``[1, "a"]`` into strings);
-    an array of any library becomes a NumPy one.
-    """
-    if not isinstance(classes, (list, tuple)):
-        classes = np.asarray(classes)
-    if np.ndim(classes) != 1 or len(classes) == 0:
-        raise ValueError(
-            f"classes must be a non-empty 1-D list of labels, got {_listed(classes)!r}."
-        )
-    try:
-        with np.errstate(invalid="ignore"):  # its integer test casts NaN before refusing it
-            return unique_labels(classes)
-    except ValueError as exc:
-        raise ValueError(f"classes={_listed(classes)!r} are not valid labels: {exc}") from None
-
-
-def _listed(classes):
-    """``classes`` as a list for a message, each label with its own type."""
-    return list(classes) if isinstance(classes, (list, tuple)) else np.asarray(classes).tolist()
-
+from ._targets import ClassTargets, declared_classes, parse_labels
 
 def _open_unit_interval(P):
     """Keep logistic probabilities inside (0, 1), where they truly are.
@@ -409,126 +363,39 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
     def _out_activation_name(self):
         return LOSSES[self._loss_name()].out_activation
 
-    def _stratify_labels(self, y):
-        return None if self._target_kind == "multilabel" else y
+    def _targets(self):
+        """The fitted targets' :class:`~sklearn_gd._targets.ClassTargets`, handed down
+        to the trainer and the data sources."""
+        return ClassTargets(self.classes_, self._target_kind, self.label_smoothing,
+                            type(self).__name__)
 
     def _encode_targets(self, y, dtype, fitting, classes=None):
-        """Indicator targets (one column for binary), smoothed by ``label_smoothing``.
-
-        Without smoothing they are boolean: training converts each batch to the
-        model's float dtype, so the stored targets take one byte per entry.
-        """
-        return self._smoothed(self._indicators(y, dtype, fitting, classes), dtype)
-
-    def _smoothed(self, Y, dtype):
-        """``(1 - eps) Y + eps / K`` in ``dtype`` (``K``: classes of a softmax output,
-        2 for logistic outputs); ``Y`` itself without smoothing."""
-        eps = self.label_smoothing
-        if not eps:
-            return Y
-        per_row = Y.shape[1] if self._target_kind == "multiclass" else 2
-        smoothed = Y.astype(dtype)
-        smoothed *= 1.0 - eps
-        smoothed += eps / per_row
-        return smoothed
-
-    def _indicators(self, y, dtype, fitting, classes=None):
-        """Boolean indicator targets (one column for binary)."""
-        if sp.issparse(y):
-            return self._encode_multilabel(_dense_indicator(y), dtype, fitting, sparse=True)
-        # one np.unique(y) for type_of_target's checks and for the classes
-        y = attach_unique(np.asarray(y))
-        check_classification_targets(y)
-        # type_of_target's own test for "multilabel-indicator"; only a matrix
-        # can be one, and a 1-D y skips the test (~0.15 ms per partial_fit)
-        if y.ndim == 2 and is_multilabel(y):
-            return self._encode_multilabel(y, dtype, fitting)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D or a multilabel indicator matrix, got shape {y.shape}.")
-        if not fitting and self._target_kind == "multilabel":
-            raise ValueError(
-                "y holds labels, but the model was fitted on a multilabel indicator matrix; "
-                "pass one with its columns, or call fit to start over."
-            )
-        if fitting:
-            self._set_classes(y, classes)
-        elif classes is not None and not np.array_equal(_declared_classes(classes), self.classes_):
-            raise ValueError(
-                f"classes={_listed(classes)} differs from the classes of "
-                f"the first partial_fit call, {self.classes_.tolist()}."
-            )
-        index = np.searchsorted(self.classes_, y)
-        known = self.classes_[np.minimum(index, self.classes_.shape[0] - 1)] == y
-        if not known.all():
-            raise ValueError(
-                f"y contains labels {np.unique(y[~known]).tolist()} that are not in "
-                f"classes_ {self.classes_.tolist()}."
-            )
-        if self._target_kind == "binary":
-            return (index == 1).reshape(-1, 1)
-        Y = np.zeros((y.shape[0], self.classes_.shape[0]), dtype=bool)
-        Y[np.arange(y.shape[0]), index] = True
+        """Indicator targets (see :meth:`ClassTargets.encode`); when ``fitting``, the
+        classes are learned from ``y`` (or ``classes``) too, and kept once ``y``
+        is encoded (a refused ``y`` leaves the model as it was)."""
+        if not fitting:
+            return self._targets().encode(y, dtype, classes)
+        parsed = parse_labels(y)
+        targets = self._learned_targets(parsed, classes)
+        Y = targets.encode_parsed(parsed, dtype)
+        self.classes_, self._target_kind = targets.classes, targets.kind
+        if targets.kind == "multilabel":  # predict answers in the fitted y's format,
+            self._sparse_labels = parsed[2]  # as MLPClassifier does
         return Y
 
-    def _encode_multilabel(self, y, dtype, fitting, sparse=False):
-        if fitting:
-            self._target_kind = "multilabel"
-            self.classes_ = np.arange(y.shape[1])
-            # predict answers in the fitted y's format, as MLPClassifier does
-            self._sparse_labels = sparse
-        elif self._target_kind != "multilabel" or y.shape[1] != self.classes_.shape[0]:
+    def _learned_targets(self, parsed, classes):
+        """The :class:`ClassTargets` of parsed labels (see :func:`parse_labels`), with
+        the declared ``classes`` when given."""
+        form, y, _ = parsed
+        name = type(self).__name__
+        if form == "multilabel":
+            return ClassTargets(np.arange(y.shape[1]), "multilabel", self.label_smoothing, name)
+        learned = cached_unique(y) if classes is None else declared_classes(classes)
+        if learned.shape[0] < 2:
+            where = "y has" if classes is None else f"classes={learned.tolist()} has"
             raise ValueError(
-                f"y is a multilabel matrix with {y.shape[1]} labels, but the model was "
-                "fitted on different targets; call fit to start over."
+                f"{name} needs samples of at least 2 classes; {where} "
+                f"only one class: {learned.tolist()[0]!r}."
             )
-        return np.ascontiguousarray(y, dtype=bool)
-
-    def _set_classes(self, y, classes):
-        self.classes_ = cached_unique(y) if classes is None else _declared_classes(classes)
-        if self.classes_.shape[0] < 2:
-            where = "y has" if classes is None else f"classes={self.classes_.tolist()} has"
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; {where} "
-                f"only one class: {self.classes_.tolist()[0]!r}."
-            )
-        self._target_kind = "binary" if self.classes_.shape[0] == 2 else "multiclass"
-
-    def _target_mean(self, Y, sw):
-        """The weighted class frequencies ``sum_i s_i Y_i / S`` (of the smoothed targets,
-        with ``label_smoothing``)."""
-        if sw is None:
-            return Y.sum(axis=0) / Y.shape[0]
-        if Y.dtype != bool:
-            return (sw @ Y) / sw.sum()
-        return np.array([sw[column].sum() for column in Y.T]) / sw.sum()
-
-    def _output_bias(self, mean):
-        """Start at the weighted class priors ``mean``: log-odds, or log-probabilities (softmax)."""
-        prior = np.clip(mean, PRIOR_CLIP, 1 - PRIOR_CLIP)
-        if self._target_kind == "multiclass":
-            return np.log(prior)
-        return np.log(prior) - np.log1p(-prior)
-
-    def _score_encoded(self, P, Y, sw):
-        if not is_numpy(P):
-            return _portable_accuracy(P, Y, sw, multiclass=self._target_kind == "multiclass")
-        if self._target_kind == "multiclass":
-            correct = np.argmax(P, axis=1) == np.argmax(Y, axis=1)
-        else:
-            correct = np.all((P > 0.5) == (Y > 0.5), axis=1)
-        return np.average(correct, weights=sw)
-
-
-def _portable_accuracy(P, Y, sw, multiclass):
-    """:meth:`MLPBackpropClassifier._score_encoded` for arrays of another library."""
-    xp = namespace(P)
-    if multiclass:
-        correct = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
-    else:
-        correct = xp.all((P > 0.5) == (Y > 0.5), axis=1)
-    correct = xp.astype(correct, P.dtype)
-    if sw is None:
-        return float(xp.mean(correct))
-    return float(xp.sum(correct * sw) / xp.sum(sw))
+        kind = "binary" if learned.shape[0] == 2 else "multiclass"
+        return ClassTargets(learned, kind, self.label_smoothing, name)

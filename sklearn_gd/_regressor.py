@@ -5,15 +5,15 @@ from numbers import Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from ._array_api import is_numpy, namespace
-from ._base import BaseGD, reads_one_model, _cast_finite, _is_minibatch
-from ._compat import Interval, StrOptions, _fit_context, assert_all_finite_quietly
+from ._base import BaseGD, reads_one_model, _is_minibatch
+from ._compat import Interval, StrOptions, _fit_context
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES, REGRESSION_LOSSES
+from ._targets import RegressionTargets
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -210,51 +210,17 @@ class GDRegressor(RegressorMixin, BaseGD):
     def _out_activation_name(self):
         return LOSSES[self.loss].out_activation
 
+    def _targets(self):
+        """The fitted targets' :class:`~sklearn_gd._targets.RegressionTargets`, handed
+        down to the trainer and the data sources."""
+        return RegressionTargets(self._y_ndim, self.loss, type(self).__name__)
+
     def _encode_targets(self, y, dtype, fitting, classes=None):
-        if sp.issparse(y):
-            # as Ridge and MLPRegressor: np.asarray would make a 0-d object array
-            raise TypeError(
-                "Sparse data was passed for y, but a regressor needs dense targets; "
-                "use y.toarray()."
-            )
-        y = _numeric_targets(np.asarray(y))
-        if fitting:
-            self._y_ndim = y.ndim
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if self.loss == "poisson" and np.any(Y < 0):
-            raise ValueError("loss='poisson' requires non-negative y; some y values are negative.")
-        assert_all_finite_quietly(Y, input_name="y")  # validate_data's message in memory
-        return np.ascontiguousarray(_cast_finite(Y, dtype, "y"))
-
-    def _target_mean(self, Y, sw):
-        """The weighted target mean ``sum_i (s_i / S) y_i``.
-
-        Targets near the dtype's largest value, whose plain sum overflows,
-        are divided by ``S`` before they are summed.
-        """
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = Y.mean(axis=0) if sw is None else (sw @ Y) / sw.sum()
-        if not np.isfinite(mean).all():
-            weights = np.full(Y.shape[0], 1.0 / Y.shape[0]) if sw is None else sw / sw.sum()
-            mean = (weights[:, None] * Y).sum(axis=0)
-        return mean
-
-    def _output_bias(self, mean):
-        """Start at the weighted target ``mean`` (its log for poisson)."""
-        if self.loss == "poisson":
-            return np.log(np.maximum(mean, np.finfo(mean.dtype).tiny))
-        return mean
-
-    def _score_encoded(self, P, Y, sw):
-        return r2_score(Y, P, sample_weight=sw)
-
-
-def _numeric_targets(y):
-    """``y`` as numbers: strings of numbers are parsed (as scikit-learn's
-    linear regressors do); other strings are a ValueError that says so."""
-    if y.dtype.kind not in "SU":
-        return y
-    try:
-        return y.astype(np.float64)
-    except ValueError as exc:
-        raise ValueError(f"y must be numeric for a regressor: {exc}.") from None
+        """``y`` checked and as 2-D floats (see :meth:`RegressionTargets.encode`); when
+        ``fitting``, its number of dimensions is learned too."""
+        if not fitting:
+            return self._targets().encode(y, dtype)
+        y_ndim = None if sp.issparse(y) else np.ndim(y)  # refused by encode
+        Y = RegressionTargets(y_ndim, self.loss, type(self).__name__).encode(y, dtype)
+        self._y_ndim = y_ndim  # once y is known good: a refused y leaves the model as it was
+        return Y

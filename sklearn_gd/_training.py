@@ -156,10 +156,11 @@ class TrainData:
         """``(n_features, n_outputs, dtype)`` of the network this data trains."""
         return self.X.shape[1], self.Y.shape[1], self.X.dtype
 
-    def target_mean(self, estimator):
-        """The weighted mean of the encoded targets, from which the output bias starts."""
+    def target_mean(self, targets):
+        """The weighted mean of the encoded targets (``targets.mean``, see
+        :mod:`sklearn_gd._targets`), from which the output bias starts."""
         Y, sw = self.host_targets or (self.Y, self.sample_weight)
-        return estimator._target_mean(Y, sw)
+        return targets.mean(Y, sw)
 
     @property
     def n(self):

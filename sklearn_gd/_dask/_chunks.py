@@ -30,14 +30,14 @@ class Chunk:
         return self.Y.shape[0]
 
 
-def prepare_chunk(encoder, X, y, sw, dtype, per_class):
+def prepare_chunk(targets, X, y, sw, dtype, per_class):
     """Validate and encode one chunk as the estimator does in memory.
 
-    ``encoder`` holds the fitted target encoding (``classes_``...);
+    ``targets`` are the fitted targets (:mod:`sklearn_gd._targets`);
     ``per_class`` the class weights, or None.
     """
     X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0,
-                    input_name="X", estimator=encoder)
+                    input_name="X", estimator=targets.estimator_name)
     if sp.issparse(X):
         X = X.tocsr()
     y = np.asarray(y)
@@ -47,11 +47,11 @@ def prepare_chunk(encoder, X, y, sw, dtype, per_class):
             f"A chunk of X, y and sample_weight has {lengths} rows: partition them alike "
             "(the same row chunks, or the same dataframe partitions)."
         )
-    Y = encoder._encode_targets(y, dtype, fitting=False)
+    Y = targets.encode(y, dtype)
     if sw is not None:
         sw = check_part_sample_weight(sw, X, dtype=dtype)
     if per_class is not None:
-        weights = per_class[np.searchsorted(encoder.classes_, y.ravel())].astype(dtype)
+        weights = per_class[np.searchsorted(targets.classes, y.ravel())].astype(dtype)
         sw = weights if sw is None else sw * weights
     return Chunk(X, Y, sw)
 

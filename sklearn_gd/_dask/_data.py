@@ -4,7 +4,7 @@ persisted chunk by chunk on the workers (:func:`chunked_train_data`), as
 validation scores are sums over the chunks."""
 
 import numpy as np
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 from sklearn.utils import check_array
 
 from .._compat import _check_feature_names, _check_n_features, assert_all_finite_quietly
@@ -53,7 +53,8 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
     n_outputs, counts = _encode_on_client(estimator, y, dtype, not continuing, classes)
     per_class = _class_weights(estimator, counts, incremental)
     classifier = is_classifier(estimator)
-    data = _persisted(estimator, X, y, sample_weight, dtype, per_class)
+    targets = estimator._targets()
+    data = _persisted(targets, X, y, sample_weight, dtype, per_class)
     data.describe(n_outputs, score_kind, classifier)
     X_val, y_val, sw_val = validation
     if X_val is not None:
@@ -61,7 +62,7 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
         check_metadata(estimator, X_val, reset=False)
         val_counts = _encode_on_client(estimator, y_val, dtype, False, None)[1]
         val_per_class = _class_weights(estimator, val_counts, False)
-        data.validation = _persisted(estimator, X_val, y_val, sw_val, dtype, val_per_class)
+        data.validation = _persisted(targets, X_val, y_val, sw_val, dtype, val_per_class)
         check_validation_size(data.validation.n)
         data.validation.describe(n_outputs, score_kind, classifier)
     return data
@@ -149,15 +150,6 @@ def _class_weights(estimator, counts, incremental):
     return per_class
 
 
-def _encoder(estimator):
-    """An unfitted copy holding only the target encoding: what each chunk task receives."""
-    encoder = clone(estimator)
-    for name in ("classes_", "_target_kind", "_y_ndim"):
-        if hasattr(estimator, name):
-            setattr(encoder, name, getattr(estimator, name))
-    return encoder
-
-
 def _score_kind(estimator):
     """How the validation score is summed over chunks (``scoring`` None or ``"loss"``)."""
     if estimator.scoring == "loss":
@@ -178,17 +170,18 @@ def _as_dask(X):
                                                                       dtype=None))
 
 
-def _persisted(estimator, X, y, sample_weight, dtype, per_class):
-    """Each block validated and encoded on its worker and persisted there."""
+def _persisted(targets, X, y, sample_weight, dtype, per_class):
+    """Each block validated and encoded on its worker (by the fitted ``targets``,
+    :mod:`sklearn_gd._targets`) and persisted there."""
     import dask
     from dask import delayed
 
     X_blocks = row_blocks(X)
     y_blocks = aligned_blocks(y, X, X_blocks, "y")
     sw_blocks = aligned_blocks(sample_weight, X, X_blocks, "sample_weight")
-    encoder = shared(_encoder(estimator), "encoder")
+    targets = shared(targets, "targets")
     prepared = [
-        delayed(prepare_chunk)(encoder, xb, yb, wb, dtype, per_class)
+        delayed(prepare_chunk)(targets, xb, yb, wb, dtype, per_class)
         for xb, yb, wb in zip(X_blocks, y_blocks, sw_blocks)
     ]
     chunks = list(dask.persist(*prepared))
@@ -249,7 +242,7 @@ class ChunkedData:
     def shape_info(self):
         return self.n_features, self.n_outputs, self.dtype
 
-    def target_mean(self, estimator):
+    def target_mean(self, targets):
         """``sum_i s_i Y_i / S`` from the chunks' sums (class frequencies in float64,
         target means in the model's dtype, as in memory)."""
         mean = self.weighted_targets / self.total_weight
