@@ -264,10 +264,6 @@ class NumpyBackend:
     def uses_narrow_backward(n_entries, n_outputs):
         return _kernels.uses_narrow_backward(n_entries, n_outputs)
 
-    @staticmethod
-    def l2_gradient(gW, W, c, scratch):
-        return _kernels.l2_gradient(gW, W, c, scratch)
-
     def l2_term(self, c, layout, theta, scratch):
         """The :class:`~sklearn_gd._network.L2Penalty` an optimizer step adds for ``theta``."""
         from ._network import L2Penalty
@@ -466,12 +462,6 @@ class ArrayApiBackend(NumpyBackend):
     @staticmethod
     def uses_narrow_backward(n_entries, n_outputs):
         return False
-
-    def l2_gradient(self, gW, W, c, scratch):
-        """``gW + c W`` (``gW`` is the backward pass's own array) and the penalty,
-        a 0-d array on the device."""
-        gW += c * W
-        return 0.5 * c * self.xp.sum(W * W)
 
     def l2_term(self, c, layout, theta, scratch):
         """The :class:`~sklearn_gd._network.MaskedL2Penalty` an optimizer step adds."""

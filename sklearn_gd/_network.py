@@ -68,7 +68,9 @@ class Network:
         return self.backend.workspace(self.layout, n_rows, dtype, dropout)
 
     def l2_term(self, c, ws, theta):
-        """The L2 term an optimizer step adds for ``theta`` (see :class:`L2Penalty`)."""
+        """The objective's L2 term for ``theta`` (see :class:`L2Penalty`): added to the
+        gradient by :meth:`loss_and_grad` for a full batch, by the update step in
+        mini-batch training."""
         return self.backend.l2_term(c, self.layout, theta, ws.weight_scratch)
 
     def forward(self, theta, X, ws=None, masks=None):
@@ -208,13 +210,10 @@ class Network:
         layout = self.layout
         W_list, _ = ws.parameter_views(layout, theta)
         gW_list, gb_list = ws.parameter_views(layout, grad)
-        penalty = 0.0
         for layer in range(layout.n_layers - 1, -1, -1):
             W = W_list[layer]
             gW = ops.transpose_dot(rows.inputs[layer], delta, out=gW_list[layer])
             gb = ops.dot(rows.ones_for(delta), delta, out=gb_list[layer])  # column sums, by BLAS
-            if c:
-                penalty += ops.l2_gradient(gW, W, c, ws.weight_scratch)
             if gW is not gW_list[layer]:  # computed in a new array: into the flat buffer
                 grad[layout.weight_slices[layer]] = ops.flat(gW)
             if gb is not gb_list[layer]:
@@ -228,7 +227,15 @@ class Network:
                 layout.input_params(theta), rows.block_input, rows.block_cache, error,
                 ops, grad, layout.input_slice,
             )
+        penalty = self._l2_term(c, ws, theta).add_gradient(grad, theta) if c else 0.0
         return data_loss, penalty
+
+    def _l2_term(self, c, ws, theta):
+        """:meth:`l2_term`, made once per workspace and coefficient."""
+        term = getattr(ws, "l2", None)
+        if term is None or term.c != c:
+            term = ws.l2 = self.l2_term(c, ws, theta)
+        return term
 
     def _backprop_delta(self, delta, W, rows, masks, hidden):
         """``Delta_{l-1} = (Delta_l W_l^T) * M_{l-1} * f'(Z_{l-1})``.
@@ -250,13 +257,14 @@ class Network:
 
 
 class L2Penalty:
-    """The objective's L2 term ``c / 2 sum_l ||W_l||^2``, added by the step.
+    """The objective's L2 term ``c / 2 sum_l ||W_l||^2``: its gradient ``c W`` is
+    added to a gradient by :meth:`add_gradient`, the one place it is written.
 
-    Mini-batch training leaves it out of the backward pass and lets the
-    optimizer step add its gradient ``c W`` to the weights' gradient: the
-    fused Adam kernel does so in the pass over ``theta`` it makes anyway (one
-    pass over the parameters less per batch; same floats as in the backward
-    pass, see :func:`sklearn_gd._kernels.l2_gradient_blocks`).
+    :meth:`Network.loss_and_grad` adds it for a full batch. Mini-batch
+    training leaves it out of the backward pass and lets the update step add
+    it (:class:`sklearn_gd._optimizers.Chain`): the kernel table's fused
+    Adam step adds it in the pass over ``theta`` it makes anyway (one pass over the parameters less per batch; the same floats, see
+    :func:`sklearn_gd._kernels.l2_gradient_blocks`).
 
     Parameters
     ----------

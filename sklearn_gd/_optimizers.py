@@ -17,6 +17,7 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 - ``adagrad``: ``s <- s + g^2``; ``u = -lr g / (sqrt(s) + eps)``.
 """
 
+import functools
 import math
 
 from ._array_api import zeros_like
@@ -118,12 +119,15 @@ class ScaleByAdam:
             g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale
         )
 
-    def step(self, theta, g, state, lr, l2=None):
-        """``theta <- theta + update(g)`` as one fused kernel (``g`` is scratch).
+    def fused_step(self, theta, g, state, lr, l2, adam_kernel):
+        """``theta <- theta + update(g + L2 term)`` by the kernel table's fused Adam
+        step ``adam_kernel`` (``g`` is scratch); returns the L2 penalty.
 
-        Only for ``scale_by_learning_rate=True``, where the update is the step.
-        ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`) adds the L2 term inside the same pass;
-        returns its penalty (``0.0`` without).
+        Only for ``scale_by_learning_rate=True``, where the update is the
+        step; :class:`Chain` chooses it for a chain of this transform alone.
+        ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`, or None) is
+        added inside the same pass where the kernel can (``l2.fusable``),
+        else by its own passes first.
         """
         if not self.scale_by_learning_rate:
             raise ValueError("A fused Adam step needs scale_by_learning_rate=True.")
@@ -132,30 +136,14 @@ class ScaleByAdam:
         if l2 is not None and not l2.fusable:  # its own passes first, then the plain step
             penalty, l2 = l2.add_gradient(g, theta), None
         l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
-        return penalty + self.ops.adam(
+        return penalty + adam_kernel(
             theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale, *l2_args
         )
 
 
-class ScaleByRms:
-    """RMSprop direction ``g / (sqrt(s) + eps)``, ``s <- rho s + (1 - rho) g^2``."""
-
-    def __init__(self, rho, epsilon, ops=NUMPY):
-        self.rho = rho
-        self.epsilon = epsilon
-        self.ops = ops
-
-    def init(self, theta):
-        return {"s": zeros_like(theta), "scratch": self.ops.buffer(theta.shape, theta.dtype)}
-
-    def update(self, g, state, theta, lr):
-        s, scratch = state["s"], state["scratch"]
-        _decay_towards(s, self.ops.multiply(g, g, out=scratch), self.rho)
-        return _divide_by_root(self.ops, g, s, self.epsilon, scratch)
-
-
-class ScaleByAdagrad:
-    """Adagrad direction ``g / (sqrt(s) + eps)``, ``s <- s + g^2``."""
+class _ScaleByRoot:
+    """``g / (sqrt(s) + eps)`` for a running sum of squares ``s`` that
+    :meth:`_accumulate` updates with ``g^2``."""
 
     def __init__(self, epsilon, ops=NUMPY):
         self.epsilon = epsilon
@@ -166,8 +154,27 @@ class ScaleByAdagrad:
 
     def update(self, g, state, theta, lr):
         s, scratch = state["s"], state["scratch"]
-        s += self.ops.multiply(g, g, out=scratch)
+        self._accumulate(s, self.ops.multiply(g, g, out=scratch))
         return _divide_by_root(self.ops, g, s, self.epsilon, scratch)
+
+
+class ScaleByRms(_ScaleByRoot):
+    """RMSprop direction ``g / (sqrt(s) + eps)``, ``s <- rho s + (1 - rho) g^2``."""
+
+    def __init__(self, rho, epsilon, ops=NUMPY):
+        super().__init__(epsilon, ops)
+        self.rho = rho
+
+    def _accumulate(self, s, squared):
+        _decay_towards(s, squared, self.rho)
+
+
+class ScaleByAdagrad(_ScaleByRoot):
+    """Adagrad direction ``g / (sqrt(s) + eps)``, ``s <- s + g^2``."""
+
+    @staticmethod
+    def _accumulate(s, squared):
+        s += squared
 
 
 class AddDecayedWeights:
@@ -200,10 +207,22 @@ class AddDecayedWeights:
 
 
 class Chain:
-    """Apply transforms one after the other; states are kept in a list."""
+    """Apply transforms one after the other; states are kept in a list.
 
-    def __init__(self, *transforms):
+    ``ops`` is the backend of the arrays the chain steps (see
+    :mod:`sklearn_gd._backend`). Its step is chosen once, here: the kernel
+    table's fused Adam step (``ops.adam``: the update and the L2 term in one
+    pass over memory when compiled) for a chain of one learning-rate scaled
+    Adam, :meth:`reference_step` otherwise. Both make the same floats.
+    """
+
+    def __init__(self, *transforms, ops=NUMPY):
         self.transforms = transforms
+        adam = transforms[0] if len(transforms) == 1 else None
+        if getattr(adam, "scale_by_learning_rate", False):
+            self._step = functools.partial(_fused_adam_step, adam, ops.adam)
+        else:
+            self._step = self.reference_step
 
     def init(self, theta):
         return [t.init(theta) for t in self.transforms]
@@ -217,38 +236,46 @@ class Chain:
         """``theta <- theta + update(g)``; ``g`` is overwritten.
 
         With ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`), ``g`` first gets the L2 term;
-        returns its penalty at ``theta`` before the step (``0.0`` without). A
-        chain of one transform that has its own fused ``step`` uses it.
+        returns its penalty at ``theta`` before the step (``0.0`` without).
         """
-        if len(self.transforms) == 1 and hasattr(self.transforms[0], "step"):
-            return self.transforms[0].step(theta, g, state[0], lr, l2)
+        return self._step(theta, g, state, lr, l2)
+
+    def reference_step(self, theta, g, state, lr, l2=None):
+        """:meth:`step` by the L2 term's own pass, then the transforms."""
         penalty = 0.0 if l2 is None else l2.add_gradient(g, theta)
         theta += self.update(g, state, theta, lr)
         return penalty
 
 
+def _fused_adam_step(adam, kernel, theta, g, state, lr, l2=None):
+    return adam.fused_step(theta, g, state[0], lr, l2, kernel)
+
+
 def _sgd(h):
     return Chain(ScaleByLearningRate(), Trace(h["momentum"],
-                                              h["nesterovs_momentum"] and h["momentum"] > 0))
+                                              h["nesterovs_momentum"] and h["momentum"] > 0),
+                 ops=h["ops"])
 
 
 def _adam(h):
     return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"],
-                             scale_by_learning_rate=True, ops=h["ops"]))
+                             scale_by_learning_rate=True, ops=h["ops"]), ops=h["ops"])
 
 
 def _adamw(h):
     decay = AddDecayedWeights(h["weight_decay"], h["weight_mask"], ops=h["ops"])
     return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"], ops=h["ops"]), decay,
-                 ScaleByLearningRate())
+                 ScaleByLearningRate(), ops=h["ops"])
 
 
 def _rmsprop(h):
-    return Chain(ScaleByRms(h["rho"], h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
+    return Chain(ScaleByRms(h["rho"], h["epsilon"], ops=h["ops"]), ScaleByLearningRate(),
+                 ops=h["ops"])
 
 
 def _adagrad(h):
-    return Chain(ScaleByAdagrad(h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
+    return Chain(ScaleByAdagrad(h["epsilon"], ops=h["ops"]), ScaleByLearningRate(),
+                 ops=h["ops"])
 
 
 #: The mini-batch solvers: name -> builder of its :class:`Chain` from the

@@ -547,9 +547,10 @@ def run_epoch(source, theta, chain_state, lr, guard):
     steps, each step's loss and gradient, and the references below; this
     loop, the divergence guard and the update are the same for both.
 
-    The L2 term (``source.l2``, or None) is added by the optimizer step,
-    which returns its penalty, rather than by the backward pass (``c = 0``
-    there).
+    The L2 term (``source.l2``, or None) is added by the update step (the
+    kernel table's fused Adam step, or the term's own pass: see
+    :class:`~sklearn_gd._optimizers.Chain`), which returns its penalty,
+    rather than by the backward pass (``c = 0`` there).
 
     NaN (divergence) also when the weights the epoch ends with fail the
     guard on the last step: each step's objective is that of the weights

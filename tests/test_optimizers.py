@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from sklearn_gd import _kernels
+from sklearn_gd._backend import ArrayApiBackend
 from sklearn_gd._layout import Layout
 from sklearn_gd._losses import get_loss
 from sklearn_gd._network import L2Penalty, Network
-from sklearn_gd._backend import ArrayApiBackend
 from sklearn_gd._optimizers import make_optimizer
 
 MASK = np.array([1.0, 1.0, 0.0, 1.0])  # third entry plays a bias
@@ -172,3 +172,27 @@ def test_l2_term_in_the_step_equals_l2_term_in_the_backward_pass(solver, kernels
     assert runs["step"][1] == runs["backward pass"][1]
     expected = 0.5 * c * sum(np.sum(W.astype(np.float64) ** 2) for W in layout.weights(theta0))
     assert runs["step"][1][0][1] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("kernels", sorted(_kernels.IMPLEMENTATIONS))
+def test_the_chains_step_is_its_reference_step(solver, kernels, monkeypatch):
+    """The step a chain chooses (the kernel table's fused Adam step for a lone Adam)
+    makes its reference step's floats, L2 term and penalty included, and a lone
+    Adam runs the fused kernel."""
+    layout = Layout([4, 6, 3])
+    rng = np.random.default_rng(1)
+    theta0 = rng.normal(size=layout.size)
+    grads = [rng.normal(size=layout.size) for _ in range(3)]
+    l2 = L2Penalty(0.05, layout, np.empty(layout.size))
+    fused_calls = []
+    adam = _kernels.adam
+    monkeypatch.setattr(_kernels, "adam", lambda *a: fused_calls.append(1) or adam(*a))
+    with _kernels.use(kernels):
+        chain = make_optimizer(solver, weight_mask=layout.weight_mask().astype(float), **HYPER)
+        thetas, states = [theta0.copy(), theta0.copy()], [chain.init(theta0), chain.init(theta0)]
+        for g in grads:
+            penalty = chain.step(thetas[0], g.copy(), states[0], 0.01, l2)
+            assert penalty == chain.reference_step(thetas[1], g.copy(), states[1], 0.01, l2)
+            np.testing.assert_array_equal(thetas[0], thetas[1])
+    assert len(fused_calls) == (len(grads) if solver == "adam" else 0)
