@@ -161,7 +161,8 @@ class InputBlock:
     def backward(self, params, X, cache, G, ops, grad, where):
         """Write ``dJ/dparams`` into ``grad[where]`` from ``G = dJ/de`` of the cached
         forward pass."""
-        p, out = self.views(params, ops), self.views(grad[where], ops)
+        p = self.views(params, ops)
+        out = self.views(grad[where], ops) if cache.reuse else {}  # written in place, or not
         m, d = X.shape
         g = {}
         if self.scale:
@@ -184,7 +185,7 @@ class InputBlock:
             g["phi"] *= -1.0
             g["omega"] = ops.feature_dots(D, X, out=out.get("omega"))
             g["omega"] *= -TWO_PI * self.sigma
-        if any(g[name] is not out[name] for name in g):  # new arrays: into the flat buffer
+        if any(g[name] is not out.get(name) for name in g):  # new arrays: into the flat buffer
             grad[where] = ops.concat([ops.flat(g[name]) for name, *_ in self._blocks], axis=0)
 
 

@@ -209,7 +209,7 @@ class Network:
         data_loss, delta, rows = self._data_loss(theta, X, Y, weights, ws, masks)
         layout = self.layout
         W_list, _ = ws.parameter_views(layout, theta)
-        gW_list, gb_list = ws.parameter_views(layout, grad)
+        gW_list, gb_list = ws.gradient_views(layout, grad)
         for layer in range(layout.n_layers - 1, -1, -1):
             W = W_list[layer]
             gW = ops.transpose_dot(rows.inputs[layer], delta, out=gW_list[layer])
@@ -362,6 +362,9 @@ class Workspace:
             self._views[key] = cached
         return cached[1], cached[2]
 
+    #: The backward pass writes each gradient block into its view of the flat buffer.
+    gradient_views = parameter_views
+
 
 class BatchRows:
     """Views of a :class:`Workspace`'s buffers for a batch of ``m`` rows.
@@ -420,8 +423,15 @@ class FreshWorkspace:
         return FreshRows(self, m)
 
     def parameter_views(self, layout, buffer):
-        """``(weights, biases)`` views of a flat buffer (made for each call)."""
-        return layout.weights(buffer), layout.biases(buffer)
+        """``(weights, biases)`` of a flat buffer (views where the library makes them)."""
+        reshape = self.backend.reshape
+        weights = [reshape(buffer[s], shape)
+                   for s, shape in zip(layout.weight_slices, layout.shapes)]
+        return weights, [buffer[s] for s in layout.bias_slices]
+
+    def gradient_views(self, layout, grad):
+        """No views: each gradient block is computed in a new array, then stored."""
+        return [None] * layout.n_layers, [None] * layout.n_layers
 
     def ones(self, m, like):
         """A vector of ``m`` ones in ``like``'s dtype and device, made once per ``m``."""
