@@ -24,10 +24,11 @@ engine asks which library an array belongs to.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 from . import _kernels
 from ._activations import ACTIVATIONS
-from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device
+from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device, to_numpy
 
 #: NumPy prediction feeds the rows through in chunks whose widest layer output
 #: takes about this many bytes, so that a layer's output is still in cache
@@ -291,6 +292,51 @@ class NumpyBackend:
         """``bias`` as every row of an array of ``Y``'s shape."""
         return np.array(np.broadcast_to(bias, Y.shape))
 
+    # ---- outputs (the estimators' predictions)
+    @staticmethod
+    def logistic(a):
+        return expit(a)
+
+    @staticmethod
+    def open_unit_interval(P):
+        """Probabilities kept inside (0, 1), where they truly are: the logistic
+        rounds to exactly 1.0 beyond logits of about 37, and the nearest float
+        below one is closer to the true value than 1.0 is (in place)."""
+        info = _FINFO[P.dtype.type]
+        return np.clip(P, info.tiny, 1 - info.epsneg, out=P)
+
+    @staticmethod
+    def log(a):
+        """``log(a)``, ``-inf`` where ``a`` is 0, without a warning."""
+        with np.errstate(divide="ignore"):
+            return np.log(a)
+
+    @staticmethod
+    def argmax(a, axis):
+        return np.argmax(a, axis=axis)
+
+    @staticmethod
+    def all(a, axis):
+        return np.all(a, axis=axis)
+
+    @staticmethod
+    def positive(a):
+        """1 where ``a > 0``, else 0, as integers."""
+        return (a > 0).astype(int)
+
+    @staticmethod
+    def take_labels(classes, index):
+        return classes[index]
+
+    @staticmethod
+    def label_matrix(labels, sparse):
+        """A multilabel prediction, sparse (CSR) when the model was fitted on one."""
+        return sp.csr_matrix(labels) if sparse else labels
+
+    @staticmethod
+    def weighted_mean(values, weights, dtype):
+        return np.average(values, weights=weights)
+
 
 class ArrayApiBackend(NumpyBackend):
     """Any library of the Array API standard: every operation returns a new array.
@@ -484,6 +530,43 @@ class ArrayApiBackend(NumpyBackend):
     def constant_outputs(self, bias, Y):
         return self.xp.zeros_like(Y) + bias
 
+    def logistic(self, a):
+        return 1.0 / (1.0 + self.xp.exp(-a))
+
+    def open_unit_interval(self, P):
+        info = self.xp.finfo(P.dtype)
+        return self.xp.clip(P, info.smallest_normal, 1.0 - info.eps / 2)
+
+    def log(self, a):
+        return self.xp.log(a)
+
+    def argmax(self, a, axis):
+        return self.xp.argmax(a, axis=axis)
+
+    def all(self, a, axis):
+        return self.xp.all(a, axis=axis)
+
+    def positive(self, a):
+        return self.xp.astype(a > 0, self.xp.int64)
+
+    def take_labels(self, classes, index):
+        """Labels there; labels this library cannot hold (strings) come back as
+        a NumPy array."""
+        if classes.dtype.kind not in "biuf":
+            return classes[to_numpy(index)]
+        return self.xp.take(to_device(classes, self.xp, device_of(index)), index)
+
+    @staticmethod
+    def label_matrix(labels, sparse):
+        """A multilabel prediction: a dense indicator array in this library."""
+        return labels
+
+    def weighted_mean(self, values, weights, dtype):
+        values = self.xp.astype(values, dtype)
+        if weights is None:
+            return float(self.xp.mean(values))
+        return float(self.xp.sum(values * weights) / self.xp.sum(weights))
+
 
 class NumpyDraws:
     """Uniform and normal draws of a NumPy generator, into a buffer when given one."""
@@ -506,5 +589,7 @@ def _is_sparse(A):
     """``sp.issparse``, answered without its ABC check for ndarrays (most calls)."""
     return type(A) is not np.ndarray and sp.issparse(A)
 
+
+_FINFO = {t: np.finfo(t) for t in (np.float32, np.float64)}
 
 NUMPY = NumpyBackend()

@@ -3,32 +3,18 @@
 from numbers import Real
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 
-from ._array_api import device_of, is_numpy, namespace, to_device, to_numpy
+from ._backend import backend_for
 from ._base import BaseGD, reads_one_model, _check_weight_total, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context, cached_unique
 from ._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._losses import LOSSES
 from ._targets import ClassTargets, declared_classes, parse_labels
-
-def _open_unit_interval(P):
-    """Keep logistic probabilities inside (0, 1), where they truly are.
-
-    ``expit`` rounds to exactly 1.0 beyond logits of about 37; the nearest
-    float below one is closer to the true value than 1.0 is.
-    """
-    info = _FINFO[P.dtype.type]
-    return np.clip(P, info.tiny, 1 - info.epsneg, out=P)
-
-
-_FINFO = {t: np.finfo(t) for t in (np.float32, np.float64)}
 
 
 class MLPBackpropClassifier(ClassifierMixin, BaseGD):
@@ -222,24 +208,20 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
 
     def _proba(self, X, method):
         R, P = self._forward(X, method)
-        if not is_numpy(P):
-            return self._portable_proba(R, P)
+        if self._target_kind == "multiclass":
+            return P
+        ops = backend_for(P)
         if self._target_kind == "binary":
-            # expit(-r) rather than 1 - p: exact for confident negatives too
-            return _open_unit_interval(np.hstack([expit(-R), P]))
-        if self._target_kind == "multilabel":
-            return _open_unit_interval(P)
-        return P
+            # the logistic of -r rather than 1 - p: exact for confident negatives too
+            P = ops.concat([ops.logistic(-R), P], axis=1)
+        return ops.open_unit_interval(P)
 
     @blockwise
     @reads_one_model
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (``-inf`` where it underflows to 0)."""
         proba = self._proba(X, "predict_log_proba")
-        if not is_numpy(proba):
-            return namespace(proba).log(proba)
-        with np.errstate(divide="ignore"):
-            return np.log(proba)
+        return backend_for(proba).log(proba)
 
     @blockwise
     @reads_one_model
@@ -247,17 +229,17 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         """Predicted class labels.
 
         For multilabel targets, an indicator matrix: sparse (CSR) when the
-        model was fitted on a sparse one, dense otherwise.
+        model was fitted on a sparse one, dense otherwise (always dense in
+        another array library). Labels that library cannot hold (strings)
+        come back as a NumPy array.
         """
         R, _ = self._forward(X)
-        if not is_numpy(R):
-            return self._portable_labels(R)
+        ops = backend_for(R)
         if self._target_kind == "multilabel":
-            labels = (R > 0).astype(int)
-            return sp.csr_matrix(labels) if self._sparse_labels else labels
+            return ops.label_matrix(ops.positive(R), self._sparse_labels)
         if self._target_kind == "binary":
-            return self.classes_[(R[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(R, axis=1)]
+            return ops.take_labels(self.classes_, ops.positive(R[:, 0]))
+        return ops.take_labels(self.classes_, ops.argmax(R, axis=1))
 
     @blockwise_score
     def score(self, X, y, sample_weight=None):
@@ -272,34 +254,6 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         score : float
         """
         return super().score(X, *self._follow_X(X, y, sample_weight))
-
-    # ------------------------------------------------------------------ other libraries
-    def _portable_proba(self, R, P):
-        """:meth:`predict_proba` for outputs of another array library."""
-        xp = namespace(P)
-        if self._target_kind == "binary":
-            P = xp.concat([1.0 / (1.0 + xp.exp(R)), P], axis=1)
-        if self._target_kind == "multiclass":
-            return P
-        info = xp.finfo(P.dtype)
-        return xp.clip(P, info.smallest_normal, 1.0 - info.eps / 2)
-
-    def _portable_labels(self, R):
-        """:meth:`predict` for raw outputs of another array library: labels there.
-
-        Labels that library cannot hold (strings) come back as a NumPy array;
-        a multilabel model answers with a dense indicator array.
-        """
-        xp = namespace(R)
-        if self._target_kind == "multilabel":
-            return xp.astype(R > 0, xp.int64)
-        if self._target_kind == "binary":
-            index = xp.astype(R[:, 0] > 0, xp.int64)
-        else:
-            index = xp.argmax(R, axis=1)
-        if self.classes_.dtype.kind not in "biuf":
-            return self.classes_[to_numpy(index)]
-        return xp.take(to_device(self.classes_, xp, device_of(R)), index)
 
     # ------------------------------------------------------------------ hooks
     def _effective_sample_weight(self, y, sw, incremental):

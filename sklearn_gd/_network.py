@@ -263,7 +263,8 @@ class L2Penalty:
     :meth:`Network.loss_and_grad` adds it for a full batch. Mini-batch
     training leaves it out of the backward pass and lets the update step add
     it (:class:`sklearn_gd._optimizers.Chain`): the kernel table's fused
-    Adam step adds it in the pass over ``theta`` it makes anyway (one pass over the parameters less per batch; the same floats, see
+    Adam step adds it in the pass over ``theta`` it makes anyway (one pass
+    over the parameters less per batch; the same floats, see
     :func:`sklearn_gd._kernels.l2_gradient_blocks`).
 
     Parameters

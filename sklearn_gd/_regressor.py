@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from ._array_api import is_numpy, namespace
+from ._backend import backend_for
 from ._base import BaseGD, reads_one_model, _is_minibatch
 from ._compat import Interval, StrOptions, _fit_context
 from ._dask import blockwise, blockwise_score
@@ -185,7 +185,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         _, P = self._forward(X)
         if self._y_ndim != 1:
             return P
-        return P.ravel() if is_numpy(P) else namespace(P).reshape(P, (-1,))
+        return backend_for(P).flat(P)
 
     @blockwise_score
     def score(self, X, y, sample_weight=None):

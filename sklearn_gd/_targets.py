@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import column_or_1d
 
-from ._array_api import is_numpy, namespace
+from ._backend import backend_for
 from ._compat import assert_all_finite_quietly, attach_unique
 from ._values import cast_finite
 
@@ -118,13 +118,12 @@ class ClassTargets:
     def score(self, P, Y, sw):
         """Accuracy of the predictions ``P`` on encoded targets ``Y`` (subset accuracy
         for multilabel), weighted by ``sw``; in ``P``'s library."""
-        if not is_numpy(P):
-            return _array_api_accuracy(P, Y, sw, multiclass=self.kind == "multiclass")
+        ops = backend_for(P)
         if self.kind == "multiclass":
-            correct = np.argmax(P, axis=1) == np.argmax(Y, axis=1)
+            correct = ops.argmax(P, axis=1) == ops.argmax(Y, axis=1)
         else:
-            correct = np.all((P > 0.5) == (Y > 0.5), axis=1)
-        return np.average(correct, weights=sw)
+            correct = ops.all((P > 0.5) == (Y > 0.5), axis=1)
+        return ops.weighted_mean(correct, sw, P.dtype)
 
     def stratify(self, y):
         """The labels a validation split is stratified by (None for multilabel)."""
@@ -253,16 +252,3 @@ def numeric_targets(y):
         return y.astype(np.float64)
     except ValueError as exc:
         raise ValueError(f"y must be numeric for a regressor: {exc}.") from None
-
-
-def _array_api_accuracy(P, Y, sw, multiclass):
-    """:meth:`ClassTargets.score` for arrays of another library."""
-    xp = namespace(P)
-    if multiclass:
-        correct = xp.argmax(P, axis=1) == xp.argmax(Y, axis=1)
-    else:
-        correct = xp.all((P > 0.5) == (Y > 0.5), axis=1)
-    correct = xp.astype(correct, P.dtype)
-    if sw is None:
-        return float(xp.mean(correct))
-    return float(xp.sum(correct * sw) / xp.sum(sw))

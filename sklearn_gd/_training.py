@@ -671,7 +671,6 @@ def full_batch_objective(config, data, theta):
     return objective
 
 
-
 def _no_iteration_message(config, data):
     """What an L-BFGS run that stopped at its starting weights says."""
     message = (
