@@ -38,14 +38,17 @@ The package's modules, by where their code runs:
   chunk's sums of loss and gradient, its part of a step, its validation sums);
 - :mod:`._cluster`: talking to Dask (compute, placement, reduction tree,
   cutting ``y`` and weights like ``X``);
-- :mod:`._data`: the client's preparation of a fit (:class:`ChunkedData`, the
-  full-batch objective, the validation split);
+- :mod:`._intake`: the estimator's side of a fit (metadata, the targets'
+  classes or form, class weights), which hands the fitted targets down;
+- :mod:`._data`: the data source (:class:`ChunkedData`: the chunks
+  persisted on the workers, the full-batch objective, the validation split);
 - :mod:`._epochs`: the synchronous mini-batch steps;
 - :mod:`._predict`: prediction and scores block by block.
 """
 
 from ._cluster import compute, is_dask_collection
-from ._data import ChunkedData, chunked_train_data
+from ._data import ChunkedData
+from ._intake import chunked_train_data
 from ._epochs import ChunkedEpochs, step_bounds
 from ._predict import blockwise, blockwise_score, predict_blocks, score_blocks
 

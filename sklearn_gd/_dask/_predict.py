@@ -19,7 +19,7 @@ from ._cluster import (
     shared,
     tree_sum,
 )
-from ._data import check_metadata
+from ._intake import check_metadata
 
 
 def blockwise(method):
