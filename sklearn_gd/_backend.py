@@ -338,8 +338,12 @@ class NumpyBackend:
         return np.average(values, weights=weights)
 
 
-class ArrayApiBackend(NumpyBackend):
+class ArrayApiBackend:
     """Any library of the Array API standard: every operation returns a new array.
+
+    The same methods as :class:`NumpyBackend` (not a subclass: a method it
+    lacked would otherwise run NumPy's on another library's arrays), less
+    ``narrow_backward``, which its rows never ask for.
 
     Parameters
     ----------
