@@ -17,7 +17,6 @@ from sklearn import config_context, get_config
 from sklearn.utils.validation import check_X_y, validate_data
 
 from ._array_api import (
-    all_finite,
     copy,
     device_of,
     float_bits,
@@ -122,14 +121,7 @@ class ArrayAPIMixin:
         self._check_same_library(X, method)
         xp = namespace(self._theta)
         X = validate_data(self, X, reset=False, dtype=(xp_float(xp, self._theta.dtype),))
-        R, P = self._network().forward(self._theta, X)
-        if not all_finite(P):
-            raise ValueError(
-                "The network produced non-finite predictions: the input values are too large "
-                f"for the fitted weights (max |X| = {float(xp.max(xp.abs(X))):.3g}). Scale "
-                "the data as it was scaled for training."
-            )
-        return R, P
+        return self._finite_outputs(X)
 
     def _follow_X(self, X, *arrays):
         """``arrays`` (targets, weights) moved to ``X``'s library and device, as

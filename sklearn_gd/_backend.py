@@ -29,6 +29,7 @@ from scipy.special import expit
 from . import _kernels
 from ._activations import ACTIVATIONS
 from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device, to_numpy
+from ._values import max_abs
 
 #: NumPy prediction feeds the rows through in chunks whose widest layer output
 #: takes about this many bytes, so that a layer's output is still in cache
@@ -246,6 +247,11 @@ class NumpyBackend:
     @staticmethod
     def squared_norm(W):
         return float(np.dot(W.reshape(-1), W.reshape(-1)))
+
+    @staticmethod
+    def max_abs(X):
+        """The largest absolute value of ``X`` (dense or sparse), as a float."""
+        return max_abs(X)
 
     # ---- the kernel table (the compiled kernels or their NumPy reference)
     @staticmethod
@@ -500,6 +506,9 @@ class ArrayApiBackend:
 
     def squared_norm(self, W):
         return float(self.xp.sum(W * W))
+
+    def max_abs(self, X):
+        return float(self.xp.max(self.xp.abs(X))) if X.shape[0] else 0.0
 
     def bias_activation(self, Z, b, activation):
         return ACTIVATIONS[activation].portable(Z + b, self.xp)

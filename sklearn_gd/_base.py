@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
 from ._activations import ACTIVATIONS
-from ._array_api import astype, is_numpy, numpy_dtype
+from ._array_api import all_finite, astype, is_numpy, numpy_dtype
 from ._array_api_estimator import ArrayAPIMixin
 from ._backend import backend_for
 from ._batches import dropout_rates, resolve_batch_size
@@ -45,7 +45,7 @@ from ._optimizers import SOLVERS
 from ._schedules import SCHEDULES
 from ._state import init_state
 from ._training import TrainConfig, TrainData, check_validation_size, optimizer_for, train
-from ._values import cast_finite, max_abs
+from ._values import cast_finite
 
 
 def reads_one_model(method):
@@ -686,13 +686,17 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
             )
         _check_dense_for_block(X, self._layout.input_block, "was fitted with")
-        X = self._as_model_input(X)
+        return self._finite_outputs(self._as_model_input(X))
+
+    def _finite_outputs(self, X):
+        """``(R, P)`` of the fitted network on validated ``X`` (of its library); a
+        ValueError that says what to do where a prediction is not finite."""
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             R, P = self._network().forward(self._theta, X)
-        if not np.isfinite(P).all():  # NaN in R reaches P; +-inf logits are decisive
+        if not all_finite(P):  # NaN in R reaches P; +-inf logits are decisive
             raise ValueError(
                 "The network produced non-finite predictions: the input values are "
-                f"too large for the fitted weights (max |X| = {max_abs(X):.3g}). "
+                f"too large for the fitted weights (max |X| = {backend_for(X).max_abs(X):.3g}). "
                 "Scale the data as it was scaled for training."
             )
         return R, P
