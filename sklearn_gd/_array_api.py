@@ -178,18 +178,20 @@ def device_of(a):
 
 
 class Generator:
-    """Uniform and normal draws on a device, from the namespace's own generator.
+    """Uniform and normal draws, where the arrays live.
 
     PyTorch and CuPy draw on their device (a GPU would otherwise wait for
-    masks drawn on the host and copied each batch); a library without a
-    generator of its own (``array_api_strict``) gets NumPy's draws, copied.
-    Seeded from the model's NumPy generator, so a fixed ``random_state``
-    gives the same masks run after run.
+    masks drawn on the host and copied each batch), from a generator seeded
+    from the model's NumPy generator, so a fixed ``random_state`` gives the
+    same masks run after run; a library without a generator of its own
+    (``array_api_strict``) gets NumPy's draws, copied. With ``xp`` None
+    (NumPy training) the model's generator ``rng`` draws itself, into the
+    ``out`` buffer when one is given.
     """
 
-    def __init__(self, xp, device, seed):
+    def __init__(self, xp, device, seed=None, rng=None):
         self.xp, self.device = xp, device
-        name = xp.__name__
+        name = "" if xp is None else xp.__name__
         if "torch" in name:
             import torch
 
@@ -202,30 +204,31 @@ class Generator:
                 self._cupy = cupy.random.default_rng(int(seed))
             self.kind = "cupy"
         else:
-            self._numpy = np.random.default_rng(int(seed))
+            self._numpy = rng if xp is None else np.random.default_rng(int(seed))
             self.kind = "numpy"
 
     def uniform(self, shape, dtype, out=None):
-        """Draws from U[0, 1) of ``shape`` and ``dtype`` on the device (new arrays:
-        ``out`` is ignored, as the backend's ``out`` arguments are off NumPy)."""
+        """Draws from U[0, 1) of ``shape`` and ``dtype`` (into ``out``, a NumPy
+        buffer, when given)."""
         if self.kind == "torch":
             import torch
 
             return torch.rand(shape, generator=self._torch, dtype=dtype, device=self.device)
         if self.kind == "cupy":
             return self._cupy.random(shape, dtype=dtype)
-        return self.xp.asarray(
-            self._numpy.random(shape, dtype=numpy_dtype(dtype)), device=self.device
-        )
+        return self._placed(self._numpy.random(shape, dtype=numpy_dtype(dtype), out=out))
 
     def normal(self, shape, dtype, out=None):
-        """Draws from N(0, 1) of ``shape`` and ``dtype`` on the device."""
+        """Draws from N(0, 1) of ``shape`` and ``dtype`` (into ``out`` when given)."""
         if self.kind == "torch":
             import torch
 
             return torch.randn(shape, generator=self._torch, dtype=dtype, device=self.device)
         if self.kind == "cupy":
             return self._cupy.standard_normal(shape, dtype=dtype)
-        return self.xp.asarray(
-            self._numpy.standard_normal(shape, dtype=numpy_dtype(dtype)), device=self.device
-        )
+        return self._placed(
+            self._numpy.standard_normal(shape, dtype=numpy_dtype(dtype), out=out))
+
+    def _placed(self, drawn):
+        """NumPy's draws where the arrays live: as drawn on the host, else copied."""
+        return drawn if self.xp is None else self.xp.asarray(drawn, device=self.device)

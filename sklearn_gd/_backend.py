@@ -126,8 +126,8 @@ class NumpyBackend:
 
     @staticmethod
     def generator(rng, device):
-        """The draws of masks and noise: the model's generator itself."""
-        return NumpyDraws(rng)
+        """The draws of masks and noise: the model's generator itself, on the host."""
+        return Generator(None, None, rng=rng)
 
     @staticmethod
     def dropout_mask(u, p):
@@ -579,23 +579,6 @@ class ArrayApiBackend:
         if weights is None:
             return float(self.xp.mean(values))
         return float(self.xp.sum(values * weights) / self.xp.sum(weights))
-
-
-class NumpyDraws:
-    """Uniform and normal draws of a NumPy generator, into a buffer when given one."""
-
-    def __init__(self, rng):
-        self.rng = rng
-
-    def uniform(self, shape, dtype, out=None):
-        if out is None:
-            return self.rng.random(shape, dtype=dtype)
-        return self.rng.random(out=out, dtype=dtype)
-
-    def normal(self, shape, dtype, out=None):
-        if out is None:
-            return self.rng.standard_normal(shape, dtype=dtype)
-        return self.rng.standard_normal(out=out, dtype=dtype)
 
 
 def _is_sparse(A):

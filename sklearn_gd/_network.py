@@ -36,7 +36,6 @@ prediction).
 import numpy as np
 
 from . import _kernels
-
 from ._array_api import device_of, float_bits, namespace, numpy_dtype, to_device
 from ._backend import NUMPY
 from ._input_block import BlockCache
@@ -232,7 +231,7 @@ class Network:
 
     def _l2_term(self, c, ws, theta):
         """:meth:`l2_term`, made once per workspace and coefficient."""
-        term = getattr(ws, "l2", None)
+        term = ws.l2
         if term is None or term.c != c:
             term = ws.l2 = self.l2_term(c, ws, theta)
         return term
@@ -320,6 +319,8 @@ class Workspace:
     error; ``derivative[l]`` the activation derivative; ``transposed`` the
     scratch of :func:`~sklearn_gd._kernels.narrow_backward`.
     """
+
+    l2 = None  # the L2 term of Network.loss_and_grad, made at its first call
 
     def __init__(self, layout, n_rows, dtype, dropout):
         fan_outs = layout.layer_sizes[1:]
@@ -413,6 +414,7 @@ class FreshWorkspace:
     """
 
     weight_scratch = None
+    l2 = None  # the L2 term of Network.loss_and_grad, made at its first call
 
     def __init__(self, backend, layout):
         self.backend = backend

@@ -139,7 +139,7 @@ class RegressionTargets:
     loss: str
     estimator_name: str = "GDRegressor"
 
-    def encode(self, y, dtype, classes=None):
+    def encode(self, y, dtype):
         """``y`` as a 2-D float array of ``dtype``, checked (numbers, finite; non-negative
         for ``loss='poisson'``)."""
         if sp.issparse(y):
