@@ -227,6 +227,15 @@ def device_contenders(X, y, cfg, epochs, seed, device):
             "sklearn-gd (NumPy, CPU)": on_cpu}
 
 
+def ratio_text(ratio):
+    """A ratio with two decimals, or two significant digits below 0.1.
+
+    One stalled run of another contender (a busy machine) can make a ratio
+    far below 0.01, which two decimals would print as a zero.
+    """
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+
+
 def bench_device(name, cfg, epochs, repeats, device):
     """Time per epoch of the :func:`device_contenders`, round robin, one seed per round.
 
@@ -254,7 +263,7 @@ def bench_device(name, cfg, epochs, repeats, device):
     for label in times:
         median = statistics.median(times[label])
         print(f"| {label} | {median * 1e3:.1f} | "
-              f"{median / statistics.median(times[loop]):.2f} | "
+              f"{ratio_text(median / statistics.median(times[loop]))} | "
               f"{statistics.median(times[cpu]) / median:.3g} | "
               f"{statistics.mean(accuracies[label]):.4f} |")
 
@@ -344,7 +353,7 @@ def bench_classifier(name, cfg, epochs, repeats):
         memory = "n/a" if label == "PyTorch loop" else f"{peak_memory(fit) / 2**20:.1f}"
         print(f"| {label} | {statistics.median(times[label]) * 1e3:.1f} | "
               f"{median_and_range(to_floor(label))} | {quiet_median(label)} | "
-              f"{to_ours(label):.2f} | {statistics.mean(accuracies[label]):.4f} | {memory} |")
+              f"{ratio_text(to_ours(label))} | {statistics.mean(accuracies[label]):.4f} | {memory} |")
 
 
 def bench_linear_regression(repeats, n=200_000, d=100):

@@ -256,3 +256,10 @@ def test_device_table_compares_with_the_pytorch_loop_there(bench, capsys):
         assert 0 <= float(accuracy) <= 1
     assert rows["PyTorch loop (cpu)"][1] == "1.00"
     assert float(rows["sklearn-gd (NumPy, CPU)"][2]) == 1.0
+
+
+def test_a_ratio_far_below_one_is_not_printed_as_zero(bench):
+    # one stalled run of another contender on a busy machine gives such ratios
+    assert bench.ratio_text(1.0) == "1.00" and bench.ratio_text(0.123) == "0.12"
+    assert float(bench.ratio_text(0.0031)) == 0.0031
+    assert float(bench.ratio_text(2e-5)) == 2e-5
