@@ -1,4 +1,4 @@
-"""Build of the optional compiled kernels, ``sklearn_gd._fused``.
+"""Build of the optional compiled kernels, ``sklearn_gd._engine._fused``.
 
 Everything else about the package is declared in ``pyproject.toml``. The
 extension is optional: without a working C compiler the build skips it and
@@ -24,8 +24,8 @@ COMPILE_ARGS = {
 
 
 def kernels_api_version():
-    """``API_VERSION`` of ``sklearn_gd/_kernels.py``, the one place it is defined."""
-    source = (HERE / "sklearn_gd" / "_kernels.py").read_text(encoding="utf-8")
+    """``API_VERSION`` of ``sklearn_gd/_engine/_kernels.py``, the one place it is defined."""
+    source = (HERE / "sklearn_gd" / "_engine" / "_kernels.py").read_text(encoding="utf-8")
     return re.search(r"^API_VERSION = (\d+)$", source, re.MULTILINE).group(1)
 
 
@@ -43,9 +43,9 @@ class BuildExt(build_ext):
 setup(
     ext_modules=[
         Extension(
-            "sklearn_gd._fused",
-            sources=["sklearn_gd/_fused.c"],
-            depends=["sklearn_gd/_fused_kernels.h", "sklearn_gd/_fused_types.h"],
+            "sklearn_gd._engine._fused",
+            sources=["sklearn_gd/_engine/_fused.c"],
+            depends=["sklearn_gd/_engine/_fused_kernels.h", "sklearn_gd/_engine/_fused_types.h"],
             define_macros=[("KERNELS_API_VERSION", kernels_api_version())],
             optional=True,
         )

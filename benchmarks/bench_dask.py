@@ -25,8 +25,9 @@ import dask
 import numpy as np
 from sklearn.datasets import make_classification
 
-from sklearn_gd import MLPBackpropClassifier, _dask
-from sklearn_gd._dask import _cluster
+from sklearn_gd import MLPBackpropClassifier
+from sklearn_gd._data import _dask
+from sklearn_gd._data._dask import _cluster
 
 HIDDEN = (64,)
 

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from sklearn_gd import _kernels
+from sklearn_gd._engine import _kernels
 
 SHAPES = [  # (rows, cols, k): batch rows, the layer's inputs, its outputs
     (256, 256, 10), (256, 256, 3), (256, 100, 1), (128, 512, 10), (1000, 256, 10),

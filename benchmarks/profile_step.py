@@ -39,7 +39,9 @@ from bench_training import (  # noqa: E402
     phase_probe,
 )
 
-from sklearn_gd import MLPBackpropClassifier, _backend, _kernels, _losses, _training  # noqa: E402
+from sklearn_gd import MLPBackpropClassifier  # noqa: E402
+from sklearn_gd._engine import _backend, _kernels, _losses
+from sklearn_gd._train import _trainer
 
 #: The kernels timed, as ``_kernels`` functions; the ones a repeat may run twice.
 KERNELS = ("adam", "bias_activation", "activation_backward", "narrow_backward", "take_rows")
@@ -99,7 +101,7 @@ def timed_calls(totals, repeat_kernels=False):
             twice = repeat_kernels and name in REPEATABLE
             patch(_kernels, name, timer(name, getattr(_kernels, name), twice))
         patch(_losses.Loss, "loss_and_delta", timer("loss", _losses.Loss.loss_and_delta, False))
-        patch(_training, "run_epoch", timer(EPOCH, _training.run_epoch, False))
+        patch(_trainer, "run_epoch", timer(EPOCH, _trainer.run_epoch, False))
         patch(_backend, "np", timed_numpy)
         yield totals
     finally:

@@ -8,7 +8,7 @@ from ._preprocessing import RobustSmoothClipScaler
 from ._recipe import make_tabular_classifier, make_tabular_regressor
 from ._regressor import GDRegressor
 from ._show_versions import show_versions
-from ._training import DivergenceWarning
+from ._train._trainer import DivergenceWarning
 from ._version import __version__
 
 __all__ = [

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn import config_context, get_config
 from sklearn.utils.validation import check_X_y, validate_data
 
-from ._array_api import (
+from ._engine._array_api import (
     copy,
     device_of,
     float_bits,
@@ -30,7 +30,7 @@ from ._array_api import (
     xp_float,
 )
 from ._compat import ARRAY_API_TRAINING, check_same_namespace, move_estimator_to, move_to
-from ._training import TrainData
+from ._data._in_memory import TrainData
 
 
 class ArrayAPIMixin:

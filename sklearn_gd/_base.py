@@ -1,8 +1,8 @@
 """BaseGD: parameters, validation, and the fit / partial_fit / warm_start plumbing.
 
 The estimator is a shell around the trainer: it validates, builds a frozen
-:class:`~sklearn_gd._training.TrainConfig` from its parameters, calls
-:func:`~sklearn_gd._training.train` on its :class:`~sklearn_gd._state.TrainState`
+:class:`~sklearn_gd._train._trainer.TrainConfig` from its parameters, calls
+:func:`~sklearn_gd._train._trainer.train` on its :class:`~sklearn_gd._train._state.TrainState`
 (or a fresh one), and assigns the result in one step.
 """
 
@@ -20,12 +20,12 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _dask
-from ._activations import ACTIVATIONS
-from ._array_api import all_finite, astype, is_numpy, numpy_dtype
+from ._data import _dask
+from ._engine._activations import ACTIVATIONS
+from ._engine._array_api import all_finite, astype, is_numpy, numpy_dtype
 from ._array_api_estimator import ArrayAPIMixin
-from ._backend import backend_for
-from ._batches import dropout_rates, resolve_batch_size
+from ._engine._backend import backend_for
+from ._data._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
     ARRAY_API_TRAINING,
@@ -37,15 +37,16 @@ from ._compat import (
     _fit_context,
     callback_teardown,
 )
-from ._input_block import InputBlock
-from ._losses import get_loss
+from ._engine._input_block import InputBlock
+from ._engine._losses import get_loss
 from ._memory import check_training_memory, training_memory
-from ._network import Network
-from ._optimizers import SOLVERS
-from ._schedules import SCHEDULES
-from ._state import init_state
-from ._training import TrainConfig, TrainData, check_validation_size, optimizer_for, train
-from ._values import cast_finite
+from ._engine._network import Network
+from ._optim._optimizers import SOLVERS
+from ._optim._schedules import SCHEDULES
+from ._train._state import init_state
+from ._data._in_memory import TrainData, check_validation_size
+from ._train._trainer import TrainConfig, optimizer_for, train
+from ._engine._values import cast_finite
 
 
 def reads_one_model(method):

@@ -11,7 +11,7 @@ or on scikit-learn < 1.9, every method here is a cheap no-op.
 
 import dataclasses
 
-from ._array_api import copy
+from ._engine._array_api import copy
 
 
 class EpochHooks:
@@ -40,7 +40,7 @@ class EpochHooks:
     def end_epoch(self, state, completed=True):
         """Close the epoch's task; return True when a callback asks to stop.
 
-        ``state`` is the :class:`~sklearn_gd._state.TrainState` being trained;
+        ``state`` is the :class:`~sklearn_gd._train._state.TrainState` being trained;
         a callback that asks for the fitted estimator gets a copy with this
         epoch's weights.
         """

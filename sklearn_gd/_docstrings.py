@@ -25,7 +25,7 @@ SHARED_PARAMETERS = """
 
     solver : {'adam', 'sgd', 'adamw', 'rmsprop', 'adagrad', 'lbfgs'}, default='adam'
         Optimizer. The mini-batch solvers' update rules are written in
-        :mod:`sklearn_gd._optimizers`; ``sgd`` uses ``momentum`` and
+        :mod:`sklearn_gd._optim._optimizers`; ``sgd`` uses ``momentum`` and
         ``nesterovs_momentum`` as ``MLPClassifier`` does (``momentum=0`` is
         plain gradient descent); ``adamw`` is Adam with decoupled weight decay
         ``weight_decay`` on the weights; ``lbfgs`` minimises the full-batch

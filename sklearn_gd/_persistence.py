@@ -1,11 +1,11 @@
 """What a saved model holds, for loaders that trust types one by one (skops)."""
 
 from ._classifier import MLPBackpropClassifier
-from ._input_block import InputBlock
-from ._layout import Layout
+from ._engine._input_block import InputBlock
+from ._engine._layout import Layout
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
-from ._state import EpochRecord, TrainState
+from ._train._state import EpochRecord, TrainState
 
 #: Every class of this package that a fitted estimator, scaler or tabular
 #: recipe holds; everything else in a saved model is NumPy and scikit-learn's.

@@ -8,7 +8,7 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._array_api import (
+from ._engine._array_api import (
     device_of,
     has_float64,
     input_namespace,

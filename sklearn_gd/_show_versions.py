@@ -2,7 +2,7 @@
 
 import platform
 
-from . import _kernels
+from ._engine import _kernels
 from ._version import __version__
 
 

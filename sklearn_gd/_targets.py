@@ -21,9 +21,9 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import backend_for
+from ._engine._backend import backend_for
 from ._compat import assert_all_finite_quietly, attach_unique
-from ._values import cast_finite
+from ._engine._values import cast_finite
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.
 PRIOR_CLIP = 1e-6

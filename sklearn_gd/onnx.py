@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import StandardScaler
 
-from ._array_api import device_of, is_numpy, namespace
+from ._engine._array_api import device_of, is_numpy, namespace
 
 from ._classifier import MLPBackpropClassifier
 from ._preprocessing import RobustSmoothClipScaler
@@ -108,10 +108,10 @@ def _classifier_shape(operator):
 
 # ---------------------------------------------------------------- graphs
 def _hidden_activation(name, node, opv):
-    """The ONNX operator that :data:`~sklearn_gd._activations.ACTIVATIONS` declares."""
+    """The ONNX operator that :data:`~sklearn_gd._engine._activations.ACTIVATIONS` declares."""
     from skl2onnx.algebra import onnx_ops as ops
 
-    from ._activations import ACTIVATIONS
+    from ._engine._activations import ACTIVATIONS
 
     activation = ACTIVATIONS[name]
     if activation.onnx is None:
@@ -153,7 +153,7 @@ def _check_on_numpy_arrays(array, what):
 
 
 def _input_block(layout, theta, node, dtype, opv):
-    """The periodic embedding and input scale of :mod:`sklearn_gd._input_block` in ONNX.
+    """The periodic embedding and input scale of :mod:`sklearn_gd._engine._input_block` in ONNX.
 
     ``cos(2 pi sigma omega x + phi)`` for every feature and frequency as one
     broadcast ``(rows, d, k)`` tensor, then a batched ``MatMul`` with the
@@ -184,10 +184,11 @@ def _input_block(layout, theta, node, dtype, opv):
 
 
 def _output_link(loss_name, node, opv):
-    """The ONNX operator of the output link that :data:`~sklearn_gd._losses.LOSSES` declares."""
+    """The ONNX operator of the output link that
+    :data:`~sklearn_gd._engine._losses.LOSSES` declares."""
     from skl2onnx.algebra import onnx_ops as ops
 
-    from ._losses import LOSSES
+    from ._engine._losses import LOSSES
 
     loss = LOSSES[loss_name]
     if loss.onnx is None:

@@ -34,5 +34,11 @@ def dask_cluster():
     process has its own): starting worker processes is the slow part of those tests,
     and on a loaded machine several clusters starting at once made workers late."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(**DASK_CLUSTER_OPTIONS) as cluster:
+    import dask
+
+    # A killed worker's nanny starts a new process, which on a loaded machine can take
+    # longer than the 15 s after which the cluster counts the worker as lost and closes
+    # its nanny for good (the cluster then runs one worker short): a generous margin.
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "600s"}), \
+            distributed.LocalCluster(**DASK_CLUSTER_OPTIONS) as cluster:
         yield cluster

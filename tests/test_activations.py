@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sklearn_gd import _kernels
-from sklearn_gd._activations import ACTIVATIONS, Activation
-from sklearn_gd._losses import LOSSES, Loss, get_loss
+from sklearn_gd._engine import _kernels
+from sklearn_gd._engine._activations import ACTIVATIONS, Activation
+from sklearn_gd._engine._losses import LOSSES, Loss, get_loss
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -37,7 +37,7 @@ def test_each_derivative_from_the_output_is_the_forward_passs_slope(name):
 def test_declared_kernels_are_the_compiled_modules_kinds():
     """Each kind an activation names exists in C, and each C kind serves an activation."""
     if "compiled" not in _kernels.IMPLEMENTATIONS:
-        pytest.skip("the compiled kernels (sklearn_gd._fused) were not built")
+        pytest.skip("the compiled kernels (sklearn_gd._engine._fused) were not built")
     declared = {a.kernel for a in ACTIVATIONS.values() if a.kernel is not None}
     assert declared == set(_kernels._compiled.ACTIVATION_KINDS)
     assert set(_kernels.FUSED_KINDS) == {

@@ -13,9 +13,9 @@ import sklearn
 from sklearn.datasets import make_classification, make_regression
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, move_model
-from sklearn_gd._array_api import Generator, namespace, to_numpy
-from sklearn_gd._backend import NUMPY, ArrayApiBackend
-from sklearn_gd._batches import Regularizers
+from sklearn_gd._engine._array_api import Generator, namespace, to_numpy
+from sklearn_gd._engine._backend import NUMPY, ArrayApiBackend
+from sklearn_gd._data._batches import Regularizers
 from sklearn_gd._compat import ARRAY_API_TRAINING
 from sklearn_gd._testing import assert_allclose_in_dtype, rounding_tolerance
 
@@ -268,7 +268,7 @@ def test_the_input_block_as_numpy(lib, block):
 
 
 def test_prediction_in_chunks(lib, monkeypatch):
-    from sklearn_gd import _backend
+    from sklearn_gd._engine import _backend
 
     X, y = data("regressor", np.float32)
     with dispatch():
@@ -480,10 +480,10 @@ def test_string_labels_stay_on_the_host(lib):
 def test_each_optimizer_step_as_numpy(lib, solver):
     """Each update rule, with the L2 term, makes the NumPy path's steps (which
     tests/test_optimizers.py checks against the formulas)."""
-    from sklearn_gd._layout import Layout
-    from sklearn_gd._network import L2Penalty
-    from sklearn_gd._optimizers import make_optimizer
-    from sklearn_gd._network import MaskedL2Penalty as PortableL2Penalty
+    from sklearn_gd._engine._layout import Layout
+    from sklearn_gd._engine._network import L2Penalty
+    from sklearn_gd._optim._optimizers import make_optimizer
+    from sklearn_gd._engine._network import MaskedL2Penalty as PortableL2Penalty
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")
@@ -511,9 +511,9 @@ def test_each_optimizer_step_as_numpy(lib, solver):
 def test_portable_gradient_as_numpy(lib, activation, loss):
     """Every activation and loss: the portable objective and gradient are the
     NumPy network's (which tests/test_network.py checks by finite differences)."""
-    from sklearn_gd._layout import Layout
-    from sklearn_gd._losses import get_loss
-    from sklearn_gd._network import Network
+    from sklearn_gd._engine._layout import Layout
+    from sklearn_gd._engine._losses import get_loss
+    from sklearn_gd._engine._network import Network
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")
@@ -547,7 +547,7 @@ def test_portable_gradient_as_numpy(lib, activation, loss):
 
 def test_zero_for_devices_that_cannot_be_cache_keys():
     """A library whose device objects are unhashable still gets its zero."""
-    from sklearn_gd._array_api import zero
+    from sklearn_gd._engine._array_api import zero
 
     class Unhashable:
         __hash__ = None

@@ -33,7 +33,7 @@ def test_fits_report_seconds_per_epoch_on_dask_and_in_memory(bench):
 
 
 def test_step_overhead_is_one_round_trip_over_the_chunks(bench, monkeypatch):
-    from sklearn_gd._dask import _cluster
+    from sklearn_gd._data._dask import _cluster
 
     X, y = bench.make_data(300, 8)
     calls = []

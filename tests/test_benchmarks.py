@@ -156,17 +156,19 @@ def test_profiler_names_each_product_by_kind_and_shape(profiler):
 
 
 def test_profiler_times_a_fit_and_puts_the_package_back(profiler):
-    from sklearn_gd import MLPBackpropClassifier, _backend, _kernels, _losses, _training
+    from sklearn_gd import MLPBackpropClassifier
+    from sklearn_gd._engine import _backend, _kernels, _losses
+    from sklearn_gd._train import _trainer
 
     originals = [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
-                 _training.run_epoch, _backend.np]
+                 _trainer.run_epoch, _backend.np]
     X, y, _, _ = profiler.make_data(TINY["n"], TINY["d"], TINY["dtype"])
     totals = profiler.collections.defaultdict(float)
     with pytest.raises(RuntimeError), profiler.timed_calls(totals):
         MLPBackpropClassifier(hidden_layer_sizes=(6,), batch_size=50, max_iter=1).fit(X, y)
         raise RuntimeError  # leaving by an exception restores the package too
     assert [_kernels.adam, _kernels.take_rows, _losses.Loss.loss_and_delta,
-            _training.run_epoch, _backend.np] == originals
+            _trainer.run_epoch, _backend.np] == originals
     # 6 batches of 50 rows: forward 50 x 6 and 50 x 10, gradients 5 x 6 and 6 x 10
     expected = {"fwd (50, 6)", "fwd (50, 10)", "wgrad (5, 6)", "wgrad (6, 10)",
                 "dgrad (50, 6)", "bias_sum (6,)", "bias_sum (10,)", "adam",
@@ -177,7 +179,8 @@ def test_profiler_times_a_fit_and_puts_the_package_back(profiler):
 
 
 def test_profiler_repeats_the_large_kernels_when_asked(profiler, monkeypatch):
-    from sklearn_gd import MLPBackpropClassifier, _kernels
+    from sklearn_gd import MLPBackpropClassifier
+    from sklearn_gd._engine import _kernels
 
     calls = []
     adam = _kernels.adam
@@ -218,10 +221,10 @@ def test_profiler_labels_each_round_by_its_phase_probes(profiler, monkeypatch):
 
 def test_kernel_benchmark_compares_every_shape(capsys):
     """bench_kernels.py: one row per dtype and shape, saying whether training uses the kernel."""
-    from sklearn_gd import _kernels
+    from sklearn_gd._engine import _kernels
 
     if _kernels._compiled is None:
-        pytest.skip("the compiled kernels (sklearn_gd._fused) were not built")
+        pytest.skip("the compiled kernels (sklearn_gd._engine._fused) were not built")
     path = SCRIPT.parent / "bench_kernels.py"
     spec = importlib.util.spec_from_file_location("bench_kernels", path)
     module = importlib.util.module_from_spec(spec)

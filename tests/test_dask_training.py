@@ -1,4 +1,4 @@
-"""Data-parallel training on Dask collections (sklearn_gd._dask), on a real LocalCluster."""
+"""Data-parallel training on Dask collections (sklearn_gd._data._dask), on a real LocalCluster."""
 
 import os
 import signal
@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import accuracy_score, r2_score
 
-from sklearn_gd import DivergenceWarning, GDRegressor, MLPBackpropClassifier, _dask
-from sklearn_gd._dask import _chunks, _cluster
+from sklearn_gd import DivergenceWarning, GDRegressor, MLPBackpropClassifier
+from sklearn_gd._data import _dask
+from sklearn_gd._data._dask import _chunks, _cluster
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -74,7 +75,7 @@ CHUNKINGS = [500, 77, (100, 250, 3, 147)]
 
 def objective_pair(model, X, y, sw, chunks):
     """The in-memory and the chunked full-batch objectives of a fitted ``model``."""
-    from sklearn_gd._training import full_batch_objective
+    from sklearn_gd._data._in_memory import full_batch_objective
 
     config = model._train_config(model._layout, False, 1)
     memory = model._train_data(X, y, sw, False, True, None, (None,) * 3)

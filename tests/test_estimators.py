@@ -12,11 +12,11 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
-from sklearn_gd._activations import ACTIVATIONS
-from sklearn_gd._losses import REGRESSION_LOSSES
-from sklearn_gd._optimizers import SOLVERS
-from sklearn_gd._schedules import SCHEDULES
-from sklearn_gd._training import DivergenceWarning
+from sklearn_gd._engine._activations import ACTIVATIONS
+from sklearn_gd._engine._losses import REGRESSION_LOSSES
+from sklearn_gd._optim._optimizers import SOLVERS
+from sklearn_gd._optim._schedules import SCHEDULES
+from sklearn_gd._train._trainer import DivergenceWarning
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
-from sklearn_gd._activations import ACTIVATIONS
-from sklearn_gd._input_block import InputBlock
-from sklearn_gd._layout import Layout
-from sklearn_gd._losses import get_loss
-from sklearn_gd._network import Network
-from sklearn_gd._state import init_state
+from sklearn_gd._engine._activations import ACTIVATIONS
+from sklearn_gd._engine._input_block import InputBlock
+from sklearn_gd._engine._layout import Layout
+from sklearn_gd._engine._losses import get_loss
+from sklearn_gd._engine._network import Network
+from sklearn_gd._train._state import init_state
 from sklearn_gd._testing import central_differences, relative_error
 
 from test_network import OUTPUT_KINDS, make_targets, objective_and_gradient

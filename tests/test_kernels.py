@@ -15,16 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_gd import GDRegressor, MLPBackpropClassifier, _kernels
-from sklearn_gd._activations import ACTIVATIONS
-from sklearn_gd._kernels import FUSED_KINDS, CompiledKernels, NumpyKernels
+from sklearn_gd import GDRegressor, MLPBackpropClassifier
+from sklearn_gd._engine import _kernels
+from sklearn_gd._engine._activations import ACTIVATIONS
+from sklearn_gd._engine._kernels import FUSED_KINDS, CompiledKernels, NumpyKernels
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 pytestmark = pytest.mark.skipif(
     "compiled" not in _kernels.IMPLEMENTATIONS,
-    reason="the compiled kernels (sklearn_gd._fused) were not built: installed without a "
+    reason="the compiled kernels (sklearn_gd._engine._fused) were not built: installed without a "
     "C compiler, or sklearn_gd imported from a source tree that was not installed with "
     "`pip install -e .`",
 )
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.skipif(
 def test_the_compiled_module_is_the_one_this_package_expects():
     """Its interface version is the one defined in _kernels.py (setup.py passes it)."""
     assert _kernels._compiled.API_VERSION == _kernels.API_VERSION
-    assert _kernels._compiled.__name__ == "sklearn_gd._fused"
+    assert _kernels._compiled.__name__ == "sklearn_gd._engine._fused"
 
 
 def test_activation_kinds_come_from_the_compiled_table():
@@ -316,7 +317,7 @@ import numpy as np
 spec = importlib.util.spec_from_file_location("kernel_tests", sys.argv[1])
 tests = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tests)
-from sklearn_gd import _kernels
+from sklearn_gd._engine import _kernels
 print(_kernels.description())
 for dtype in tests.DTYPES:
     np.savez(f"{sys.argv[2]}-{dtype.__name__}.npz", *tests.compiled_kernel_outputs(dtype))
@@ -351,7 +352,7 @@ def test_avx2_and_baseline_versions_agree_bit_for_bit(tmp_path):
 
 def test_an_unknown_vector_isa_fails_the_import_naming_the_choices():
     env = dict(os.environ, SKLEARN_GD_VECTOR_ISA="avx512")
-    done = subprocess.run([sys.executable, "-c", "import sklearn_gd._fused"], env=env,
+    done = subprocess.run([sys.executable, "-c", "import sklearn_gd._engine._fused"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "ValueError: SKLEARN_GD_VECTOR_ISA=avx512: this build and CPU run" in done.stderr

@@ -9,9 +9,9 @@ from scipy.special import log_softmax, logsumexp
 from sklearn.datasets import make_classification
 
 from sklearn_gd import MLPBackpropClassifier
-from sklearn_gd._layout import Layout
-from sklearn_gd._losses import get_loss
-from sklearn_gd._network import Network
+from sklearn_gd._engine._layout import Layout
+from sklearn_gd._engine._losses import get_loss
+from sklearn_gd._engine._network import Network
 from sklearn_gd._testing import central_differences, relative_error
 
 

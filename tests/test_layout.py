@@ -3,7 +3,7 @@ import pickle
 
 import numpy as np
 
-from sklearn_gd._layout import Layout
+from sklearn_gd._engine._layout import Layout
 
 
 def test_views_partition_the_buffer():

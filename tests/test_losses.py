@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 
-from sklearn_gd._losses import get_loss
+from sklearn_gd._engine._losses import get_loss
 
 rng = np.random.default_rng(0)
 R = rng.normal(scale=2.0, size=(6, 3))

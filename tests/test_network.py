@@ -6,17 +6,17 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_gd import _kernels
-from sklearn_gd._activations import ACTIVATIONS
-from sklearn_gd._layout import Layout
-from sklearn_gd._losses import get_loss
-from sklearn_gd._network import Network
+from sklearn_gd._engine import _kernels
+from sklearn_gd._engine._activations import ACTIVATIONS
+from sklearn_gd._engine._layout import Layout
+from sklearn_gd._engine._losses import get_loss
+from sklearn_gd._engine._network import Network
 from sklearn_gd._testing import assert_allclose_in_dtype, central_differences, relative_error
 
 narrow_backward = _kernels.narrow_backward
 requires_compiled = pytest.mark.skipif(
     "compiled" not in _kernels.IMPLEMENTATIONS,
-    reason="the compiled kernels (sklearn_gd._fused) were not built; NumPy's never "
+    reason="the compiled kernels (sklearn_gd._engine._fused) were not built; NumPy's never "
     "backpropagate through narrow_backward",
 )
 
@@ -180,7 +180,7 @@ def test_forward_without_workspace_matches_training_buffers():
 @pytest.mark.parametrize("sparse_input", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prediction_in_chunks_matches_all_rows_at_once(monkeypatch, sparse_input, dtype):
-    from sklearn_gd import _backend
+    from sklearn_gd._engine import _backend
 
     rng = np.random.default_rng(0)
     layout = Layout([4, 6, 3])

@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
-from sklearn_gd._activations import ACTIVATIONS
+from sklearn_gd._engine._activations import ACTIVATIONS
 
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")

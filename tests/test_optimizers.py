@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from sklearn_gd import _kernels
-from sklearn_gd._backend import ArrayApiBackend
-from sklearn_gd._layout import Layout
-from sklearn_gd._losses import get_loss
-from sklearn_gd._network import L2Penalty, Network
-from sklearn_gd._optimizers import make_optimizer
+from sklearn_gd._engine import _kernels
+from sklearn_gd._engine._backend import ArrayApiBackend
+from sklearn_gd._engine._layout import Layout
+from sklearn_gd._engine._losses import get_loss
+from sklearn_gd._engine._network import L2Penalty, Network
+from sklearn_gd._optim._optimizers import make_optimizer
 
 MASK = np.array([1.0, 1.0, 0.0, 1.0])  # third entry plays a bias
 HYPER = dict(momentum=0.8, beta_1=0.85, beta_2=0.95, epsilon=1e-3, rho=0.7, weight_decay=0.05)

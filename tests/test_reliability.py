@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
-from sklearn_gd._training import DivergenceWarning
+from sklearn_gd._train._trainer import DivergenceWarning
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(30, 4))
@@ -410,7 +410,7 @@ def test_divergence_restarts_the_optimizer_state(solver):
                       alpha=1e-3, batch_size=5, random_state=0)
     with pytest.warns(DivergenceWarning):
         reg.fit(X, y_reg)
-    from sklearn_gd._training import new_optimizer_state
+    from sklearn_gd._train._trainer import new_optimizer_state
 
     config = reg._train_config(reg._layout, incremental=True, max_epochs=1)
     fresh = new_optimizer_state(config, reg._state)["chain"]
@@ -442,7 +442,7 @@ def test_diverging_partial_fit_leaves_model_as_before():
 
 
 def test_failed_partial_fit_truncates_the_histories_it_appended_to(monkeypatch):
-    from sklearn_gd import _training
+    from sklearn_gd._train import _trainer
 
     reg = GDRegressor(hidden_layer_sizes=(5,), random_state=0)
     for _ in range(3):
@@ -453,7 +453,7 @@ def test_failed_partial_fit_truncates_the_histories_it_appended_to(monkeypatch):
     def failing_report(*args, **kwargs):  # runs after the epoch's loss is appended
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr(_training, "_report", failing_report)
+    monkeypatch.setattr(_trainer, "_report", failing_report)
     with pytest.raises(RuntimeError, match="report failed"):
         reg.partial_fit(X, y_reg)
     assert reg.loss_curve_ is curve and curve == before
@@ -480,7 +480,7 @@ def test_failed_fit_leaves_the_fitted_model_as_it_was(monkeypatch):
     user the model they had (scikit-learn's validation resets the feature
     names, and the classifier its classes, before they raise)."""
     pd = pytest.importorskip("pandas")
-    from sklearn_gd import _training
+    from sklearn_gd._train import _trainer
 
     frame = pd.DataFrame(X, columns=list("abcd"))
     clf = MLPBackpropClassifier(hidden_layer_sizes=(3,), max_iter=30, random_state=0)
@@ -502,7 +502,7 @@ def test_failed_fit_leaves_the_fitted_model_as_it_was(monkeypatch):
     def failing_report(*args, **kwargs):  # after the first epoch's loss is recorded
         raise RuntimeError("report failed")
 
-    monkeypatch.setattr(_training, "_report", failing_report)
+    monkeypatch.setattr(_trainer, "_report", failing_report)
     with pytest.raises(RuntimeError, match="report failed"):
         clf.fit(frame, y_clf)
     _assert_same_state(clf, state)
@@ -514,7 +514,7 @@ def test_failed_fit_leaves_the_fitted_model_as_it_was(monkeypatch):
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, early_stopping):
-    from sklearn_gd import _optimizers
+    from sklearn_gd._optim import _optimizers
 
     calls = {"n": 0}
     original = _optimizers.Chain.step
@@ -555,12 +555,14 @@ def _interrupt_on_call(monkeypatch, owner, name, call, when=lambda *a, **k: True
 
 def _phases():
     """Where an epoch can be interrupted: ``(owner, attribute, when)``."""
-    from sklearn_gd import _callbacks, _optimizers, _stopping, _training
+    from sklearn_gd import _callbacks
+    from sklearn_gd._optim import _optimizers
+    from sklearn_gd._train import _stopping, _trainer
 
     return {
         "batch": (_optimizers.Chain, "step", lambda *a, **k: True),
-        "validation pass": (_training, "record_validation", lambda *a, **k: True),
-        "report": (_training, "_report", lambda *a, **k: True),
+        "validation pass": (_trainer, "record_validation", lambda *a, **k: True),
+        "report": (_trainer, "_report", lambda *a, **k: True),
         "stopping rule": (_stopping.NoImprovement, "after_epoch", lambda *a, **k: True),
         "callback end of epoch": (_callbacks.EpochHooks, "end_epoch",
                                   lambda self, state, completed=True: completed),
@@ -644,11 +646,11 @@ def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
     """Ctrl-C inside L-BFGS's objective: the model is the last accepted iterate, with
     one loss per iteration; interrupted before its first iteration, the model is as
     it was (unfitted)."""
-    from sklearn_gd import _training
+    from sklearn_gd._data import _in_memory
 
     params = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=200, tol=0,
                   random_state=0)
-    original = _training.full_batch_objective
+    original = _in_memory.full_batch_objective
     evaluations = {"n": 0, "stop_at": 12}
 
     def interrupting_objective(*args):
@@ -662,13 +664,13 @@ def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
 
         return counted
 
-    monkeypatch.setattr(_training, "full_batch_objective", interrupting_objective)
+    monkeypatch.setattr(_in_memory, "full_batch_objective", interrupting_objective)
     reg = GDRegressor(**params)
     with pytest.raises(KeyboardInterrupt):
         reg.fit(X, y_reg)
     k = reg.n_iter_
     assert 1 <= k == len(reg.loss_curve_) and reg.t_ == k * X.shape[0]
-    objective = original(_training_config(reg), _training.TrainData(X, y_reg[:, None]),
+    objective = original(_training_config(reg), _in_memory.TrainData(X, y_reg[:, None]),
                          reg._theta)
     # the kept weights are those whose objective the loss curve recorded last
     assert objective(reg._theta.copy())[0] == pytest.approx(reg.loss_curve_[-1], rel=1e-12)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from sklearn_gd._schedules import make_schedule
+from sklearn_gd._optim._schedules import make_schedule
 
 
 def test_constant_and_adaptive_are_flat():

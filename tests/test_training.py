@@ -5,15 +5,16 @@ import pytest
 
 from sklearn_gd import GDRegressor
 from sklearn_gd._callbacks import EpochHooks
-from sklearn_gd._layout import Layout
-from sklearn_gd._state import EpochRecord, TrainState
-from sklearn_gd._stopping import (
+from sklearn_gd._engine._layout import Layout
+from sklearn_gd._train._state import EpochRecord, TrainState
+from sklearn_gd._train._stopping import (
     ADAPTIVE_DIVISOR,
     CallbackRequest,
     NoImprovement,
     PlateauRateCut,
 )
-from sklearn_gd._training import TrainData, learning_rate, train
+from sklearn_gd._data._in_memory import TrainData
+from sklearn_gd._train._trainer import learning_rate, train
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(60, 3))

@@ -6,14 +6,14 @@ plateau factor of the learning rate) and whether an earlier rule already
 stops the run, returning True when training should stop; and
 ``finish(state)``, called when the run ends however it ends. A new rule is a
 new class in this module and one line where the loop's rules are made
-(:func:`sklearn_gd._training.stopping_rules`).
+(:func:`sklearn_gd._train._trainer.stopping_rules`).
 
 The divergence guard is consulted more often: after every batch.
 """
 
 import math
 
-from ._array_api import copy
+from .._engine._array_api import copy
 
 #: ``learning_rate="adaptive"`` divides the rate by this on a plateau ...
 ADAPTIVE_DIVISOR = 5.0

@@ -5,7 +5,7 @@ validation scores are sums over the chunks."""
 
 import numpy as np
 
-from .._network import L2Penalty
+from ..._engine._network import L2Penalty
 from . import _cluster
 from ._chunks import (
     chunk_evaluate,
@@ -44,7 +44,7 @@ def statistics(chunks, where):
 
 
 class ChunkedData:
-    """Training data in chunks persisted on the workers (see :mod:`sklearn_gd._dask`).
+    """Training data in chunks persisted on the workers (see :mod:`sklearn_gd._data._dask`).
 
     ``chunks``: delayed :class:`Chunk` objects (futures with a distributed
     client); ``sources``: the same, not persisted (the graph that makes them

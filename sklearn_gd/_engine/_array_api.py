@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
-from ._compat import (
+from .._compat import (
     ARRAY_API_TRAINING,
     array_device,
     array_namespace,

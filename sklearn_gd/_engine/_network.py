@@ -15,7 +15,7 @@ and ``g`` the output link of the loss. The objective on the batch is
     J = \\sum_i w_i\\, \\ell(Z_{L,i}, Y_i) + \\frac{c}{2} \\sum_l \\|W_l\\|_F^2,
 
 where the batch weights ``w_i`` (``s_i / S`` at full batch, see
-:class:`~sklearn_gd._batches.BatchSource`) and ``c = alpha / N`` are passed
+:class:`~sklearn_gd._data._batches.BatchSource`) and ``c = alpha / N`` are passed
 in by the caller. Backpropagation:
 
 .. math::
@@ -28,7 +28,7 @@ in by the caller. Backpropagation:
 The math functions are deterministic: dropout masks come in as arguments.
 
 The passes are written once for every array library: each operation goes
-through the network's backend (:mod:`sklearn_gd._backend`), with the
+through the network's backend (:mod:`sklearn_gd._engine._backend`), with the
 workspace's buffer it may write into (NumPy) or not (other libraries, and
 prediction).
 """
@@ -48,11 +48,11 @@ class Network:
     ----------
     layout : Layout
     activation : str
-        Key of :data:`~sklearn_gd._activations.ACTIVATIONS`.
+        Key of :data:`~sklearn_gd._engine._activations.ACTIVATIONS`.
     loss : Loss
-        Output link and loss, see :mod:`sklearn_gd._losses`.
+        Output link and loss, see :mod:`sklearn_gd._engine._losses`.
     backend : NumpyBackend or ArrayApiBackend, default=NumPy's
-        The array library the passes compute in (:mod:`sklearn_gd._backend`).
+        The array library the passes compute in (:mod:`sklearn_gd._engine._backend`).
     """
 
     def __init__(self, layout, activation, loss, backend=NUMPY):
@@ -241,7 +241,7 @@ class Network:
 
         Through a layer of few outputs (a classifier's output layer), in one
         fused kernel where that is faster (see ``NARROW_MAX_OUTPUTS`` in
-        :mod:`~sklearn_gd._kernels`).
+        :mod:`~sklearn_gd._engine._kernels`).
         """
         ops = self.backend
         previous = rows.delta[hidden]
@@ -261,10 +261,10 @@ class L2Penalty:
 
     :meth:`Network.loss_and_grad` adds it for a full batch. Mini-batch
     training leaves it out of the backward pass and lets the update step add
-    it (:class:`sklearn_gd._optimizers.Chain`): the kernel table's fused
+    it (:class:`sklearn_gd._optim._optimizers.Chain`): the kernel table's fused
     Adam step adds it in the pass over ``theta`` it makes anyway (one pass
     over the parameters less per batch; the same floats, see
-    :func:`sklearn_gd._kernels.l2_gradient_blocks`).
+    :func:`sklearn_gd._engine._kernels.l2_gradient_blocks`).
 
     Parameters
     ----------
@@ -317,7 +317,7 @@ class Workspace:
     activation for hidden layers; ``dropped[l]`` the masked activation when
     dropout is on; ``P`` the predictions; ``delta[l]`` the backpropagated
     error; ``derivative[l]`` the activation derivative; ``transposed`` the
-    scratch of :func:`~sklearn_gd._kernels.narrow_backward`.
+    scratch of :func:`~sklearn_gd._engine._kernels.narrow_backward`.
     """
 
     l2 = None  # the L2 term of Network.loss_and_grad, made at its first call
@@ -374,7 +374,7 @@ class BatchRows:
     The same attributes as the workspace (``Z``, ``P``, ``delta``,
     ``derivative``, ``dropped``, ``ones``), cut to ``m`` rows (``transposed``
     whole); ``narrow``, whether the error into each hidden layer goes through
-    :func:`~sklearn_gd._kernels.narrow_backward` (decided once per ``m``); and,
+    :func:`~sklearn_gd._engine._kernels.narrow_backward` (decided once per ``m``); and,
     as the last forward pass set them, ``inputs``: each layer's input
     ``A_{l-1}`` (``A_0 = X``), which the weight gradients read, and
     ``activated``: each hidden layer's ``f(Z_l)``, which its derivative reads.

@@ -1,5 +1,5 @@
 /*
- * The kernels of sklearn_gd._fused for one element type and one instruction
+ * The kernels of sklearn_gd._engine._fused for one element type and one instruction
  * set. _fused_types.h includes this file once per element type, and _fused.c
  * includes that once per instruction set, after defining
  *

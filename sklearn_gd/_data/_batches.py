@@ -1,7 +1,7 @@
 """Mini-batches for the training loop: row gathering, weights, dropout masks, input noise.
 
 Written once for every array library, through the run's backend
-(:mod:`sklearn_gd._backend`): NumPy reuses buffers allocated once per fit and
+(:mod:`sklearn_gd._engine._backend`): NumPy reuses buffers allocated once per fit and
 gathers each shuffled batch into them; other libraries allocate, and gather
 an epoch's rows in one pass (see :class:`BatchSource`). The random draws
 (shuffling, masks, noise) come from the estimator's one generator.
@@ -10,7 +10,7 @@ an epoch's rows in one pass (see :class:`BatchSource`). The random draws
 import numpy as np
 import scipy.sparse as sp
 
-from ._backend import NUMPY
+from .._engine._backend import NUMPY
 
 
 def resolve_batch_size(batch_size, n_samples):
@@ -123,7 +123,7 @@ class Regularizers:
 
     On NumPy, from the estimator's generator itself, into buffers reused for
     every batch; off NumPy, on the device by its library's generator
-    (:class:`~sklearn_gd._array_api.Generator`), seeded from the estimator's.
+    (:class:`~sklearn_gd._engine._array_api.Generator`), seeded from the estimator's.
     """
 
     def __init__(self, rates, input_noise, batch_size, hidden_sizes, dtype, rng, ops=NUMPY,

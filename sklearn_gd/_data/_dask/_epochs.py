@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._batches import resolve_batch_size
-from .._network import L2Penalty
-from .._training import run_epoch
+from ..._engine._network import L2Penalty
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
 from ._cluster import holders, on_chunks, shared, tree_sum
@@ -34,8 +33,8 @@ def step_bounds(rows, batch_size):
 class ChunkedEpochs:
     """Epochs of synchronous data-parallel steps over a :class:`ChunkedData`.
 
-    An epoch source of :func:`~sklearn_gd._training.run_epoch`, as
-    :class:`~sklearn_gd._training.LocalEpochs` is in memory.
+    An epoch source of :func:`~sklearn_gd._train._trainer.run_epoch`, as
+    :class:`~sklearn_gd._data._in_memory.LocalEpochs` is in memory.
     """
 
     def __init__(self, config, state, data):
@@ -50,10 +49,6 @@ class ChunkedEpochs:
         self.chain = config.optimizer
         self.net_d = shared(net, "network")
         self.deferred = False
-
-    def run(self, theta, chain_state, lr, guard):
-        """One epoch; its mean objective, or NaN when it diverged (as in memory)."""
-        return run_epoch(self, theta, chain_state, lr, guard)
 
     def steps(self):
         """``(m, (step, seed))`` for each synchronous step of the epoch, the chunks'

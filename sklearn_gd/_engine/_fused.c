@@ -1,10 +1,10 @@
 /*
- * sklearn_gd._fused: fused elementwise kernels of the training step.
+ * sklearn_gd._engine._fused: fused elementwise kernels of the training step.
  *
  * NumPy runs one pass over memory per operation; a training step needs many
  * small ones (bias, activation, its derivative, the L2 term, softmax, Adam's
  * ten passes) and gathers the rows of each shuffled batch. Each kernel here
- * does one such group in a single pass. sklearn_gd/_kernels.py holds the
+ * does one such group in a single pass. sklearn_gd/_engine/_kernels.py holds the
  * NumPy reference of every kernel, is the only caller, and runs the
  * references when this module is not built.
  *
@@ -32,7 +32,7 @@
 /* Bumped whenever a signature or a semantic changes, so that _kernels.py
  * ignores a stale build. Defined once, in _kernels.py: setup.py passes it. */
 #ifndef KERNELS_API_VERSION
-#error "KERNELS_API_VERSION is passed by setup.py (it reads sklearn_gd/_kernels.py)"
+#error "KERNELS_API_VERSION is passed by setup.py (it reads sklearn_gd/_engine/_kernels.py)"
 #endif
 
 /* --------------------------------------------------------- compiler glue */
@@ -961,8 +961,8 @@ static PyModuleDef_Slot slots[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "sklearn_gd._fused",
-    .m_doc = "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_kernels.py).",
+    .m_name = "sklearn_gd._engine._fused",
+    .m_doc = "Fused elementwise kernels of sklearn-gd (see sklearn_gd/_engine/_kernels.py).",
     .m_size = sizeof(ModuleState),
     .m_methods = methods,
     .m_slots = slots,

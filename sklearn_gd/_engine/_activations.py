@@ -9,7 +9,7 @@ An :class:`Activation` holds everything the package does with one:
 - ``portable`` and ``portable_derivative``: the same two, written against
   the Array API standard for any library (``xp``), returning new arrays;
 - ``kernel``: the kind of the compiled fused kernel that computes it
-  (a key of ``sklearn_gd._fused.ACTIVATION_KINDS``), or None where NumPy does;
+  (a key of ``sklearn_gd._engine._fused.ACTIVATION_KINDS``), or None where NumPy does;
 - ``onnx``: the ONNX operator and its attributes, or None for the identity.
 
 Every ``f`` here is monotone, which is what makes ``f'`` a function of

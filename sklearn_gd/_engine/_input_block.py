@@ -129,7 +129,7 @@ class InputBlock:
         """``e`` for the rows of ``X``, computed by the backend ``ops``.
 
         What the backward pass needs is kept in ``cache`` (a
-        :class:`~sklearn_gd._network.BlockCache`); when it reuses buffers
+        :class:`~sklearn_gd._engine._network.BlockCache`); when it reuses buffers
         (NumPy training), the next batch of as many rows computes into the
         same ones: the per-feature arrays are ``rows x features x
         frequencies`` large, and allocating them anew for every batch costs

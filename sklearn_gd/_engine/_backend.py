@@ -1,12 +1,12 @@
 """The policy of a run: what differs by array library, chosen once.
 
 The network, its input block and the training loop are written once (see
-:mod:`sklearn_gd._network`). Each elementwise or matrix operation they make
+:mod:`sklearn_gd._engine._network`). Each elementwise or matrix operation they make
 goes through a backend, with the buffer it may write into:
 
 - :class:`NumpyBackend` writes into the preallocated buffer it is given
   (NumPy's ``out=``), so that a training step allocates nothing, and runs
-  the active kernel table of :mod:`sklearn_gd._kernels` (the compiled
+  the active kernel table of :mod:`sklearn_gd._engine._kernels` (the compiled
   kernels when they are built, their NumPy reference otherwise);
 - :class:`ArrayApiBackend` computes with the Array API standard's functions,
   which have no ``out=``: it ignores the buffer and returns a new array
@@ -15,7 +15,7 @@ goes through a backend, with the buffer it may write into:
 Every operation returns its result; a caller never assumes that the buffer
 was written. The buffers themselves come from the workspace the backend
 makes (:meth:`NumpyBackend.workspace`); a workspace without buffers
-(:class:`~sklearn_gd._network.FreshWorkspace`) serves prediction, so that
+(:class:`~sklearn_gd._engine._network.FreshWorkspace`) serves prediction, so that
 concurrent predictions share nothing.
 
 :func:`backend_for` picks the backend of an array: the only place where the
@@ -272,7 +272,7 @@ class NumpyBackend:
         return _kernels.uses_narrow_backward(n_entries, n_outputs)
 
     def l2_term(self, c, layout, theta, scratch):
-        """The :class:`~sklearn_gd._network.L2Penalty` an optimizer step adds for ``theta``."""
+        """The :class:`~._network.L2Penalty` an optimizer step adds for ``theta``."""
         from ._network import L2Penalty
 
         return L2Penalty(c, layout, scratch)
@@ -428,7 +428,7 @@ class ArrayApiBackend:
         return self.xp.asarray(vector.astype(numpy_dtype(theta.dtype)), device=device_of(theta))
 
     def adam_direction(self, g, u, w, beta_1, beta_2, eps, scale):
-        """As :func:`sklearn_gd._kernels.adam_direction`, by the standard's in-place
+        """As :func:`sklearn_gd._engine._kernels.adam_direction`, by the standard's in-place
         operators and ``x[...] =`` (no ``out=``)."""
         u *= beta_1
         u += g
@@ -442,8 +442,8 @@ class ArrayApiBackend:
 
     def adam(self, theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
-        """As :meth:`sklearn_gd._kernels.NumpyKernels.adam`, without the L2 term: off
-        NumPy it is added to ``g`` before (:class:`~sklearn_gd._network.MaskedL2Penalty`)."""
+        """As :meth:`sklearn_gd._engine._kernels.NumpyKernels.adam`, without the L2 term: off
+        NumPy it is added to ``g`` before (:class:`~._network.MaskedL2Penalty`)."""
         if c:
             raise ValueError("The Array API Adam step takes no L2 term: add it to g first.")
         u *= beta_1
@@ -523,7 +523,7 @@ class ArrayApiBackend:
         return False
 
     def l2_term(self, c, layout, theta, scratch):
-        """The :class:`~sklearn_gd._network.MaskedL2Penalty` an optimizer step adds."""
+        """The :class:`~sklearn_gd._engine._network.MaskedL2Penalty` an optimizer step adds."""
         from ._network import MaskedL2Penalty
 
         return MaskedL2Penalty(c, layout, theta)

@@ -180,7 +180,7 @@ def _log_loss_xp(R, P, Y, xp):
 
 def _softmax_log_loss_xp(R, Y, weights, xp):
     """Softmax, weighted log-loss and its gradient sharing one exponential, as
-    :func:`sklearn_gd._kernels.softmax_log_loss` (rows of ``Y`` sum to one)."""
+    :func:`sklearn_gd._engine._kernels.softmax_log_loss` (rows of ``Y`` sum to one)."""
     Z = R - xp.max(R, axis=1, keepdims=True)
     E = xp.exp(Z)
     s = xp.sum(E, axis=1, keepdims=True)

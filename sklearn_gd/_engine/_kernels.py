@@ -4,7 +4,7 @@ Between its matrix products, a training step gathers the rows of a shuffled
 batch and makes many elementwise passes (bias, activation, its derivative, the
 L2 term, softmax and log-loss, Adam's moments and step). NumPy runs one pass
 over memory per operation and pays a fixed cost per call; the compiled module
-:mod:`sklearn_gd._fused` (``_fused.c`` and ``_fused_kernels.h``) does each
+:mod:`sklearn_gd._engine._fused` (``_fused.c`` and ``_fused_kernels.h``) does each
 group below in one pass (:func:`narrow_backward` with the product through a
 layer of few outputs before its backward pass). Every function here is
 written in NumPy as the reference for its compiled twin, which makes the same
@@ -44,7 +44,7 @@ if getattr(_compiled, "API_VERSION", None) != API_VERSION:
 
 #: Activations with a compiled fused forward and backward pass, with the code
 #: of their kernel kind: each activation declares its kind
-#: (:class:`~sklearn_gd._activations.Activation`), the compiled module numbers
+#: (:class:`~sklearn_gd._engine._activations.Activation`), the compiled module numbers
 #: them (``ACTIVATION_KINDS``). Empty without the compiled module.
 FUSED_KINDS = {
     name: _compiled.ACTIVATION_KINDS[activation.kernel]
@@ -195,7 +195,7 @@ class NumpyKernels:
 
 
 class CompiledKernels:
-    """The same kernels, one compiled pass each (``sklearn_gd/_fused.c``)."""
+    """The same kernels, one compiled pass each (``sklearn_gd/_engine/_fused.c``)."""
 
     name = "compiled"
 

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils import check_array
 
-from .._compat import _check_feature_names, _check_n_features, assert_all_finite_quietly
-from .._training import check_validation_size
+from ..._compat import _check_feature_names, _check_n_features, assert_all_finite_quietly
+from .._in_memory import check_validation_size
 from . import _cluster
 from ._chunks import label_counts
 from ._cluster import is_dask_collection, is_dataframe

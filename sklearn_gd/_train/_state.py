@@ -1,6 +1,6 @@
 """What a fitted model carries from one call to the next: one :class:`TrainState`.
 
-The trainer (:mod:`sklearn_gd._training`) never changes a trained state it is
+The trainer (:mod:`sklearn_gd._train._trainer`) never changes a trained state it is
 given: it trains a :meth:`TrainState.copy` and returns it (a fresh state,
 which no model holds yet, it trains itself), and the estimator assigns the
 returned state in one step. A call that raises therefore leaves the model as
@@ -13,8 +13,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._array_api import copy
-from ._layout import Layout
+from .._engine._array_api import copy
+from .._engine._layout import Layout
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Every weight and bias of the network lives in a single 1-D array ``theta``.
 Layer ``l`` owns a weight block of shape ``(fan_in, fan_out)`` followed by a
 bias block of shape ``(fan_out,)``; an input block (embedding, input scale,
-see :mod:`sklearn_gd._input_block`), when there is one, owns the first
+see :mod:`sklearn_gd._engine._input_block`), when there is one, owns the first
 entries. Views onto ``theta`` are made on demand so that the flat buffer
 stays the single source of truth (stored views would not survive pickling or
 ``copy.deepcopy``).

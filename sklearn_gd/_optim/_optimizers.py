@@ -20,8 +20,8 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 import functools
 import math
 
-from ._array_api import zeros_like
-from ._backend import NUMPY
+from .._engine._array_api import zeros_like
+from .._engine._backend import NUMPY
 
 
 def _decay_towards(average, value, decay):
@@ -88,7 +88,7 @@ class ScaleByAdam:
     ``mhat / (sqrt(vhat) + eps) = (a / c) u / (sqrt(w) + eps / c)``: the same
     value. With ``scale_by_learning_rate`` the step ``-lr`` is folded into that
     last scaling, and :meth:`step` applies the whole update to ``theta`` as one
-    fused kernel (:func:`sklearn_gd._kernels.adam`: one pass over memory when
+    fused kernel (:func:`sklearn_gd._engine._kernels.adam`: one pass over memory when
     compiled).
     """
 
@@ -125,7 +125,7 @@ class ScaleByAdam:
 
         Only for ``scale_by_learning_rate=True``, where the update is the
         step; :class:`Chain` chooses it for a chain of this transform alone.
-        ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`, or None) is
+        ``l2`` (an :class:`~sklearn_gd._engine._network.L2Penalty`, or None) is
         added inside the same pass where the kernel can (``l2.fusable``),
         else by its own passes first.
         """
@@ -210,7 +210,7 @@ class Chain:
     """Apply transforms one after the other; states are kept in a list.
 
     ``ops`` is the backend of the arrays the chain steps (see
-    :mod:`sklearn_gd._backend`). Its step is chosen once, here: the kernel
+    :mod:`sklearn_gd._engine._backend`). Its step is chosen once, here: the kernel
     table's fused Adam step (``ops.adam``: the update and the L2 term in one
     pass over memory when compiled) for a chain of one learning-rate scaled
     Adam, :meth:`reference_step` otherwise. Both make the same floats.
@@ -235,8 +235,9 @@ class Chain:
     def step(self, theta, g, state, lr, l2=None):
         """``theta <- theta + update(g)``; ``g`` is overwritten.
 
-        With ``l2`` (an :class:`~sklearn_gd._network.L2Penalty`), ``g`` first gets the L2 term;
-        returns its penalty at ``theta`` before the step (``0.0`` without).
+        With ``l2`` (an :class:`~sklearn_gd._engine._network.L2Penalty`), ``g``
+        first gets the L2 term; returns its penalty at ``theta`` before the step
+        (``0.0`` without).
         """
         return self._step(theta, g, state, lr, l2)
 
@@ -299,7 +300,7 @@ def make_optimizer(
     ops=NUMPY,
 ):
     """Build the :class:`Chain` for a mini-batch ``solver`` name (a key of :data:`SOLVERS`),
-    stepping arrays of the backend ``ops``'s library (:mod:`sklearn_gd._backend`)."""
+    stepping arrays of the backend ``ops``'s library (:mod:`sklearn_gd._engine._backend`)."""
     if solver not in SOLVERS:
         raise ValueError(f"Unknown mini-batch solver {solver!r}.")
     return SOLVERS[solver](dict(

@@ -1,0 +1,1 @@
+"""The data sources: batches of in-memory arrays, and Dask chunks."""

@@ -1,0 +1,1 @@
+"""The update rules: optimizers as init/update transforms, and learning-rate schedules."""
