@@ -5,12 +5,14 @@ from ._engine._input_block import InputBlock
 from ._engine._layout import Layout
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
-from ._train._state import EpochRecord, TrainState
+from ._optim._optimizers import AdamState, DecayState, NoState, RootState, TraceState
+from ._train._state import EpochRecord, OptimizerState, TrainState
 
 #: Every class of this package that a fitted estimator, scaler or tabular
 #: recipe holds; everything else in a saved model is NumPy and scikit-learn's.
 _SAVED_CLASSES = (GDRegressor, MLPBackpropClassifier, RobustSmoothClipScaler, TrainState,
-                  EpochRecord, Layout, InputBlock)
+                  EpochRecord, OptimizerState, NoState, TraceState, AdamState, RootState,
+                  DecayState, Layout, InputBlock)
 
 
 def skops_trusted_types():

@@ -161,9 +161,9 @@ def test_adaptive_rate_divides_by_five_instead_of_stopping(reg_data):
     constant = quiet(GDRegressor(**params).fit, X, y)
     adaptive = quiet(GDRegressor(learning_rate="adaptive", **params).fit, X, y)
     assert adaptive.n_iter_ > constant.n_iter_
-    assert adaptive._opt_state["lr_factor"] < 1.0
-    assert np.log(adaptive._opt_state["lr_factor"]) / np.log(1 / 5) == pytest.approx(
-        round(np.log(adaptive._opt_state["lr_factor"]) / np.log(1 / 5))
+    assert adaptive._opt_state.lr_factor < 1.0
+    assert np.log(adaptive._opt_state.lr_factor) / np.log(1 / 5) == pytest.approx(
+        round(np.log(adaptive._opt_state.lr_factor) / np.log(1 / 5))
     )
 
 
@@ -265,7 +265,7 @@ def test_all_zero_weight_batches_are_skipped(reg_data):
     sw[:50] = 0.0
     reg = GDRegressor(batch_size=10, shuffle=False, random_state=0)
     reg.partial_fit(X, y, sample_weight=sw)
-    assert reg._opt_state["chain"][0]["step"] == 5  # only the 5 batches with weight
+    assert reg._opt_state.chain[0].step == 5  # only the 5 batches with weight
     assert np.isfinite(reg._theta).all()
 
 
@@ -288,8 +288,8 @@ def test_float32_stays_float32_end_to_end(clf_data, reg_data):
     assert all(W.dtype == np.float32 for W in clf.coefs_)
     assert clf.predict_proba(X32).dtype == np.float32
     assert clf.predict_proba(X).dtype == np.float32
-    state = clf._opt_state["chain"][0]
-    assert state["u"].dtype == state["w"].dtype == np.float32
+    state = clf._opt_state.chain[0]
+    assert state.u.dtype == state.w.dtype == np.float32
     Xr, yr = reg_data
     reg = quiet(GDRegressor(max_iter=3).fit, Xr.astype(np.float32), yr)
     assert reg.predict(Xr.astype(np.float32)).dtype == np.float32

@@ -125,7 +125,7 @@ def test_state_keeps_dtype(dtype):
         chain.step(theta, np.ones(3, dtype), state, 0.1)
         assert theta.dtype == dtype
         for part in state:
-            for value in part.values():
+            for value in vars(part).values():
                 if isinstance(value, np.ndarray):
                     assert value.dtype == dtype
 

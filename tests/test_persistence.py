@@ -113,7 +113,9 @@ def test_skops_untrusted_types_are_the_documented_ones(tmp_path):
         for model in (MLPBackpropClassifier(max_iter=2, random_state=0).fit(X, y),
                       GDRegressor(embedding="periodic", input_scale=True, max_iter=2,
                                   random_state=0).fit(X, X[:, 0]),
-                      make_tabular_classifier(max_iter=2, random_state=0).fit(X, y)):
+                      make_tabular_classifier(max_iter=2, random_state=0).fit(X, y),
+                      *(MLPBackpropClassifier(solver=solver, max_iter=2, random_state=0).fit(X, y)
+                        for solver in ("sgd", "rmsprop"))):
             untrusted = set(sio.get_untrusted_types(data=sio.dumps(model)))
             assert untrusted <= documented, untrusted - documented
             saved |= untrusted

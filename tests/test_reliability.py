@@ -413,10 +413,10 @@ def test_divergence_restarts_the_optimizer_state(solver):
     from sklearn_gd._train._trainer import new_optimizer_state
 
     config = reg._train_config(reg._layout, incremental=True, max_epochs=1)
-    fresh = new_optimizer_state(config, reg._state)["chain"]
-    for kept, new in zip(reg._opt_state["chain"], fresh):
-        for name, value in new.items():
-            np.testing.assert_array_equal(kept[name], value)
+    fresh = new_optimizer_state(config, reg._state).chain
+    for kept, new in zip(reg._opt_state.chain, fresh):
+        for name, value in vars(new).items():
+            np.testing.assert_array_equal(getattr(kept, name), value)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DivergenceWarning)
         reg.set_params(learning_rate_init=1e-3).partial_fit(X, y_reg)
@@ -800,7 +800,7 @@ def test_switching_solver_between_partial_fit_calls_starts_a_fresh_optimizer():
     reg = GDRegressor(hidden_layer_sizes=(3,), solver="adam", random_state=0)
     reg.partial_fit(X, y_reg)
     reg.set_params(solver="sgd").partial_fit(X, y_reg)
-    assert reg._opt_state["solver"] == "sgd" and reg.n_iter_ == 2
+    assert reg._opt_state.solver == "sgd" and reg.n_iter_ == 2
     assert np.isfinite(reg._theta).all()
 
 

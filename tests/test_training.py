@@ -6,7 +6,7 @@ import pytest
 from sklearn_gd import GDRegressor
 from sklearn_gd._callbacks import EpochHooks
 from sklearn_gd._engine._layout import Layout
-from sklearn_gd._train._state import EpochRecord, TrainState
+from sklearn_gd._train._state import EpochRecord, OptimizerState, TrainState
 from sklearn_gd._train._stopping import (
     ADAPTIVE_DIVISOR,
     CallbackRequest,
@@ -26,8 +26,8 @@ def snapshot(state):
     return dict(
         theta=state.theta.copy(),
         rng=state.rng.bit_generator.state,
-        chain=[{k: np.copy(v) for k, v in t.items()} for t in state.optimizer["chain"]],
-        counters=(state.optimizer["epoch"], state.optimizer["samples"], state.n_iter, state.t),
+        chain=[vars(t.map_arrays(np.copy)) for t in state.optimizer.chain],
+        counters=(state.optimizer.epoch, state.optimizer.samples, state.n_iter, state.t),
         loss_curve=list(state.loss_curve),
     )
 
@@ -61,7 +61,7 @@ def test_the_learning_rate_is_the_schedule_times_the_plateau_factor():
     est = GDRegressor(learning_rate="invscaling", learning_rate_init=0.1, power_t=0.5)
     est.fit(X, y)
     config = est._train_config(est._layout, incremental=True, max_epochs=1)
-    optimizer = {"epoch": 3, "samples": 99, "lr_factor": 0.04}
+    optimizer = OptimizerState("sgd", epoch=3, samples=99, lr_factor=0.04)
     assert learning_rate(config, optimizer) == pytest.approx(0.1 / 100**0.5 * 0.04)
 
 
@@ -74,7 +74,7 @@ def scripted_state(losses, validation_scores=None):
                for loss, score in zip(losses, scores)]
     return TrainState(
         layout=layout, theta=np.zeros(layout.size), rng=np.random.default_rng(0),
-        optimizer={"lr_factor": 1.0}, history=history,
+        optimizer=OptimizerState("sgd"), history=history,
         best_validation_score=-np.inf if validation_scores else None,
     )
 
@@ -126,7 +126,7 @@ def test_the_plateau_rule_cuts_the_rate_then_stops_when_it_is_too_small(capsys):
     state = scripted_state([])
     # every epoch after the first is flat: 1e-5 -> 2e-6 (cut), then 4e-7 < 1e-6: stop
     assert run_rule(rule, state, losses=[1.0, 1.0, 1.0]) == [3]
-    assert state.optimizer["lr_factor"] == 1 / ADAPTIVE_DIVISOR
+    assert state.optimizer.lr_factor == 1 / ADAPTIVE_DIVISOR
     out = capsys.readouterr().out
     assert "Setting learning rate to 2e-06" in out
     assert "Learning rate too small. Stopping." in out
@@ -161,11 +161,11 @@ def test_state_copy_shares_nothing_mutable():
     generator_state = state.rng.bit_generator.state
     assert twin.rng.bit_generator.state == generator_state  # the same stream ...
     twin.theta += 1
-    twin.optimizer["chain"][0]["u"] += 1
-    twin.optimizer["lr_factor"] = 0.5
+    twin.optimizer.chain[0].u += 1
+    twin.optimizer.lr_factor = 0.5
     twin.history.append(EpochRecord(0.0))
     twin.rng.random()  # ... drawn from independently
     assert state.rng.bit_generator.state == generator_state
-    assert state.optimizer["lr_factor"] == 1.0 and len(state.loss_curve) == 2
+    assert state.optimizer.lr_factor == 1.0 and len(state.loss_curve) == 2
     assert not np.array_equal(twin.theta, state.theta)
-    assert not np.array_equal(twin.optimizer["chain"][0]["u"], state.optimizer["chain"][0]["u"])
+    assert not np.array_equal(twin.optimizer.chain[0].u, state.optimizer.chain[0].u)

@@ -17,11 +17,71 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 - ``adagrad``: ``s <- s + g^2``; ``u = -lr g / (sqrt(s) + eps)``.
 """
 
+import dataclasses
 import functools
 import math
+from dataclasses import dataclass
+from typing import Any
 
 from .._engine._array_api import zeros_like
 from .._engine._backend import NUMPY
+
+
+@dataclass(eq=False)
+class TransformState:
+    """What a transform keeps between steps: arrays shaped like the parameters
+    (in their library, on their device) and numbers. Each transform has its own
+    subclass, so a saved model's optimizer state says what each value is."""
+
+    def map_arrays(self, convert):
+        """A state of the same type whose arrays are ``convert(array)``; numbers
+        and None are kept (a copy, or a move to another library or device)."""
+        return dataclasses.replace(self, **{
+            field.name: convert(value) for field in dataclasses.fields(self)
+            if not isinstance(value := getattr(self, field.name), (int, float, type(None)))
+        })
+
+
+@dataclass(eq=False)
+class NoState(TransformState):
+    """The state of a transform that keeps nothing."""
+
+
+@dataclass(eq=False)
+class TraceState(TransformState):
+    """Momentum's velocity ``v``."""
+
+    velocity: Any
+
+
+@dataclass(eq=False)
+class AdamState(TransformState):
+    """Adam's moments over their weights, ``u = m / (1 - b1)`` and
+    ``w = v / (1 - b2)``, and ``step``, the steps taken (``t``)."""
+
+    u: Any
+    w: Any
+    step: int = 0
+
+
+@dataclass(eq=False)
+class RootState(TransformState):
+    """The running sum of squared gradients ``s`` of RMSprop or Adagrad, and a
+    buffer for ``g^2`` and ``sqrt(s)`` (None off NumPy, which allocates)."""
+
+    s: Any
+    scratch: Any
+
+
+@dataclass(eq=False)
+class DecayState(TransformState):
+    """Decoupled weight decay's buffer for ``wd * theta`` (None off NumPy), and its
+    weight mask in the parameters' library and on their device when that is
+    not NumPy's (made at the first step; None on NumPy, where the
+    transform's own mask serves)."""
+
+    scratch: Any
+    mask: Any = None
 
 
 def _decay_towards(average, value, decay):
@@ -44,7 +104,7 @@ class ScaleByLearningRate:
     """``u = -lr * g``."""
 
     def init(self, theta):
-        return {}
+        return NoState()
 
     def update(self, g, state, theta, lr):
         g *= -lr
@@ -63,10 +123,10 @@ class Trace:
         self.nesterov = nesterov
 
     def init(self, theta):
-        return {"velocity": zeros_like(theta)}
+        return TraceState(velocity=zeros_like(theta))
 
     def update(self, u, state, theta, lr):
-        v = state["velocity"]
+        v = state.velocity
         v *= self.momentum
         v += u
         if self.nesterov:
@@ -100,15 +160,15 @@ class ScaleByAdam:
         self.ops = ops
 
     def init(self, theta):
-        return {"u": zeros_like(theta), "w": zeros_like(theta), "step": 0}
+        return AdamState(u=zeros_like(theta), w=zeros_like(theta))
 
     def _step_constants(self, state, step_size):
         """Advance the step count; return ``(eps / c, step_size * a / c)``.
 
         Python floats, so that float32 arrays stay float32 in NumPy's passes.
         """
-        state["step"] += 1
-        t = state["step"]
+        state.step += 1
+        t = state.step
         a = (1 - self.beta_1) / (1 - self.beta_1**t)
         c = math.sqrt((1 - self.beta_2) / (1 - self.beta_2**t))
         return float(self.epsilon / c), float(step_size * a / c)
@@ -116,7 +176,7 @@ class ScaleByAdam:
     def update(self, g, state, theta, lr):
         eps, scale = self._step_constants(state, -lr if self.scale_by_learning_rate else 1.0)
         return self.ops.adam_direction(
-            g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale
+            g, state.u, state.w, self.beta_1, self.beta_2, eps, scale
         )
 
     def fused_step(self, theta, g, state, lr, l2, adam_kernel):
@@ -137,7 +197,7 @@ class ScaleByAdam:
             penalty, l2 = l2.add_gradient(g, theta), None
         l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
         return penalty + adam_kernel(
-            theta, g, state["u"], state["w"], self.beta_1, self.beta_2, eps, scale, *l2_args
+            theta, g, state.u, state.w, self.beta_1, self.beta_2, eps, scale, *l2_args
         )
 
 
@@ -150,10 +210,10 @@ class _ScaleByRoot:
         self.ops = ops
 
     def init(self, theta):
-        return {"s": zeros_like(theta), "scratch": self.ops.buffer(theta.shape, theta.dtype)}
+        return RootState(s=zeros_like(theta), scratch=self.ops.buffer(theta.shape, theta.dtype))
 
     def update(self, g, state, theta, lr):
-        s, scratch = state["s"], state["scratch"]
+        s, scratch = state.s, state.scratch
         self._accumulate(s, self.ops.multiply(g, g, out=scratch))
         return _divide_by_root(self.ops, g, s, self.epsilon, scratch)
 
@@ -186,28 +246,28 @@ class AddDecayedWeights:
         self.ops = ops
 
     def init(self, theta):
-        return {"scratch": self.ops.buffer(theta.shape, theta.dtype)}
+        return DecayState(scratch=self.ops.buffer(theta.shape, theta.dtype))
 
     def _mask_for(self, state, theta):
         """The mask in ``theta``'s library and on its device: off NumPy a copy, kept
         with the state it serves (which move_model moves with theta), made at the
         first step."""
-        mask = state.get("mask")
+        mask = state.mask
         if mask is None:
             mask = self.ops.like(self.mask, theta)
             if mask is not self.mask:
-                state["mask"] = mask
+                state.mask = mask
         return mask
 
     def update(self, u, state, theta, lr):
-        scratch = self.ops.multiply(theta, self._mask_for(state, theta), out=state["scratch"])
+        scratch = self.ops.multiply(theta, self._mask_for(state, theta), out=state.scratch)
         scratch *= self.weight_decay
         u += scratch
         return u
 
 
 class Chain:
-    """Apply transforms one after the other; states are kept in a list.
+    """Apply transforms one after the other; their states are kept in a tuple.
 
     ``ops`` is the backend of the arrays the chain steps (see
     :mod:`sklearn_gd._engine._backend`). Its step is chosen once, here: the kernel
@@ -225,7 +285,7 @@ class Chain:
             self._step = self.reference_step
 
     def init(self, theta):
-        return [t.init(theta) for t in self.transforms]
+        return tuple(t.init(theta) for t in self.transforms)
 
     def update(self, g, state, theta, lr):
         for transform, transform_state in zip(self.transforms, state):

@@ -35,6 +35,36 @@ class EpochRecord:
     validation_score: Optional[float] = None
 
 
+@dataclass(eq=False)
+class OptimizerState:
+    """The update rule's state and the learning rate's position in its schedule.
+
+    Attributes
+    ----------
+    solver : str
+        The solver whose update rule made ``chain``.
+    chain : tuple of TransformState or None
+        One state per transform of the solver's chain
+        (:mod:`sklearn_gd._optim._optimizers`); None for L-BFGS.
+    epoch, samples : int
+        The schedule's position: epochs and samples trained with this state.
+    lr_factor : float
+        The factor on ``learning_rate_init`` that ``learning_rate="adaptive"``
+        divides on each plateau.
+    """
+
+    solver: str
+    chain: Optional[tuple] = None
+    epoch: int = 0
+    samples: int = 0
+    lr_factor: float = 1.0
+
+    def copy(self, convert=copy):
+        """A state with its own arrays, made by ``convert`` (see :meth:`TrainState.copy`)."""
+        chain = None if self.chain is None else tuple(s.map_arrays(convert) for s in self.chain)
+        return dataclasses.replace(self, chain=chain)
+
+
 @dataclass
 class TrainState:
     """Parameters, optimizer, random generator, counters and histories of a model.
@@ -47,10 +77,8 @@ class TrainState:
         The flat parameter buffer.
     rng : numpy.random.Generator
         The one source of shuffling, validation splits, dropout masks and noise.
-    optimizer : dict or None
-        ``solver``, the chain's state (``chain``), the schedule's position
-        (``epoch``, ``samples``) and the plateau factor of the learning rate
-        (``lr_factor``); None before the first training call.
+    optimizer : OptimizerState or None
+        None before the first training call.
     n_iter, t : int
         Epochs run and samples seen since initialisation.
     history : list of EpochRecord
@@ -66,7 +94,7 @@ class TrainState:
     layout: Layout
     theta: np.ndarray
     rng: np.random.Generator
-    optimizer: Optional[dict] = None
+    optimizer: Optional[OptimizerState] = None
     n_iter: int = 0
     t: int = 0
     history: list = field(default_factory=list)
@@ -87,7 +115,7 @@ class TrainState:
             self,
             theta=convert(self.theta),
             rng=_copy_generator(self.rng),
-            optimizer=_copy_optimizer(self.optimizer, convert),
+            optimizer=None if self.optimizer is None else self.optimizer.copy(convert),
             history=list(self.history),  # records are immutable: the list is enough
             best_theta=None if self.best_theta is None else convert(self.best_theta),
         )
@@ -130,12 +158,12 @@ class Bookmark:
 
     @classmethod
     def of(cls, state):
-        optimizer = state.optimizer or {"epoch": 0, "samples": 0, "lr_factor": 1.0}
+        optimizer = state.optimizer or OptimizerState(solver=None)
         return cls(
             n_iter=state.n_iter,
             t=state.t,
-            schedule_position=(optimizer["epoch"], optimizer["samples"]),
-            lr_factor=optimizer["lr_factor"],
+            schedule_position=(optimizer.epoch, optimizer.samples),
+            lr_factor=optimizer.lr_factor,
             n_records=len(state.history),
             best_loss=state.best_loss,
             best_validation_score=state.best_validation_score,
@@ -147,8 +175,8 @@ class Bookmark:
         """Put ``state``'s counters and histories back to this bookmark (not its weights)."""
         state.n_iter, state.t = self.n_iter, self.t
         if state.optimizer is not None:
-            state.optimizer["epoch"], state.optimizer["samples"] = self.schedule_position
-            state.optimizer["lr_factor"] = self.lr_factor
+            state.optimizer.epoch, state.optimizer.samples = self.schedule_position
+            state.optimizer.lr_factor = self.lr_factor
         del state.history[self.n_records:]
         state.best_loss = self.best_loss
         state.best_validation_score = self.best_validation_score
@@ -174,18 +202,6 @@ def _copy_generator(rng):
     bit_generator = type(rng.bit_generator)(_PLACEHOLDER_SEED)
     bit_generator.state = rng.bit_generator.state
     return np.random.Generator(bit_generator)
-
-
-def _copy_optimizer(optimizer, convert):
-    """The optimizer state with its own arrays, made by ``convert``: each
-    transform's state is a dict of arrays and numbers (faster than ``copy.deepcopy``)."""
-    if optimizer is None:
-        return None
-    chain = optimizer["chain"]
-    if chain is not None:
-        chain = [{key: value if isinstance(value, (int, float, type(None))) else convert(value)
-                  for key, value in transform.items()} for transform in chain]
-    return {**optimizer, "chain": chain}
 
 
 def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network",

@@ -91,9 +91,9 @@ class PlateauRateCut:
 
     def cut(self, state):
         """Cut the rate and return the new one, or None when it would fall too low."""
-        rate = self.learning_rate_init * state.optimizer["lr_factor"]
+        rate = self.learning_rate_init * state.optimizer.lr_factor
         if rate / ADAPTIVE_DIVISOR > ADAPTIVE_MIN_RATE:
-            state.optimizer["lr_factor"] /= ADAPTIVE_DIVISOR
+            state.optimizer.lr_factor /= ADAPTIVE_DIVISOR
             return rate / ADAPTIVE_DIVISOR
         return None
 

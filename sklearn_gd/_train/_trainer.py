@@ -27,7 +27,7 @@ from .._engine._array_api import all_finite, copy, namespace, numpy_dtype, to_nu
 from .._engine._network import Network
 from .._optim._optimizers import make_optimizer
 from .._optim._schedules import make_schedule
-from ._state import Bookmark, EpochRecord
+from ._state import Bookmark, EpochRecord, OptimizerState
 from ._stopping import (
     CallbackRequest,
     DivergenceGuard,
@@ -169,7 +169,7 @@ def start_run(config, state):
     carry_over = config.incremental and state.optimizer is not None
     if state.optimizer is not None:  # a trained state, which its model holds: train a copy
         state = state.copy()
-    if not (carry_over and state.optimizer["solver"] == config.solver):
+    if not (carry_over and state.optimizer.solver == config.solver):
         state.optimizer = new_optimizer_state(config, state)
     if not carry_over:
         state.no_improvement_count = 0
@@ -203,7 +203,7 @@ def optimizer_for(config, layout, dtype):
 def new_optimizer_state(config, state):
     """The chain's state (mini-batch solvers only), schedule position and plateau factor."""
     chain = None if config.optimizer is None else config.optimizer.init(state.theta)
-    return {"solver": config.solver, "chain": chain, "epoch": 0, "samples": 0, "lr_factor": 1.0}
+    return OptimizerState(solver=config.solver, chain=chain)
 
 
 def learning_rate(config, optimizer_state):
@@ -212,8 +212,8 @@ def learning_rate(config, optimizer_state):
     the rate is decided."""
     schedule = make_schedule(config.learning_rate, config.learning_rate_init,
                              power_t=config.power_t, max_iter=config.max_iter)
-    position = optimizer_state["epoch"], optimizer_state["samples"]
-    return schedule(*position) * optimizer_state["lr_factor"]
+    position = optimizer_state.epoch, optimizer_state.samples
+    return schedule(*position) * optimizer_state.lr_factor
 
 
 def stopping_rules(config, hooks):
@@ -256,7 +256,7 @@ def train_minibatch(config, state, data, hooks):
         bookmark = Bookmark.of(state)
         try:
             hooks.begin_epoch()
-            epoch_loss = run_epoch(epochs, theta, state.optimizer["chain"], lr, guard)
+            epoch_loss = run_epoch(epochs, theta, state.optimizer.chain, lr, guard)
             if not np.isfinite(epoch_loss):
                 _undo_diverged_epoch(config, state, last_good, epochs.chain, hooks, lr)
                 return TrainResult(state, diverged=True, completed_epochs=completed)
@@ -303,7 +303,7 @@ def _keep_or_undo_interrupted_epoch(state, bookmark, last_good, chain, validatin
         return True
     bookmark.restore(state)
     state.theta[...] = last_good
-    state.optimizer["chain"] = chain.init(state.theta)
+    state.optimizer.chain = chain.init(state.theta)
     return False
 
 
@@ -403,7 +403,7 @@ def _undo_diverged_epoch(config, state, last_good, chain, hooks, lr):
     """Put back the weights from before the epoch, restart the optimizer, warn."""
     state.theta[...] = last_good
     # the diverging steps' moments would throw a later partial_fit off
-    state.optimizer["chain"] = chain.init(state.theta)
+    state.optimizer.chain = chain.init(state.theta)
     hooks.end_epoch(state, completed=False)
     advice = PARTIAL_FIT_DIVERGENCE_ADVICE if config.incremental else DIVERGENCE_ADVICE
     warnings.warn(
@@ -417,8 +417,8 @@ def record_epoch(state, n, epoch_loss):
     """Record a completed epoch of ``n`` samples in the counters and the loss curve."""
     state.n_iter += 1
     state.t += n
-    state.optimizer["epoch"] += 1
-    state.optimizer["samples"] += n
+    state.optimizer.epoch += 1
+    state.optimizer.samples += n
     state.history.append(EpochRecord(float(epoch_loss)))
 
 
