@@ -56,7 +56,8 @@ def step_overhead(X, y, repeats):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(*dask.compute(X[:50], y[:50]))  # a model to take steps with, in memory
-    data = _dask.chunked_train_data(model, X, y, None, False, True, None, (None,) * 3)
+    data = _dask.chunked_train_data(model, X, y, None, False, True, None, (None,) * 3,
+                                    stops_early=False)
     theta = model._theta
     where = _cluster.holders(data.chunks)
     times = []

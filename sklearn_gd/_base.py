@@ -24,7 +24,7 @@ from ._data import _dask
 from ._engine._activations import ACTIVATIONS
 from ._engine._array_api import all_finite, astype, is_numpy, numpy_dtype
 from ._array_api_estimator import ArrayAPIMixin
-from ._engine._backend import backend_for
+from ._engine._backend import backend_for, backend_in
 from ._data._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
@@ -38,6 +38,7 @@ from ._compat import (
     callback_teardown,
 )
 from ._engine._input_block import InputBlock
+from ._engine._layout import Layout
 from ._engine._losses import get_loss
 from ._memory import check_training_memory, training_memory
 from ._engine._network import Network
@@ -316,6 +317,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         """Validate, initialise when needed, train; return the :class:`TrainResult`."""
         self._validate_hyperparameters()
         self._check_validation_request(*validation)
+        stops_early = self._stops_early(incremental)  # decided here, once per call
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         on_dask = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
         where = None if on_dask else self._where(X)
@@ -323,27 +325,30 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             self._check_same_library(X, "partial_fit" if incremental else "fit")
         if on_dask:
             data = _dask.chunked_train_data(
-                self, X, y, sample_weight, incremental, continuing, classes, validation
+                self, X, y, sample_weight, incremental, continuing, classes, validation,
+                stops_early=stops_early,
             )
         elif where is not None:
             data = self._portable_train_data(X, y, sample_weight, incremental, continuing,
                                              classes, validation, where)
         else:
             data = self._train_data(X, y, sample_weight, incremental, continuing, classes,
-                                    validation)
+                                    validation, stops_early=stops_early)
         n_features, n_outputs, dtype = data.shape_info()
         if continuing:
             self._check_continuation(n_outputs)
+        layout = self._layout if continuing else self._new_layout(n_features, n_outputs)
+        max_epochs = 1 if incremental else self.max_iter
+        config = self._train_config(layout, incremental, max_epochs, early_stopping=stops_early,
+                                    where=where, dtype=numpy_dtype(dtype))
+        if continuing:
             state = self._state
         else:
             state = self._move_state(
-                self._initial_state(n_features, n_outputs, numpy_dtype(dtype),
-                                    self._initial_output_bias(data)),
+                self._initial_state(layout, numpy_dtype(dtype), self._initial_output_bias(data)),
                 where,
             )
-        max_epochs = 1 if incremental else self.max_iter
         hooks = EpochHooks(self, X, y, sample_weight, max_epochs)
-        config = self._train_config(state.layout, incremental, max_epochs, like=state.theta)
         result = train(config, state, data, hooks)
         self._set_state(result.state)
         if not result.interrupted:
@@ -353,19 +358,21 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 result = dataclasses.replace(result, interrupted=True)
         return result
 
-    def _train_data(self, X, y, sample_weight, incremental, continuing, classes, validation):
-        """In-memory data, validated and encoded, as :class:`TrainData`."""
+    def _train_data(self, X, y, sample_weight, incremental, continuing, classes, validation,
+                    stops_early):
+        """In-memory data, validated and encoded, as :class:`TrainData`; ``stops_early``:
+        whether this call validates after each epoch (:meth:`_stops_early`)."""
         X, y = self._validate_X_y(X, y, reset=not continuing)
         Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
         sw = self._effective_sample_weight(
             y, self._validate_sample_weight(sample_weight, X), incremental
         )
         if not (incremental and continuing):  # a further partial_fit: the network exists
-            self._check_memory(X, Y, incremental, user_validation=validation[0] is not None)
+            self._check_memory(X, Y, holds_out=stops_early and validation[0] is None)
         return TrainData(X, Y, sw, y=y, stratify=self._targets().stratify(y),
                          validation=self._validation_data(*validation, dtype=X.dtype))
 
-    def _check_memory(self, X, Y, incremental, user_validation):
+    def _check_memory(self, X, Y, holds_out):
         """Refuse, with the estimate, a call that would need more memory than there is."""
         _, sizes = self._layer_sizes(X.shape[1], Y.shape[1])
         n_samples = X.shape[0]
@@ -374,7 +381,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             sizes, X.dtype.itemsize, self.solver,
             resolve_batch_size(self.batch_size, n_samples) if minibatch else n_samples,
             n_samples, X.shape[1],
-            holds_out=self._stops_early(incremental) and not user_validation,
+            holds_out=holds_out,
             dropout=self._any_dropout(),
         )
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -413,18 +420,21 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         )
         return TrainData(X_val, Y_val, sw_val, y=y_val)
 
-    def _train_config(self, layout, incremental, max_epochs, like=None):
-        """The frozen :class:`TrainConfig` of this call, from the parameters; its
-        network computes in the library of the parameters ``like`` (float64
-        NumPy when None), and its update rule is built for their dtype."""
+    def _train_config(self, layout, incremental, max_epochs, early_stopping, where=None,
+                      dtype=np.float64):
+        """The frozen :class:`TrainConfig` of this call, from the parameters, built
+        before the state it trains: its network computes in the library and on
+        the device ``where`` (NumPy when None), its update rule is built for
+        ``dtype``; ``early_stopping`` says whether the call validates after each
+        epoch (:meth:`_stops_early`, decided once per call)."""
         loss = get_loss(self._loss_name(), **self._loss_kwargs())
         config = TrainConfig(
-            network=_network_for(layout, self._fitted_activation, loss, like),
+            network=Network(layout, self.activation, loss, backend_in(where)),
             score=self._validation_scorer(),
             monitor=self._monitored_name(),
             max_epochs=max_epochs,
             incremental=incremental,
-            early_stopping=self._stops_early(incremental),
+            early_stopping=early_stopping,
             dropout=tuple(dropout_rates(self.dropout, len(self._hidden_sizes()))),
             **{name: getattr(self, name) for name in (
                 "solver", "alpha", "batch_size", "shuffle", "learning_rate",
@@ -435,7 +445,6 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         )
         if self.solver == "lbfgs":
             return config
-        dtype = np.float64 if like is None else like.dtype
         return dataclasses.replace(config, optimizer=optimizer_for(config, layout, dtype))
 
     def _monitored_name(self):
@@ -637,23 +646,26 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         n_inputs = n_features if block is None else block.n_outputs
         return block, [n_inputs, *self._hidden_sizes(), n_outputs]
 
-    def _initial_state(self, n_features, n_outputs, dtype, output_bias):
-        """Fresh weights, generator and counters; the fitted network's description."""
+    def _new_layout(self, n_features, n_outputs):
+        """The :class:`Layout` of a new network for the parameters and the data's shape."""
         block, sizes = self._layer_sizes(n_features, n_outputs)
-        self.n_outputs_ = n_outputs
-        self.n_layers_ = len(sizes)
+        return Layout(sizes, input_block=block)
+
+    def _initial_state(self, layout, dtype, output_bias):
+        """Fresh weights, generator and counters; the fitted network's description."""
+        self.n_outputs_ = layout.layer_sizes[-1]
+        self.n_layers_ = len(layout.layer_sizes)
         self.out_activation_ = self._out_activation_name()
         # what the network computes, fixed at fit: see _network
         self._fitted_activation = self.activation
         self._fitted_loss = (self._loss_name(), self._loss_kwargs())
         return init_state(
-            sizes,
+            layout,
             self.activation,
             dtype,
             seed=check_random_state(self.random_state).randint(np.iinfo(np.int32).max),
             output_bias=output_bias,
             name=f"hidden_layer_sizes={self.hidden_layer_sizes!r}",
-            input_block=block,
         )
 
     def _network(self):

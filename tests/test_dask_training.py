@@ -77,12 +77,12 @@ def objective_pair(model, X, y, sw, chunks):
     """The in-memory and the chunked full-batch objectives of a fitted ``model``."""
     from sklearn_gd._data._in_memory import full_batch_objective
 
-    config = model._train_config(model._layout, False, 1)
-    memory = model._train_data(X, y, sw, False, True, None, (None,) * 3)
+    config = model._train_config(model._layout, False, 1, early_stopping=False)
+    memory = model._train_data(X, y, sw, False, True, None, (None,) * 3, stops_early=False)
     Xd = da.from_array(X, chunks=(chunks, X.shape[1]))
     chunked = _dask.chunked_train_data(model, Xd, da.from_array(y, chunks=chunks),
                                        da.from_array(sw, chunks=chunks), False, True, None,
-                                       (None,) * 3)
+                                       (None,) * 3, stops_early=False)
     return (lambda theta: full_batch_objective(config, memory, theta)(theta),
             lambda theta: chunked.full_batch_objective(config, theta)(theta))
 
@@ -563,8 +563,8 @@ def test_the_validation_split_releases_the_whole_chunks(classification):
     model.early_stopping = True
     data = _dask.chunked_train_data(model, da.from_array(X, chunks=(200, 6)),
                                     da.from_array(y, chunks=200), None, False, True, None,
-                                    (None,) * 3)
-    config = model._train_config(model._layout, False, 1)
+                                    (None,) * 3, stops_early=True)
+    config = model._train_config(model._layout, False, 1, early_stopping=False)
     train, val = data.split_validation(config, np.random.default_rng(0))
     assert data.chunks == []  # each row is held once: in the training or the validation part
     assert (train.n, val.n) == (540, 60) and len(train.chunks) == len(val.chunks) == 3

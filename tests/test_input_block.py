@@ -129,9 +129,9 @@ def test_initial_block_follows_its_documented_distributions():
 def test_fresh_state_draws_the_block_after_the_same_weights():
     """A block changes neither how the weights are drawn nor the output bias."""
     block = InputBlock(3, n_frequencies=2, embedding_size=2)
-    plain = init_state([6, 5, 2], "relu", np.float64, seed=1, output_bias=[0.1, 0.2])
-    embedded = init_state([6, 5, 2], "relu", np.float64, seed=1, output_bias=[0.1, 0.2],
-                          input_block=block)
+    plain = init_state(Layout([6, 5, 2]), "relu", np.float64, seed=1, output_bias=[0.1, 0.2])
+    embedded = init_state(Layout([6, 5, 2], block), "relu", np.float64, seed=1,
+                          output_bias=[0.1, 0.2])
     assert embedded.layout.input_block == block
     assert embedded.theta.size == plain.theta.size + block.size
     np.testing.assert_array_equal(embedded.theta[block.size:], plain.theta)

@@ -412,7 +412,8 @@ def test_divergence_restarts_the_optimizer_state(solver):
         reg.fit(X, y_reg)
     from sklearn_gd._train._trainer import new_optimizer_state
 
-    config = reg._train_config(reg._layout, incremental=True, max_epochs=1)
+    config = reg._train_config(reg._layout, incremental=True, max_epochs=1,
+                                early_stopping=False)
     fresh = new_optimizer_state(config, reg._state).chain
     for kept, new in zip(reg._opt_state.chain, fresh):
         for name, value in vars(new).items():
@@ -680,7 +681,8 @@ def test_an_interrupted_lbfgs_keeps_its_last_accepted_iterate(monkeypatch):
 
 
 def _training_config(model):
-    return model._train_config(model._layout, incremental=False, max_epochs=1)
+    return model._train_config(model._layout, incremental=False, max_epochs=1,
+                               early_stopping=False)
 
 
 def test_a_callback_whose_teardown_raises_leaves_the_model_as_it_was():

@@ -39,7 +39,8 @@ def test_train_returns_a_new_state_and_leaves_the_given_one_unchanged(solver):
                       random_state=0).fit(X, y)
     given = est._state
     before = snapshot(given) if solver != "lbfgs" else dict(theta=given.theta.copy())
-    config = est._train_config(given.layout, incremental=solver != "lbfgs", max_epochs=2)
+    config = est._train_config(given.layout, incremental=solver != "lbfgs", max_epochs=2,
+                               early_stopping=False)
     result = train(config, given, TrainData(X, y[:, None]), EpochHooks(est, X, y, None, 2))
     assert result.state is not given and result.state.theta is not given.theta
     assert result.state.n_iter > given.n_iter
@@ -60,7 +61,7 @@ def test_train_returns_a_new_state_and_leaves_the_given_one_unchanged(solver):
 def test_the_learning_rate_is_the_schedule_times_the_plateau_factor():
     est = GDRegressor(learning_rate="invscaling", learning_rate_init=0.1, power_t=0.5)
     est.fit(X, y)
-    config = est._train_config(est._layout, incremental=True, max_epochs=1)
+    config = est._train_config(est._layout, incremental=True, max_epochs=1, early_stopping=False)
     optimizer = OptimizerState("sgd", epoch=3, samples=99, lr_factor=0.04)
     assert learning_rate(config, optimizer) == pytest.approx(0.1 / 100**0.5 * 0.04)
 

@@ -50,6 +50,12 @@ def backend_for(like):
     return ArrayApiBackend(namespace(like))
 
 
+def backend_in(where):
+    """The backend of arrays in the library and on the device ``where``, an
+    ``(xp, device)`` pair (NumPy's for None)."""
+    return NUMPY if where is None else ArrayApiBackend(where[0])
+
+
 class NumpyBackend:
     """NumPy: operations write into the buffers given; the active kernel table runs."""
 

@@ -204,8 +204,7 @@ def _copy_generator(rng):
     return np.random.Generator(bit_generator)
 
 
-def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the network",
-               input_block=None):
+def init_state(layout, activation, dtype, seed, output_bias, name="the network"):
     """A fresh state: Glorot-uniform weights and hidden biases, the output bias given.
 
     Each hidden layer's weights, then its biases, are drawn uniformly in
@@ -222,23 +221,21 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
 
     Parameters
     ----------
-    layer_sizes : sequence of int
-        Inputs, hidden layers, outputs.
+    layout : Layout
+        The network's layer sizes (inputs, hidden layers, outputs) and input
+        block, whose parameters are initialised by the block after the weights
+        are drawn.
     activation : str
         The hidden activation.
     dtype : dtype
         float32 or float64.
     seed : int
         Seed of the state's generator, which draws the weights first.
-    output_bias : array-like of shape (layer_sizes[-1],)
+    output_bias : array-like of shape (layout.layer_sizes[-1],)
         The output layer's initial bias.
     name : str
         What the network is called in the error when it cannot be allocated.
-    input_block : InputBlock or None
-        Layers in front of the first weight layer (``layer_sizes[0]`` are then
-        its outputs), initialised by the block after the weights are drawn.
     """
-    layout = Layout(list(layer_sizes), input_block)
     rng = np.random.default_rng(seed)
     try:
         theta = np.zeros(layout.size, dtype=dtype)
@@ -261,6 +258,6 @@ def init_state(layer_sizes, activation, dtype, seed, output_bias, name="the netw
             b[...] = rng.uniform(-bound, bound, size=b.shape)
         else:
             b[...] = output_bias
-    if input_block is not None:
-        input_block.initialize(layout.input_params(theta), rng)
+    if layout.input_block is not None:
+        layout.input_block.initialize(layout.input_params(theta), rng)
     return TrainState(layout=layout, theta=theta, rng=rng)

@@ -18,19 +18,20 @@ from ._data import persisted
 
 
 def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, classes,
-                       validation):
+                       validation, stops_early):
     """Validate and encode Dask ``(X, y, sample_weight)`` chunk by chunk on the
     workers, persisted there; return the :class:`ChunkedData`.
 
     Sets the estimator's ``n_features_in_`` (and ``feature_names_in_``) and,
     when fitting from scratch, its target encoding, as in memory.
+    ``stops_early``: whether the call validates after each epoch (the
+    estimator decides it once per call), so the data carries its kind of score.
     """
     if not is_dask_collection(X):
         raise TypeError(
             "y (or sample_weight) is a Dask collection but X is not: give X as a Dask array "
             "or dataframe too, partitioned like y."
         )
-    stops_early = estimator._stops_early(incremental)
     score_kind = _score_kind(estimator) if stops_early else None
     check_metadata(estimator, X, reset=not continuing)
     dtype = _model_dtype(estimator, X, continuing)
