@@ -16,6 +16,8 @@ import numpy as np
 from sklearn import config_context, get_config
 from sklearn.utils.validation import check_X_y, validate_data
 
+from ._compat import ARRAY_API_TRAINING, check_same_namespace, move_estimator_to, move_to
+from ._data._in_memory import TrainData
 from ._engine._array_api import (
     copy,
     device_of,
@@ -29,8 +31,6 @@ from ._engine._array_api import (
     to_numpy,
     xp_float,
 )
-from ._compat import ARRAY_API_TRAINING, check_same_namespace, move_estimator_to, move_to
-from ._data._in_memory import TrainData
 
 
 class ArrayAPIMixin:

@@ -20,12 +20,7 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import _dask
-from ._engine._activations import ACTIVATIONS
-from ._engine._array_api import all_finite, astype, is_numpy, numpy_dtype
 from ._array_api_estimator import ArrayAPIMixin
-from ._engine._backend import backend_for, backend_in
-from ._data._batches import dropout_rates, resolve_batch_size
 from ._callbacks import EpochHooks
 from ._compat import (
     ARRAY_API_TRAINING,
@@ -37,17 +32,22 @@ from ._compat import (
     _fit_context,
     callback_teardown,
 )
+from ._data import _dask
+from ._data._batches import dropout_rates, resolve_batch_size
+from ._data._in_memory import TrainData, check_validation_size
+from ._engine._activations import ACTIVATIONS
+from ._engine._array_api import all_finite, astype, is_numpy, numpy_dtype
+from ._engine._backend import backend_for, backend_in
 from ._engine._input_block import InputBlock
 from ._engine._layout import Layout
 from ._engine._losses import get_loss
-from ._memory import check_training_memory, training_memory
 from ._engine._network import Network
+from ._engine._values import cast_finite
+from ._memory import check_training_memory, training_memory
 from ._optim._optimizers import SOLVERS
 from ._optim._schedules import SCHEDULES
 from ._train._state import init_state
-from ._data._in_memory import TrainData, check_validation_size
 from ._train._trainer import TrainConfig, optimizer_for, train
-from ._engine._values import cast_finite
 
 
 def reads_one_model(method):

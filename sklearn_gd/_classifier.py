@@ -8,11 +8,11 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 
-from ._engine._backend import backend_for
-from ._base import BaseGD, reads_one_model, _check_weight_total, _is_minibatch
+from ._base import BaseGD, _check_weight_total, _is_minibatch, reads_one_model
 from ._compat import Interval, StrOptions, _fit_context, cached_unique
 from ._data._dask import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
+from ._engine._backend import backend_for
 from ._engine._losses import LOSSES
 from ._targets import ClassTargets, declared_classes, parse_labels
 

@@ -3,9 +3,9 @@
 from ._classifier import MLPBackpropClassifier
 from ._engine._input_block import InputBlock
 from ._engine._layout import Layout
+from ._optim._optimizers import AdamState, DecayState, NoState, RootState, TraceState
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
-from ._optim._optimizers import AdamState, DecayState, NoState, RootState, TraceState
 from ._train._state import EpochRecord, OptimizerState, TrainState
 
 #: Every class of this package that a fitted estimator, scaler or tabular

@@ -8,6 +8,7 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._compat import ARRAY_API_TRAINING, Interval, StrOptions, _fit_context, check_same_namespace
 from ._engine._array_api import (
     device_of,
     has_float64,
@@ -16,7 +17,6 @@ from ._engine._array_api import (
     namespace,
     xp_float,
 )
-from ._compat import ARRAY_API_TRAINING, Interval, StrOptions, _fit_context, check_same_namespace
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

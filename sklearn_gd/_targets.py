@@ -21,8 +21,8 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import column_or_1d
 
-from ._engine._backend import backend_for
 from ._compat import assert_all_finite_quietly, attach_unique
+from ._engine._backend import backend_for
 from ._engine._values import cast_finite
 
 #: Prior probabilities are clipped to this distance from 0 and 1 for the initial bias.

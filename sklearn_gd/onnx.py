@@ -21,9 +21,8 @@ import numpy as np
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import StandardScaler
 
-from ._engine._array_api import device_of, is_numpy, namespace
-
 from ._classifier import MLPBackpropClassifier
+from ._engine._array_api import device_of, is_numpy, namespace
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
 

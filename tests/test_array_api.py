@@ -13,10 +13,10 @@ import sklearn
 from sklearn.datasets import make_classification, make_regression
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier, move_model
+from sklearn_gd._compat import ARRAY_API_TRAINING
+from sklearn_gd._data._batches import Regularizers
 from sklearn_gd._engine._array_api import Generator, namespace, to_numpy
 from sklearn_gd._engine._backend import NUMPY, ArrayApiBackend
-from sklearn_gd._data._batches import Regularizers
-from sklearn_gd._compat import ARRAY_API_TRAINING
 from sklearn_gd._testing import assert_allclose_in_dtype, rounding_tolerance
 
 pytestmark = [
@@ -482,8 +482,8 @@ def test_each_optimizer_step_as_numpy(lib, solver):
     tests/test_optimizers.py checks against the formulas)."""
     from sklearn_gd._engine._layout import Layout
     from sklearn_gd._engine._network import L2Penalty
-    from sklearn_gd._optim._optimizers import make_optimizer
     from sklearn_gd._engine._network import MaskedL2Penalty as PortableL2Penalty
+    from sklearn_gd._optim._optimizers import make_optimizer
 
     if not has_float64(lib):
         pytest.skip("the device has no float64")

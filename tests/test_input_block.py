@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
+from test_network import OUTPUT_KINDS, make_targets, objective_and_gradient
 
 from sklearn_gd import GDRegressor, MLPBackpropClassifier
 from sklearn_gd._engine._activations import ACTIVATIONS
@@ -18,10 +19,8 @@ from sklearn_gd._engine._input_block import InputBlock
 from sklearn_gd._engine._layout import Layout
 from sklearn_gd._engine._losses import get_loss
 from sklearn_gd._engine._network import Network
-from sklearn_gd._train._state import init_state
 from sklearn_gd._testing import central_differences, relative_error
-
-from test_network import OUTPUT_KINDS, make_targets, objective_and_gradient
+from sklearn_gd._train._state import init_state
 
 
 def block_strategy(n_features):

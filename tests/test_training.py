@@ -5,6 +5,7 @@ import pytest
 
 from sklearn_gd import GDRegressor
 from sklearn_gd._callbacks import EpochHooks
+from sklearn_gd._data._in_memory import TrainData
 from sklearn_gd._engine._layout import Layout
 from sklearn_gd._train._state import EpochRecord, OptimizerState, TrainState
 from sklearn_gd._train._stopping import (
@@ -13,7 +14,6 @@ from sklearn_gd._train._stopping import (
     NoImprovement,
     PlateauRateCut,
 )
-from sklearn_gd._data._in_memory import TrainData
 from sklearn_gd._train._trainer import learning_rate, train
 
 rng = np.random.default_rng(0)

@@ -48,8 +48,8 @@ The package's modules, by where their code runs:
 
 from ._cluster import compute, is_dask_collection
 from ._data import ChunkedData
-from ._intake import chunked_train_data
 from ._epochs import ChunkedEpochs, step_bounds
+from ._intake import chunked_train_data
 from ._predict import blockwise, blockwise_score, predict_blocks, score_blocks
 
 __all__ = [

@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
 
-from .._batches import Regularizers
 from ..._compat import check_part_sample_weight
+from .._batches import Regularizers
 
 
 @dataclass

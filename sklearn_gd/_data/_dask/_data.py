@@ -12,8 +12,8 @@ from ._chunks import (
     chunk_loss_and_grad,
     chunk_stats,
     prepare_chunk,
-    split_chunk,
     score_from_sums,
+    split_chunk,
 )
 from ._cluster import aligned_blocks, holders, on_chunks, row_blocks, shared, tree_sum
 from ._epochs import ChunkedEpochs

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .._batches import resolve_batch_size
 from ..._engine._network import L2Penalty
+from .._batches import resolve_batch_size
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
 from ._cluster import holders, on_chunks, shared, tree_sum
