@@ -34,6 +34,24 @@ def test_each_derivative_from_the_output_is_the_forward_passs_slope(name):
     np.testing.assert_allclose(derivative, slope, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_each_activation_is_the_same_math_on_every_library(name):
+    """The one definition, run by NumPy's elementwise table (in place) and by the
+    Array API's (new arrays): the same values, ``inf`` and ``-800`` included."""
+    xp = pytest.importorskip("array_api_strict")
+    from sklearn_gd._engine._elementwise import ArrayApiElementwise
+
+    activation, ops = ACTIVATIONS[name], ArrayApiElementwise(xp)
+    z = np.concatenate([np.linspace(-3, 3, 61), [-800.0, 800.0, np.inf, -np.inf]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = activation.forward(z.copy())
+        D = activation.derivative(A, np.empty_like(z))
+        A_xp = activation.forward(xp.asarray(z), ops)
+        D_xp = activation.derivative(A_xp, None, ops)
+    np.testing.assert_allclose(np.asarray(A_xp), A, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(D_xp), D, rtol=1e-15)
+
+
 def test_declared_kernels_are_the_compiled_modules_kinds():
     """Each kind an activation names exists in C, and each C kind serves an activation."""
     if "compiled" not in _kernels.IMPLEMENTATIONS:

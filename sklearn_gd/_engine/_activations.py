@@ -2,15 +2,19 @@
 
 An :class:`Activation` holds everything the package does with one:
 
-- ``forward(Z)`` overwrites the pre-activation ``Z`` with ``A = f(Z)``;
-- ``derivative(A, out)`` writes ``f'(Z)`` into ``out``, computed from the
-  activation's *output* ``A`` only, so that backpropagation needs no copy of
-  ``Z``;
-- ``portable`` and ``portable_derivative``: the same two, written against
-  the Array API standard for any library (``xp``), returning new arrays;
+- ``forward(Z, ops)`` overwrites the pre-activation ``Z`` with ``A = f(Z)``
+  where the library allows (NumPy), and returns ``A``;
+- ``derivative(A, out, ops)`` gives ``f'(Z)``, written into ``out`` where the
+  library allows, computed from the activation's *output* ``A`` only, so
+  that backpropagation needs no copy of ``Z``;
 - ``kernel``: the kind of the compiled fused kernel that computes it
-  (a key of ``sklearn_gd._engine._fused.ACTIVATION_KINDS``), or None where NumPy does;
+  (a key of ``sklearn_gd._engine._fused.ACTIVATION_KINDS``), or None where
+  the elementwise operations do;
 - ``onnx``: the ONNX operator and its attributes, or None for the identity.
+
+Each is written once, against an elementwise table ``ops``
+(:mod:`._elementwise`): NumPy's writes into the buffers given, another
+library's returns new arrays. ``ops`` defaults to NumPy's.
 
 Every ``f`` here is monotone, which is what makes ``f'`` a function of
 ``f(Z)`` alone.
@@ -19,155 +23,86 @@ Every ``f`` here is monotone, which is what makes ``f'`` a function of
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
-from scipy.special import expit
-
-from ._array_api import device_of, zero
+from ._elementwise import NUMPY_ELEMENTWISE as NUMPY
 
 LEAKY_RELU_SLOPE = 0.01
 
 
-def _identity(Z):
+def _identity(Z, ops=NUMPY):
     return Z
 
 
-def _identity_derivative(A, out):
-    out.fill(1.0)
-    return out
+def _identity_derivative(A, out, ops=NUMPY):
+    return ops.ones_like(A, out=out)
 
 
-def _logistic(Z):
+def _logistic(Z, ops=NUMPY):
     """``f(z) = 1 / (1 + exp(-z))``."""
-    return expit(Z, out=Z)
+    return ops.logistic(Z, out=Z)
 
 
-def _logistic_derivative(A, out):
+def _logistic_derivative(A, out, ops=NUMPY):
     """``f'(z) = f (1 - f)``."""
-    np.subtract(1.0, A, out=out)
-    out *= A
-    return out
+    out = ops.subtract(1.0, A, out=out)
+    return ops.multiply(out, A, out=out)
 
 
-def _tanh(Z):
+def _tanh(Z, ops=NUMPY):
     """``f(z) = tanh(z)``."""
-    return np.tanh(Z, out=Z)
+    return ops.tanh(Z, out=Z)
 
 
-def _tanh_derivative(A, out):
+def _tanh_derivative(A, out, ops=NUMPY):
     """``f'(z) = 1 - f^2``."""
-    np.multiply(A, A, out=out)
-    np.subtract(1.0, out, out=out)
-    return out
+    out = ops.multiply(A, A, out=out)
+    return ops.subtract(1.0, out, out=out)
 
 
-def _relu(Z):
+def _relu(Z, ops=NUMPY):
     """``f(z) = max(z, 0)``."""
-    return np.maximum(Z, 0, out=Z)
+    return ops.maximum(Z, 0, out=Z)
 
 
-def _relu_derivative(A, out):
+def _relu_derivative(A, out, ops=NUMPY):
     """``f'(z) = 1 if f > 0 else 0``."""
-    np.greater(A, 0, out=out, casting="unsafe")
-    return out
+    return ops.heaviside(A, out=out)
 
 
-def _leaky_relu(Z):
+def _leaky_relu(Z, ops=NUMPY):
     """``f(z) = z if z > 0 else 0.01 z``."""
     # max(z, s z) equals the piecewise form because 0 < s < 1.
-    return np.maximum(Z, Z * LEAKY_RELU_SLOPE, out=Z)
+    return ops.maximum(Z, Z * LEAKY_RELU_SLOPE, out=Z)
 
 
-def _leaky_relu_derivative(A, out):
+def _leaky_relu_derivative(A, out, ops=NUMPY):
     """``f'(z) = 1 if f > 0 else 0.01``."""
-    np.greater(A, 0, out=out, casting="unsafe")
-    out *= 1.0 - LEAKY_RELU_SLOPE
-    out += LEAKY_RELU_SLOPE
-    return out
+    out = ops.heaviside(A, out=out)
+    out = ops.multiply(out, 1.0 - LEAKY_RELU_SLOPE, out=out)
+    return ops.add(out, LEAKY_RELU_SLOPE, out=out)
 
 
-def _elu(Z):
+def _elu(Z, ops=NUMPY):
     """``f(z) = z if z > 0 else exp(z) - 1``."""
-    negative = Z < 0
-    Z[negative] = np.expm1(Z[negative])
-    return Z
+    # expm1 of min(z, 0), so that large positive z, which are kept, do not overflow
+    return ops.where(Z < 0, ops.expm1(ops.minimum(Z, 0)), Z, out=Z)
 
 
-def _elu_derivative(A, out):
+def _elu_derivative(A, out, ops=NUMPY):
     """``f'(z) = 1 if f > 0 else f + 1``."""
-    np.add(A, 1.0, out=out)
-    np.minimum(out, 1.0, out=out)
-    return out
+    out = ops.add(A, 1.0, out=out)
+    return ops.minimum(out, 1.0, out=out)
 
 
-def _softplus(Z):
+def _softplus(Z, ops=NUMPY):
     """``f(z) = log(1 + exp(z))``, computed without overflow."""
-    return np.logaddexp(0.0, Z, out=Z)
+    return ops.logaddexp(0.0, Z, out=Z)
 
 
-def _softplus_derivative(A, out):
+def _softplus_derivative(A, out, ops=NUMPY):
     """``f'(z) = sigmoid(z) = 1 - exp(-f)``."""
-    np.negative(A, out=out)
-    np.expm1(out, out=out)
-    np.negative(out, out=out)
-    return out
-
-
-# The same functions against the Array API standard: f(Z, xp) and f'(A, xp),
-# returning new arrays (no ``out=``), for arrays of any library and device.
-def _identity_xp(Z, xp):
-    return Z
-
-
-def _identity_derivative_xp(A, xp):
-    return xp.ones_like(A)
-
-
-def _logistic_xp(Z, xp):
-    return 1.0 / (1.0 + xp.exp(-Z))
-
-
-def _logistic_derivative_xp(A, xp):
-    return (1.0 - A) * A
-
-
-def _tanh_xp(Z, xp):
-    return xp.tanh(Z)
-
-
-def _tanh_derivative_xp(A, xp):
-    return 1.0 - A * A
-
-
-def _relu_xp(Z, xp):
-    return xp.maximum(Z, zero(xp, Z.dtype, device_of(Z)))
-
-
-def _relu_derivative_xp(A, xp):
-    return xp.astype(A > 0, A.dtype)
-
-
-def _leaky_relu_xp(Z, xp):
-    return xp.maximum(Z, Z * LEAKY_RELU_SLOPE)
-
-
-def _leaky_relu_derivative_xp(A, xp):
-    return xp.astype(A > 0, A.dtype) * (1.0 - LEAKY_RELU_SLOPE) + LEAKY_RELU_SLOPE
-
-
-def _elu_xp(Z, xp):
-    return xp.where(Z < 0, xp.expm1(xp.minimum(Z, xp.zeros_like(Z))), Z)
-
-
-def _elu_derivative_xp(A, xp):
-    return xp.minimum(A + 1.0, xp.ones_like(A))
-
-
-def _softplus_xp(Z, xp):
-    return xp.logaddexp(xp.zeros_like(Z), Z)
-
-
-def _softplus_derivative_xp(A, xp):
-    return -xp.expm1(-A)
+    out = ops.negative(A, out=out)
+    out = ops.expm1(out, out=out)
+    return ops.negative(out, out=out)
 
 
 @dataclass(frozen=True)
@@ -176,27 +111,19 @@ class Activation:
 
     forward: Callable
     derivative: Callable
-    portable: Callable
-    portable_derivative: Callable
     kernel: Optional[str]
     onnx: Optional[str]
     onnx_attributes: dict = field(default_factory=dict)
 
 
 ACTIVATIONS = {
-    "identity": Activation(_identity, _identity_derivative, _identity_xp,
-                           _identity_derivative_xp, kernel="identity", onnx=None),
-    "logistic": Activation(_logistic, _logistic_derivative, _logistic_xp,
-                           _logistic_derivative_xp, kernel=None, onnx="Sigmoid"),
-    "tanh": Activation(_tanh, _tanh_derivative, _tanh_xp, _tanh_derivative_xp,
-                       kernel=None, onnx="Tanh"),
-    "relu": Activation(_relu, _relu_derivative, _relu_xp, _relu_derivative_xp,
-                       kernel="relu", onnx="Relu"),
-    "leaky_relu": Activation(_leaky_relu, _leaky_relu_derivative, _leaky_relu_xp,
-                             _leaky_relu_derivative_xp, kernel="leaky_relu",
+    "identity": Activation(_identity, _identity_derivative, kernel="identity", onnx=None),
+    "logistic": Activation(_logistic, _logistic_derivative, kernel=None, onnx="Sigmoid"),
+    "tanh": Activation(_tanh, _tanh_derivative, kernel=None, onnx="Tanh"),
+    "relu": Activation(_relu, _relu_derivative, kernel="relu", onnx="Relu"),
+    "leaky_relu": Activation(_leaky_relu, _leaky_relu_derivative, kernel="leaky_relu",
                              onnx="LeakyRelu", onnx_attributes={"alpha": LEAKY_RELU_SLOPE}),
-    "elu": Activation(_elu, _elu_derivative, _elu_xp, _elu_derivative_xp, kernel=None,
-                      onnx="Elu", onnx_attributes={"alpha": 1.0}),
-    "softplus": Activation(_softplus, _softplus_derivative, _softplus_xp,
-                           _softplus_derivative_xp, kernel=None, onnx="Softplus"),
+    "elu": Activation(_elu, _elu_derivative, kernel=None, onnx="Elu",
+                      onnx_attributes={"alpha": 1.0}),
+    "softplus": Activation(_softplus, _softplus_derivative, kernel=None, onnx="Softplus"),
 }

@@ -24,11 +24,11 @@ engine asks which library an array belongs to.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 
 from . import _kernels
 from ._activations import ACTIVATIONS
 from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device, to_numpy
+from ._elementwise import ArrayApiElementwise, NumpyElementwise
 from ._values import max_abs
 
 #: NumPy prediction feeds the rows through in chunks whose widest layer output
@@ -56,7 +56,7 @@ def backend_in(where):
     return NUMPY if where is None else ArrayApiBackend(where[0])
 
 
-class NumpyBackend:
+class NumpyBackend(NumpyElementwise):
     """NumPy: operations write into the buffers given; the active kernel table runs."""
 
     name = "numpy"
@@ -148,10 +148,6 @@ class NumpyBackend:
     defers_reads = False
 
     @staticmethod
-    def sqrt(a, out=None):
-        return np.sqrt(a, out=out)
-
-    @staticmethod
     def like(host_array, theta):
         """A NumPy array in ``theta``'s library and on its device (NumPy: itself)."""
         return host_array
@@ -219,22 +215,6 @@ class NumpyBackend:
     @staticmethod
     def matmul(a, b, out=None):
         return np.matmul(a, b, out=out)
-
-    @staticmethod
-    def multiply(a, b, out=None):
-        return np.multiply(a, b, out=out)
-
-    @staticmethod
-    def add(a, b, out=None):
-        return np.add(a, b, out=out)
-
-    @staticmethod
-    def cos(a, out=None):
-        return np.cos(a, out=out)
-
-    @staticmethod
-    def sin(a, out=None):
-        return np.sin(a, out=out)
 
     @staticmethod
     def sum(a, axis, out=None):
@@ -306,10 +286,6 @@ class NumpyBackend:
 
     # ---- outputs (the estimators' predictions)
     @staticmethod
-    def logistic(a):
-        return expit(a)
-
-    @staticmethod
     def open_unit_interval(P):
         """Probabilities kept inside (0, 1), where they truly are: the logistic
         rounds to exactly 1.0 beyond logits of about 37, and the nearest float
@@ -350,7 +326,7 @@ class NumpyBackend:
         return np.average(values, weights=weights)
 
 
-class ArrayApiBackend:
+class ArrayApiBackend(ArrayApiElementwise):
     """Any library of the Array API standard: every operation returns a new array.
 
     The same methods as :class:`NumpyBackend` (not a subclass: a method it
@@ -364,9 +340,6 @@ class ArrayApiBackend:
     """
 
     name = "array-api"
-
-    def __init__(self, xp):
-        self.xp = xp
 
     def __eq__(self, other):
         return type(other) is ArrayApiBackend and other.xp is self.xp
@@ -423,9 +396,6 @@ class ArrayApiBackend:
         return self.xp.astype(u >= p, u.dtype) * (1.0 / (1.0 - p))
 
     defers_reads = True
-
-    def sqrt(self, a, out=None):
-        return self.xp.sqrt(a)
 
     def like(self, host_array, theta):
         return to_device(host_array, self.xp, device_of(theta))
@@ -487,20 +457,6 @@ class ArrayApiBackend:
     def matmul(a, b, out=None):
         return a @ b
 
-    @staticmethod
-    def multiply(a, b, out=None):
-        return a * b
-
-    @staticmethod
-    def add(a, b, out=None):
-        return a + b
-
-    def cos(self, a, out=None):
-        return self.xp.cos(a)
-
-    def sin(self, a, out=None):
-        return self.xp.sin(a)
-
     def sum(self, a, axis, out=None):
         return self.xp.sum(a, axis=axis)
 
@@ -517,12 +473,12 @@ class ArrayApiBackend:
         return float(self.xp.max(self.xp.abs(X))) if X.shape[0] else 0.0
 
     def bias_activation(self, Z, b, activation):
-        return ACTIVATIONS[activation].portable(Z + b, self.xp)
+        return ACTIVATIONS[activation].forward(Z + b, self)
 
     def activation_backward(self, delta, A, mask, activation, scratch):
         if mask is not None:
             delta = delta * mask
-        return delta * ACTIVATIONS[activation].portable_derivative(A, self.xp)
+        return delta * ACTIVATIONS[activation].derivative(A, None, self)
 
     @staticmethod
     def uses_narrow_backward(n_entries, n_outputs):
@@ -548,9 +504,6 @@ class ArrayApiBackend:
 
     def constant_outputs(self, bias, Y):
         return self.xp.zeros_like(Y) + bias
-
-    def logistic(self, a):
-        return 1.0 / (1.0 + self.xp.exp(-a))
 
     def open_unit_interval(self, P):
         info = self.xp.finfo(P.dtype)
