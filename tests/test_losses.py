@@ -67,3 +67,29 @@ def test_extreme_logits_give_finite_probabilities_and_losses(name, dtype):
     assert np.isfinite(P).all() and np.isfinite(value).all() and np.isfinite(grad).all()
     assert ((P >= 0) & (P <= 1)).all()
     assert value.min() > 1e3  # confidently wrong: a large, finite loss
+
+
+@pytest.mark.parametrize("name, kwargs", [("squared_error", {}), ("huber", {"huber_delta": 0.7}),
+                                          ("poisson", {}), ("binary_log_loss", {}),
+                                          ("log_loss", {})])
+def test_each_loss_is_the_same_math_on_every_library(name, kwargs):
+    """The one definition, run by NumPy's backend (into buffers, the fused kernel
+    for log-loss) and by the Array API's (new arrays): the same link, values,
+    gradient and weighted loss and delta."""
+    xp = pytest.importorskip("array_api_strict")
+    from sklearn_gd._engine._backend import ArrayApiBackend
+
+    loss, ops = get_loss(name, **kwargs), ArrayApiBackend(xp)
+    Y = np.eye(3)[rng.integers(0, 3, R.shape[0])] if name == "log_loss" else rng.random(R.shape)
+    weights = rng.random(R.shape[0])
+    P, value, grad = values(name, R, Y, **kwargs)
+    total, delta = loss.loss_and_delta(R, Y, weights, np.empty_like(R), np.empty_like(R))
+    on = xp.asarray
+    P_xp = loss.link(on(R), None, ops)
+    total_xp, delta_xp = loss.loss_and_delta(on(R), on(Y), on(weights), None, None, ops)
+    np.testing.assert_allclose(np.asarray(P_xp), P, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(loss.value(on(R), P_xp, on(Y), ops)), value, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(loss.gradient(on(R), P_xp, on(Y), None, ops)), grad,
+                               rtol=1e-14)
+    assert float(total_xp) == pytest.approx(total, rel=1e-14)
+    np.testing.assert_allclose(np.asarray(delta_xp), delta, rtol=1e-14)

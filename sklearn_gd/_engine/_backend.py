@@ -264,20 +264,26 @@ class NumpyBackend(NumpyElementwise):
         return L2Penalty(c, layout, scratch)
 
     # ---- losses
-    @staticmethod
-    def link(loss, R, out=None):
-        return loss.link(R, np.empty_like(R) if out is None else out)
+    def link(self, loss, R, out=None):
+        return loss.link(R, np.empty_like(R) if out is None else out, self)
 
-    @staticmethod
-    def loss_and_delta(loss, R, Y, weights, P_out, delta_out):
+    def loss_and_delta(self, loss, R, Y, weights, P_out, delta_out):
         """``(sum_i w_i loss_i, Delta_L)``, the loss a float."""
         if P_out is None:
             P_out, delta_out = np.empty_like(R), np.empty_like(R)
-        return loss.loss_and_delta(R, Y, weights, P_out, delta_out)
+        return loss.loss_and_delta(R, Y, weights, P_out, delta_out, self)
+
+    def weighted_loss(self, loss, R, P, Y, weights):
+        return self.weighted_total(loss.value(R, P, Y, self), weights)
 
     @staticmethod
-    def weighted_loss(loss, R, P, Y, weights):
-        return float(loss.value(R, P, Y) @ weights)
+    def softmax(R, out):
+        return _kernels.softmax(R, np.empty_like(R) if out is None else out)
+
+    @staticmethod
+    def softmax_log_loss(R, Y, weights, P, delta):
+        """Softmax, weighted log-loss and its delta in one pass: ``(loss, delta)``."""
+        return _kernels.softmax_log_loss(R, Y, weights, P, delta), delta
 
     @staticmethod
     def constant_outputs(bias, Y):
@@ -491,16 +497,31 @@ class ArrayApiBackend(ArrayApiElementwise):
         return MaskedL2Penalty(c, layout, theta)
 
     def link(self, loss, R, out=None):
-        return loss.portable[0](R, self.xp)
+        return loss.link(R, None, self)
 
     def loss_and_delta(self, loss, R, Y, weights, P_out, delta_out):
         """``(sum_i w_i loss_i, Delta_L)``, the loss a 0-d array on the device
         (reading it back would wait for it)."""
-        value, _, delta = loss.portable_loss_and_delta(R, Y, weights, self.xp)
-        return value, delta
+        return loss.loss_and_delta(R, Y, weights, None, None, self)
 
     def weighted_loss(self, loss, R, P, Y, weights):
-        return float(self.xp.sum(loss.portable[1](R, P, Y, self.xp) * weights))
+        return float(self.weighted_total(loss.value(R, P, Y, self), weights))
+
+    def softmax(self, R, out=None):
+        """The kernel table's softmax (:func:`._kernels.softmax`) in this library."""
+        E = self.xp.exp(R - self.xp.max(R, axis=1, keepdims=True))
+        return E / self.xp.sum(E, axis=1, keepdims=True)
+
+    def softmax_log_loss(self, R, Y, weights, P_out=None, delta_out=None):
+        """Softmax, weighted log-loss and its delta sharing one exponential, as
+        :func:`._kernels.softmax_log_loss` (rows of ``Y`` sum to one)."""
+        xp = self.xp
+        Z = R - xp.max(R, axis=1, keepdims=True)
+        E = xp.exp(Z)
+        s = xp.sum(E, axis=1, keepdims=True)
+        P = E / s
+        loss = xp.sum(weights * (xp.log(s[:, 0]) - xp.sum(Y * Z, axis=1)))
+        return loss, (P - Y) * weights[:, None]
 
     def constant_outputs(self, bias, Y):
         return self.xp.zeros_like(Y) + bias

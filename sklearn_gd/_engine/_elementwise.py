@@ -9,7 +9,7 @@ The backends (:mod:`._backend`) are these tables plus the rest of their policy.
 """
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, log_softmax
 
 from ._array_api import device_of, zero
 
@@ -56,6 +56,43 @@ class NumpyElementwise:
     @staticmethod
     def tanh(a, out=None):
         return np.tanh(a, out=out)
+
+    @staticmethod
+    def exp(a, out=None):
+        return np.exp(a, out=out)
+
+    @staticmethod
+    def abs(a, out=None):
+        return np.abs(a, out=out)
+
+    @staticmethod
+    def square(a, out=None):
+        return np.square(a, out=out)
+
+    @staticmethod
+    def clip(a, low, high, out=None):
+        return np.clip(a, low, high, out=out)
+
+    @staticmethod
+    def row_sums(a):
+        """``sum_k a_ik`` per row."""
+        return a.sum(axis=1)
+
+    @staticmethod
+    def log_softmax(R):
+        """``log(softmax(r))`` per row, by SciPy."""
+        return log_softmax(R, axis=1)
+
+    @staticmethod
+    def scalar(value, like):
+        """``value`` typed as ``like``'s dtype (NumPy < 2 would otherwise compute a
+        float32 array's products with a Python float in float64)."""
+        return like.dtype.type(value)
+
+    @staticmethod
+    def weighted_total(values, weights):
+        """``sum_i w_i v_i`` as a Python float."""
+        return float(values @ weights)
 
     @staticmethod
     def expm1(a, out=None):
@@ -143,6 +180,33 @@ class ArrayApiElementwise:
 
     def tanh(self, a, out=None):
         return self.xp.tanh(a)
+
+    def exp(self, a, out=None):
+        return self.xp.exp(a)
+
+    def abs(self, a, out=None):
+        return self.xp.abs(a)
+
+    def square(self, a, out=None):
+        return self.xp.square(a)
+
+    def clip(self, a, low, high, out=None):
+        return self.xp.clip(a, low, high)
+
+    def row_sums(self, a):
+        return self.xp.sum(a, axis=1)
+
+    def log_softmax(self, R):
+        Z = R - self.xp.max(R, axis=1, keepdims=True)
+        return Z - self.xp.log(self.xp.sum(self.xp.exp(Z), axis=1, keepdims=True))
+
+    @staticmethod
+    def scalar(value, like):
+        return float(value)
+
+    def weighted_total(self, values, weights):
+        """``sum_i w_i v_i`` as a 0-d array on the device (reading it back would wait)."""
+        return self.xp.sum(values * weights)
 
     def expm1(self, a, out=None):
         return self.xp.expm1(a)
