@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels
-from ._activations import ACTIVATIONS
 from ._array_api import Generator, device_of, is_numpy, namespace, numpy_dtype, to_device, to_numpy
 from ._elementwise import ArrayApiElementwise, NumpyElementwise
 from ._values import max_abs
@@ -231,10 +230,6 @@ class NumpyBackend(NumpyElementwise):
         return np.einsum("jmr,mj->jr", D, X, out=out)
 
     @staticmethod
-    def squared_norm(W):
-        return float(np.dot(W.reshape(-1), W.reshape(-1)))
-
-    @staticmethod
     def max_abs(X):
         """The largest absolute value of ``X`` (dense or sparse), as a float."""
         return max_abs(X)
@@ -347,6 +342,10 @@ class ArrayApiBackend(ArrayApiElementwise):
 
     name = "array-api"
 
+    def __init__(self, xp):
+        super().__init__(xp)
+        self.kernels = _kernels.ReferenceKernels(self, "array-api")
+
     def __eq__(self, other):
         return type(other) is ArrayApiBackend and other.xp is self.xp
 
@@ -409,31 +408,16 @@ class ArrayApiBackend(ArrayApiElementwise):
     def from_host(self, vector, theta):
         return self.xp.asarray(vector.astype(numpy_dtype(theta.dtype)), device=device_of(theta))
 
+    # ---- the kernel table: the reference, in this library
     def adam_direction(self, g, u, w, beta_1, beta_2, eps, scale):
-        """As :func:`sklearn_gd._engine._kernels.adam_direction`, by the standard's in-place
-        operators and ``x[...] =`` (no ``out=``)."""
-        u *= beta_1
-        u += g
-        w *= beta_2
-        w += g * g
-        g[...] = self._adam_step(u, w, eps, scale)
-        return g
-
-    def _adam_step(self, u, w, eps, scale):
-        return (scale * u) / (self.xp.sqrt(w) + eps)
+        return self.kernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
 
     def adam(self, theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
-        """As :meth:`sklearn_gd._engine._kernels.NumpyKernels.adam`, without the L2 term: off
-        NumPy it is added to ``g`` before (:class:`~._network.MaskedL2Penalty`)."""
-        if c:
-            raise ValueError("The Array API Adam step takes no L2 term: add it to g first.")
-        u *= beta_1
-        u += g
-        w *= beta_2
-        w += g * g
-        theta += self._adam_step(u, w, eps, scale)  # g is not written: one pass less
-        return 0.0
+        """The reference Adam step; the L2 term is added to ``g`` before, off NumPy
+        (:class:`~._network.MaskedL2Penalty`), so ``c`` is 0 here."""
+        return self.kernels.adam(theta, g, u, w, beta_1, beta_2, eps, scale, c, weight_bounds,
+                                 scratch)
 
     def reshape(self, a, shape):
         return self.xp.reshape(a, shape)
@@ -472,19 +456,14 @@ class ArrayApiBackend(ArrayApiElementwise):
     def feature_dots(self, D, X, out=None):
         return self.xp.sum(D * self.xp.permute_dims(X, (1, 0))[:, :, None], axis=1)
 
-    def squared_norm(self, W):
-        return float(self.xp.sum(W * W))
-
     def max_abs(self, X):
         return float(self.xp.max(self.xp.abs(X))) if X.shape[0] else 0.0
 
     def bias_activation(self, Z, b, activation):
-        return ACTIVATIONS[activation].forward(Z + b, self)
+        return self.kernels.bias_activation(Z, b, activation)
 
     def activation_backward(self, delta, A, mask, activation, scratch):
-        if mask is not None:
-            delta = delta * mask
-        return delta * ACTIVATIONS[activation].derivative(A, None, self)
+        return self.kernels.activation_backward(delta, A, mask, activation, scratch)
 
     @staticmethod
     def uses_narrow_backward(n_entries, n_outputs):
@@ -508,20 +487,11 @@ class ArrayApiBackend(ArrayApiElementwise):
         return float(self.weighted_total(loss.value(R, P, Y, self), weights))
 
     def softmax(self, R, out=None):
-        """The kernel table's softmax (:func:`._kernels.softmax`) in this library."""
-        E = self.xp.exp(R - self.xp.max(R, axis=1, keepdims=True))
-        return E / self.xp.sum(E, axis=1, keepdims=True)
+        return self.kernels.softmax(R, None)
 
     def softmax_log_loss(self, R, Y, weights, P_out=None, delta_out=None):
-        """Softmax, weighted log-loss and its delta sharing one exponential, as
-        :func:`._kernels.softmax_log_loss` (rows of ``Y`` sum to one)."""
-        xp = self.xp
-        Z = R - xp.max(R, axis=1, keepdims=True)
-        E = xp.exp(Z)
-        s = xp.sum(E, axis=1, keepdims=True)
-        P = E / s
-        loss = xp.sum(weights * (xp.log(s[:, 0]) - xp.sum(Y * Z, axis=1)))
-        return loss, (P - Y) * weights[:, None]
+        """``(loss, delta)`` of the reference softmax log-loss, the loss a 0-d array."""
+        return self.kernels.softmax_log_loss_and_delta(R, Y, weights, None, None)
 
     def constant_outputs(self, bias, Y):
         return self.xp.zeros_like(Y) + bias

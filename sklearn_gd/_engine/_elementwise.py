@@ -58,8 +58,16 @@ class NumpyElementwise:
         return np.tanh(a, out=out)
 
     @staticmethod
+    def divide(a, b, out=None):
+        return np.divide(a, b, out=out)
+
+    @staticmethod
     def exp(a, out=None):
         return np.exp(a, out=out)
+
+    @staticmethod
+    def log(a, out=None):
+        return np.log(a, out=out)
 
     @staticmethod
     def abs(a, out=None):
@@ -74,9 +82,24 @@ class NumpyElementwise:
         return np.clip(a, low, high, out=out)
 
     @staticmethod
-    def row_sums(a):
+    def row_sums(a, keepdims=False):
         """``sum_k a_ik`` per row."""
-        return a.sum(axis=1)
+        return a.sum(axis=1, keepdims=keepdims)
+
+    @staticmethod
+    def row_max(a):
+        """``max_k a_ik`` per row, as a column."""
+        return a.max(axis=1, keepdims=True)
+
+    @staticmethod
+    def row_dots(a, b):
+        """``sum_k a_ik b_ik`` per row."""
+        return np.einsum("ij,ij->i", a, b)
+
+    @staticmethod
+    def squared_norm(a):
+        """``sum a^2`` as a Python float."""
+        return float(np.dot(a.reshape(-1), a.reshape(-1)))
 
     @staticmethod
     def log_softmax(R):
@@ -181,8 +204,15 @@ class ArrayApiElementwise:
     def tanh(self, a, out=None):
         return self.xp.tanh(a)
 
+    @staticmethod
+    def divide(a, b, out=None):
+        return a / b
+
     def exp(self, a, out=None):
         return self.xp.exp(a)
+
+    def log(self, a, out=None):
+        return self.xp.log(a)
 
     def abs(self, a, out=None):
         return self.xp.abs(a)
@@ -193,8 +223,17 @@ class ArrayApiElementwise:
     def clip(self, a, low, high, out=None):
         return self.xp.clip(a, low, high)
 
-    def row_sums(self, a):
-        return self.xp.sum(a, axis=1)
+    def row_sums(self, a, keepdims=False):
+        return self.xp.sum(a, axis=1, keepdims=keepdims)
+
+    def row_max(self, a):
+        return self.xp.max(a, axis=1, keepdims=True)
+
+    def row_dots(self, a, b):
+        return self.xp.sum(a * b, axis=1)
+
+    def squared_norm(self, a):
+        return float(self.xp.sum(a * a))
 
     def log_softmax(self, R):
         Z = R - self.xp.max(R, axis=1, keepdims=True)

@@ -30,6 +30,7 @@ import contextlib
 import numpy as np
 
 from ._activations import ACTIVATIONS, LEAKY_RELU_SLOPE
+from ._elementwise import NUMPY_ELEMENTWISE
 
 #: The compiled module's interface version, defined here alone: ``setup.py``
 #: compiles it into the module, and a build of another version is ignored.
@@ -62,27 +63,34 @@ NARROW_MAX_OUTPUTS = 10
 NARROW_MIN_ENTRIES = 32768
 
 
-def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
-    """Adam's moment updates, then ``g <- scale * u / (sqrt(w) + eps)``."""
-    u *= beta_1
-    u += g
-    g *= g
-    w *= beta_2
-    w += g
-    np.sqrt(w, out=g)
-    g += eps
-    np.divide(u, g, out=g)
-    g *= scale
-    return g
+class ReferenceKernels:
+    """The reference kernel table, written once against an elementwise table ``ops``
+    (:mod:`._elementwise`).
 
+    With NumPy's (:data:`NumpyKernels`) each operation is one pass over
+    memory, written into the buffers given: the reference the compiled kernels
+    are checked against, which runs where they are not built. With another
+    library's, it is that library's kernel table (new arrays; state arrays
+    updated by the standard's in-place operators).
+    """
 
-class NumpyKernels:
-    """The reference implementation: plain NumPy, one pass per operation."""
+    def __init__(self, ops, name):
+        self.ops = ops
+        self.name = name
 
-    name = "numpy"
+    def adam_direction(self, g, u, w, beta_1, beta_2, eps, scale):
+        """Adam's moment updates, then the direction ``scale * u / (sqrt(w) + eps)``
+        (written into ``g`` where the library allows)."""
+        ops = self.ops
+        u *= beta_1
+        u += g
+        squared = ops.multiply(g, g, out=g)
+        w *= beta_2
+        w += squared
+        root = ops.add(ops.sqrt(w, out=squared), eps, out=squared)
+        return ops.multiply(ops.divide(u, root, out=root), scale, out=root)
 
-    @staticmethod
-    def adam(theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
+    def adam(self, theta, g, u, w, beta_1, beta_2, eps, scale, c=0.0, weight_bounds=None,
              scratch=None):
         """One Adam step on rescaled moments, in place; ``g`` is used as scratch.
 
@@ -96,29 +104,25 @@ class NumpyKernels:
         returned, as :func:`l2_gradient_blocks` does (``weight_bounds`` and
         ``scratch`` as there); ``0.0`` is returned when ``c == 0``.
         """
-        penalty = _l2_blocks(NumpyKernels.l2_gradient, g, theta, c, weight_bounds, scratch)
-        theta += adam_direction(g, u, w, beta_1, beta_2, eps, scale)
+        penalty = _l2_blocks(self.l2_gradient, g, theta, c, weight_bounds, scratch)
+        theta += self.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
         return penalty
 
-    @staticmethod
-    def bias_activation(Z, b, activation):
-        """``Z <- f(Z + b)`` in place (``b`` broadcast over the rows)."""
-        Z += b
-        return ACTIVATIONS[activation].forward(Z)
+    def bias_activation(self, Z, b, activation):
+        """``Z <- f(Z + b)`` (``b`` broadcast over the rows), in place where allowed."""
+        return ACTIVATIONS[activation].forward(self.ops.add(Z, b, out=Z), self.ops)
 
-    @staticmethod
-    def activation_backward(delta, A, mask, activation, scratch):
-        """``delta <- delta * mask * f'(A)`` in place (``mask`` may be None).
+    def activation_backward(self, delta, A, mask, activation, scratch):
+        """``delta <- delta * mask * f'(A)`` (``mask`` may be None), in place where allowed.
 
-        ``scratch`` is a buffer of ``delta``'s shape for ``f'``.
+        ``scratch`` is a buffer of ``delta``'s shape for ``f'`` (None off NumPy).
         """
+        ops = self.ops
         if mask is not None:
-            delta *= mask
-        delta *= ACTIVATIONS[activation].derivative(A, scratch)
-        return delta
+            delta = ops.multiply(delta, mask, out=delta)
+        return ops.multiply(delta, ACTIVATIONS[activation].derivative(A, scratch, ops), out=delta)
 
-    @staticmethod
-    def narrow_backward(previous, delta, W, A, mask, activation, scratch, transposed):
+    def narrow_backward(self, previous, delta, W, A, mask, activation, scratch, transposed):
         """``previous <- (delta W^T) * mask * f'(A)``, the product summed in ascending ``k``.
 
         .. math::
@@ -132,58 +136,59 @@ class NumpyKernels:
         ``W^T`` (at least ``W.size`` entries). Training calls it only where
         :meth:`uses_narrow_backward` says so.
         """
-        np.multiply(delta[:, :1], W[:, 0], out=previous)
+        previous = self.ops.multiply(delta[:, :1], W[:, 0], out=previous)
         for q in range(1, W.shape[1]):
             previous += delta[:, q : q + 1] * W[:, q]
-        return NumpyKernels.activation_backward(previous, A, mask, activation, scratch)
+        return self.activation_backward(previous, A, mask, activation, scratch)
 
     @staticmethod
     def uses_narrow_backward(n_entries, n_outputs):
         """Whether backpropagation through ``n_outputs`` goes through :meth:`narrow_backward`.
 
-        Never in NumPy: its loop over the outputs is slower than one product.
+        Never here: its loop over the outputs is slower than one product.
         """
         return False
 
-    @staticmethod
-    def l2_gradient(gW, W, c, scratch):
+    def l2_gradient(self, gW, W, c, scratch):
         """``gW <- gW + c W`` in place; return the penalty ``c / 2 ||W||^2``."""
         # Not SciPy's BLAS axpy: alternating between SciPy's and NumPy's
         # OpenBLAS thread pools makes both pools spin for the cores.
-        cW = np.multiply(W, c, out=scratch[: W.size].reshape(W.shape))
+        ops = self.ops
+        cW = ops.multiply(W, c, out=None if scratch is None else scratch[: W.size].reshape(W.shape))
         gW += cW
-        return 0.5 * c * float(np.dot(W.reshape(-1), W.reshape(-1)))
+        return 0.5 * c * ops.squared_norm(W)
 
-    @staticmethod
-    def softmax(R, P):
+    def softmax(self, R, P):
         """``P = exp(z) / sum_k exp(z_k)`` per row, with ``z = r - max(r)``; returns ``P``."""
-        np.subtract(R, R.max(axis=1, keepdims=True), out=P)
-        np.exp(P, out=P)
-        P /= P.sum(axis=1, keepdims=True)
-        return P
+        ops = self.ops
+        E = ops.exp(ops.subtract(R, ops.row_max(R), out=P), out=P)
+        return ops.divide(E, ops.row_sums(E, keepdims=True), out=E)
 
-    @staticmethod
-    def softmax_log_loss(R, Y, weights, P, delta):
-        """Softmax, weighted log-loss and its gradient in one go.
+    def softmax_log_loss(self, R, Y, weights, P, delta):
+        """Softmax, weighted log-loss and its gradient in one go; returns the loss.
 
         With ``z = r - max(r)`` and ``s = sum_k exp(z_k)`` per row:
         ``P = exp(z) / s``, ``delta = w (P - Y)`` and the returned loss
         ``sum_i w_i (log(s_i) - sum_k y_ik z_ik)``, which is
         ``sum_i w_i (logsumexp(r_i) - y_i . r_i)`` for row-stochastic ``Y``.
         """
-        np.subtract(R, R.max(axis=1, keepdims=True), out=P)
-        target_logit = np.einsum("ij,ij->i", Y, P)
-        np.exp(P, out=P)
-        s = P.sum(axis=1, keepdims=True)
-        P /= s
-        loss = float(weights @ (np.log(s[:, 0]) - target_logit))
-        np.subtract(P, Y, out=delta)
-        delta *= weights[:, None]
-        return loss
+        return self.softmax_log_loss_and_delta(R, Y, weights, P, delta)[0]
+
+    def softmax_log_loss_and_delta(self, R, Y, weights, P, delta):
+        """:meth:`softmax_log_loss`, returning ``(loss, delta)`` (a new delta off NumPy)."""
+        ops = self.ops
+        Z = ops.subtract(R, ops.row_max(R), out=P)
+        target_logit = ops.row_dots(Y, Z)
+        E = ops.exp(Z, out=Z)
+        s = ops.row_sums(E, keepdims=True)
+        P = ops.divide(E, s, out=E)
+        loss = ops.weighted_total(ops.log(s[:, 0]) - target_logit, weights)
+        delta = ops.subtract(P, Y, out=delta)
+        return loss, ops.multiply(delta, weights[:, None], out=delta)
 
     @staticmethod
     def take_rows(source, rows, out, scratch):
-        """``out <- source[rows]`` for a 2-D ``source``, converted to ``out``'s dtype.
+        """``out <- source[rows]`` for a 2-D NumPy ``source``, converted to ``out``'s dtype.
 
         ``scratch`` is a buffer of ``source``'s dtype and ``out``'s shape,
         used when the dtypes differ (bool targets into a float batch).
@@ -192,6 +197,15 @@ class NumpyKernels:
             return source.take(rows, axis=0, out=out)
         np.copyto(out, source.take(rows, axis=0, out=scratch))
         return out
+
+
+#: The reference kernels on NumPy: plain NumPy, one pass per operation.
+NumpyKernels = ReferenceKernels(NUMPY_ELEMENTWISE, "numpy")
+
+
+def adam_direction(g, u, w, beta_1, beta_2, eps, scale):
+    """See :meth:`ReferenceKernels.adam_direction` (NumPy's)."""
+    return NumpyKernels.adam_direction(g, u, w, beta_1, beta_2, eps, scale)
 
 
 class CompiledKernels:
