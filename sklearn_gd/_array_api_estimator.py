@@ -24,13 +24,13 @@ from ._engine._array_api import (
     float_bits,
     has_float64,
     input_namespace,
-    is_numpy,
     namespace,
     numpy_dtype,
     to_device,
     to_numpy,
     xp_float,
 )
+from ._engine._backend import on_numpy
 
 
 class ArrayAPIMixin:
@@ -107,7 +107,7 @@ class ArrayAPIMixin:
         theta = self._theta
         if get_config()["array_api_dispatch"]:
             check_same_namespace(X, self, attribute="_theta", method=method)
-        elif not is_numpy(theta):
+        elif not on_numpy(theta):
             raise ValueError(
                 f"This {type(self).__name__} was fitted on {namespace(theta).__name__} arrays "
                 f"(device {device_of(theta)}); call {method} on such arrays inside "
@@ -225,13 +225,13 @@ def _follow(a, xp, device):
         return None
     if isinstance(a, (list, tuple)) or hasattr(a, "iloc"):
         a = np.asarray(a)
-    if is_numpy(a) and a.dtype.kind not in "biuf":
+    if isinstance(a, np.ndarray) and a.dtype.kind not in "biuf":
         return a
     return move_to(a, xp=xp, device=device)
 
 
 def _host(a):
     """A target or weight vector on the host: other libraries' arrays copied, the rest as given."""
-    if hasattr(a, "__dlpack__") and not (is_numpy(a) or hasattr(a, "iloc")):
+    if hasattr(a, "__dlpack__") and not (isinstance(a, np.ndarray) or hasattr(a, "iloc")):
         return to_numpy(a)
     return a

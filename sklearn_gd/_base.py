@@ -36,8 +36,8 @@ from ._data import _dask
 from ._data._batches import dropout_rates, resolve_batch_size
 from ._data._in_memory import TrainData, check_validation_size
 from ._engine._activations import ACTIVATIONS
-from ._engine._array_api import all_finite, astype, is_numpy, numpy_dtype
-from ._engine._backend import backend_for, backend_in
+from ._engine._array_api import all_finite, astype, numpy_dtype
+from ._engine._backend import backend_for, backend_in, on_numpy
 from ._engine._input_block import InputBlock
 from ._engine._layout import Layout
 from ._engine._losses import get_loss
@@ -692,7 +692,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         library than the fitted parameters'.
         """
         check_is_fitted(self)
-        if not is_numpy(self._theta) or self._where(X) is not None:
+        if not on_numpy(self._theta) or self._where(X) is not None:
             return self._portable_forward(X, method)
         if not self._is_plain_input(X):
             X = _validate_data_quietly(

@@ -13,10 +13,10 @@ from ._engine._array_api import (
     device_of,
     has_float64,
     input_namespace,
-    is_numpy,
     namespace,
     xp_float,
 )
+from ._engine._backend import on_numpy
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -195,7 +195,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     def _on_device(self, X, method):
         """Whether ``X`` or the fitted statistics belong to another array library
         than NumPy (then both must be the same one: scikit-learn's check)."""
-        if input_namespace(X) is None and is_numpy(self.center_):
+        if input_namespace(X) is None and on_numpy(self.center_):
             return False
         if get_config()["array_api_dispatch"]:
             check_same_namespace(X, self, attribute="center_", method=method)

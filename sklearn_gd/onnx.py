@@ -22,7 +22,8 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.preprocessing import StandardScaler
 
 from ._classifier import MLPBackpropClassifier
-from ._engine._array_api import device_of, is_numpy, namespace
+from ._engine._array_api import device_of, namespace
+from ._engine._backend import on_numpy
 from ._preprocessing import RobustSmoothClipScaler
 from ._regressor import GDRegressor
 
@@ -143,7 +144,7 @@ def _check_on_numpy(model):
 
 
 def _check_on_numpy_arrays(array, what):
-    if not is_numpy(array):
+    if not on_numpy(array):
         raise ValueError(
             f"This {what}'s parameters are {namespace(array).__name__} arrays on device "
             f"{device_of(array)}; ONNX export needs them in NumPy. Move the model "

@@ -49,6 +49,11 @@ def backend_for(like):
     return ArrayApiBackend(namespace(like))
 
 
+def on_numpy(array):
+    """Whether ``array`` (parameters, fitted statistics) computes on the NumPy backend."""
+    return backend_for(array) is NUMPY
+
+
 def backend_in(where):
     """The backend of arrays in the library and on the device ``where``, an
     ``(xp, device)`` pair (NumPy's for None)."""
