@@ -177,7 +177,7 @@ class LocalEpochs:
                                    config.shuffle, state.rng, theta.dtype, net.backend)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
         self.grad = empty_like(theta)
-        self.l2 = net.l2_term(self.c, self.ws, theta) if self.c else None
+        self.l2 = net.l2_term(self.c, theta, self.ws) if self.c else None
         self.chain = config.optimizer
         self.deferred = net.backend.defers_reads
 

@@ -257,10 +257,13 @@ class NumpyBackend(NumpyElementwise):
     def uses_narrow_backward(n_entries, n_outputs):
         return _kernels.uses_narrow_backward(n_entries, n_outputs)
 
-    def l2_term(self, c, layout, theta, scratch):
-        """The :class:`~._network.L2Penalty` an optimizer step adds for ``theta``."""
+    def l2_term(self, c, layout, theta, scratch=None):
+        """The :class:`~._network.L2Penalty` of ``theta``; ``scratch`` (as long as the
+        largest weight matrix) is made when not lent."""
         from ._network import L2Penalty
 
+        if scratch is None:
+            scratch = np.empty(max(a * b for a, b in layout.shapes), theta.dtype)
         return L2Penalty(c, layout, scratch)
 
     # ---- losses
@@ -474,8 +477,8 @@ class ArrayApiBackend(ArrayApiElementwise):
     def uses_narrow_backward(n_entries, n_outputs):
         return False
 
-    def l2_term(self, c, layout, theta, scratch):
-        """The :class:`~sklearn_gd._engine._network.MaskedL2Penalty` an optimizer step adds."""
+    def l2_term(self, c, layout, theta, scratch=None):
+        """The :class:`~sklearn_gd._engine._network.MaskedL2Penalty` of ``theta``."""
         from ._network import MaskedL2Penalty
 
         return MaskedL2Penalty(c, layout, theta)

@@ -66,11 +66,12 @@ class Network:
         where the backend reuses buffers."""
         return self.backend.workspace(self.layout, n_rows, dtype, dropout)
 
-    def l2_term(self, c, ws, theta):
-        """The objective's L2 term for ``theta`` (see :class:`L2Penalty`): added to the
-        gradient by :meth:`loss_and_grad` for a full batch, by the update step in
-        mini-batch training."""
-        return self.backend.l2_term(c, self.layout, theta, ws.weight_scratch)
+    def l2_term(self, c, theta, ws=None):
+        """The objective's L2 term ``c / 2 sum_l ||W_l||^2`` for ``theta``'s library (see
+        :class:`L2Penalty`), the one place a run makes it: :meth:`loss_and_grad` adds
+        its gradient for a full batch, the update step in mini-batch training.
+        ``ws`` (a :meth:`workspace`) lends its scratch; without, the term has its own."""
+        return self.backend.l2_term(c, self.layout, theta, getattr(ws, "weight_scratch", None))
 
     def forward(self, theta, X, ws=None, masks=None):
         """Run the network; return ``(R, P)``: raw outputs and predictions.
@@ -233,7 +234,7 @@ class Network:
         """:meth:`l2_term`, made once per workspace and coefficient."""
         term = ws.l2
         if term is None or term.c != c:
-            term = ws.l2 = self.l2_term(c, ws, theta)
+            term = ws.l2 = self.l2_term(c, theta, ws)
         return term
 
     def _backprop_delta(self, delta, W, rows, masks, hidden):

@@ -18,7 +18,6 @@ Named optimizers (``lr`` is the learning rate of the current epoch):
 """
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +99,34 @@ def _divide_by_root(ops, g, s, epsilon, scratch):
     return g
 
 
-class ScaleByLearningRate:
+class Transform:
+    """A gradient transform: ``init(theta)`` makes its state, ``update(g, state, theta,
+    lr)`` turns ``g`` into an update in place; :meth:`step` applies it.
+
+    :class:`Chain` is one too, of its transforms one after the other.
+    """
+
+    def step(self, theta, g, state, lr, l2=None):
+        """``theta <- theta + update(g + c W)``, the whole step of an update rule of
+        this transform; ``g`` is overwritten.
+
+        ``l2`` is the objective's L2 term (an
+        :class:`~sklearn_gd._engine._network.L2Penalty`, or None): its gradient
+        ``c W`` is added to ``g`` before the update. Returns its penalty at
+        ``theta`` before the step (``0.0`` without). A transform with a kernel
+        for its whole step overrides this (:meth:`ScaleByAdam.step`), with
+        :meth:`reference_step`'s floats.
+        """
+        return self.reference_step(theta, g, state, lr, l2)
+
+    def reference_step(self, theta, g, state, lr, l2=None):
+        """:meth:`step` by the L2 term's own pass, then :meth:`update`."""
+        penalty = 0.0 if l2 is None else l2.add_gradient(g, theta)
+        theta += self.update(g, state, theta, lr)
+        return penalty
+
+
+class ScaleByLearningRate(Transform):
     """``u = -lr * g``."""
 
     def init(self, theta):
@@ -111,7 +137,7 @@ class ScaleByLearningRate:
         return g
 
 
-class Trace:
+class Trace(Transform):
     """Momentum on updates: ``v <- mu v + u``; ``u = v`` (or ``mu v + u``, Nesterov).
 
     Placed after :class:`ScaleByLearningRate`, this is ``MLPClassifier``'s
@@ -138,7 +164,7 @@ class Trace:
         return u
 
 
-class ScaleByAdam:
+class ScaleByAdam(Transform):
     """Adam direction ``mhat / (sqrt(vhat) + eps)`` with bias-corrected moments.
 
     The state holds the moments divided by their weights, ``u = m / (1 - b1)``
@@ -179,29 +205,28 @@ class ScaleByAdam:
             g, state.u, state.w, self.beta_1, self.beta_2, eps, scale
         )
 
-    def fused_step(self, theta, g, state, lr, l2, adam_kernel):
-        """``theta <- theta + update(g + L2 term)`` by the kernel table's fused Adam
-        step ``adam_kernel`` (``g`` is scratch); returns the L2 penalty.
+    def step(self, theta, g, state, lr, l2=None):
+        """``theta <- theta + update(g + c W)`` by the kernel table's Adam step
+        (``ops.adam``: one pass over memory when compiled, the L2 term ``l2``
+        added in the same pass where the term allows, ``l2.fusable``);
+        :meth:`Transform.reference_step`'s floats. Returns the L2 penalty.
 
-        Only for ``scale_by_learning_rate=True``, where the update is the
-        step; :class:`Chain` chooses it for a chain of this transform alone.
-        ``l2`` (an :class:`~sklearn_gd._engine._network.L2Penalty`, or None) is
-        added inside the same pass where the kernel can (``l2.fusable``),
-        else by its own passes first.
+        Without ``scale_by_learning_rate`` the update is a direction, not the
+        step: the reference step.
         """
         if not self.scale_by_learning_rate:
-            raise ValueError("A fused Adam step needs scale_by_learning_rate=True.")
+            return self.reference_step(theta, g, state, lr, l2)
         eps, scale = self._step_constants(state, -lr)
         penalty = 0.0
         if l2 is not None and not l2.fusable:  # its own passes first, then the plain step
             penalty, l2 = l2.add_gradient(g, theta), None
         l2_args = () if l2 is None else (l2.c, l2.weight_bounds, l2.scratch)
-        return penalty + adam_kernel(
+        return penalty + self.ops.adam(
             theta, g, state.u, state.w, self.beta_1, self.beta_2, eps, scale, *l2_args
         )
 
 
-class _ScaleByRoot:
+class _ScaleByRoot(Transform):
     """``g / (sqrt(s) + eps)`` for a running sum of squares ``s`` that
     :meth:`_accumulate` updates with ``g^2``."""
 
@@ -237,7 +262,7 @@ class ScaleByAdagrad(_ScaleByRoot):
         s += squared
 
 
-class AddDecayedWeights:
+class AddDecayedWeights(Transform):
     """``u <- u + wd * theta`` on the weights only (``mask`` is False on biases)."""
 
     def __init__(self, weight_decay, mask, ops=NUMPY):
@@ -266,23 +291,15 @@ class AddDecayedWeights:
         return u
 
 
-class Chain:
+class Chain(Transform):
     """Apply transforms one after the other; their states are kept in a tuple.
 
-    ``ops`` is the backend of the arrays the chain steps (see
-    :mod:`sklearn_gd._engine._backend`). Its step is chosen once, here: the kernel
-    table's fused Adam step (``ops.adam``: the update and the L2 term in one
-    pass over memory when compiled) for a chain of one learning-rate scaled
-    Adam, :meth:`reference_step` otherwise. Both make the same floats.
+    A chain of one transform steps as that transform does (Adam's kernel for
+    ``adam``); a longer one by :meth:`Transform.reference_step`.
     """
 
-    def __init__(self, *transforms, ops=NUMPY):
+    def __init__(self, *transforms):
         self.transforms = transforms
-        adam = transforms[0] if len(transforms) == 1 else None
-        if getattr(adam, "scale_by_learning_rate", False):
-            self._step = functools.partial(_fused_adam_step, adam, ops.adam)
-        else:
-            self._step = self.reference_step
 
     def init(self, theta):
         return tuple(t.init(theta) for t in self.transforms)
@@ -293,50 +310,33 @@ class Chain:
         return g
 
     def step(self, theta, g, state, lr, l2=None):
-        """``theta <- theta + update(g)``; ``g`` is overwritten.
-
-        With ``l2`` (an :class:`~sklearn_gd._engine._network.L2Penalty`), ``g``
-        first gets the L2 term; returns its penalty at ``theta`` before the step
-        (``0.0`` without).
-        """
-        return self._step(theta, g, state, lr, l2)
-
-    def reference_step(self, theta, g, state, lr, l2=None):
-        """:meth:`step` by the L2 term's own pass, then the transforms."""
-        penalty = 0.0 if l2 is None else l2.add_gradient(g, theta)
-        theta += self.update(g, state, theta, lr)
-        return penalty
-
-
-def _fused_adam_step(adam, kernel, theta, g, state, lr, l2=None):
-    return adam.fused_step(theta, g, state[0], lr, l2, kernel)
+        if len(self.transforms) == 1:
+            return self.transforms[0].step(theta, g, state[0], lr, l2)
+        return self.reference_step(theta, g, state, lr, l2)
 
 
 def _sgd(h):
     return Chain(ScaleByLearningRate(), Trace(h["momentum"],
-                                              h["nesterovs_momentum"] and h["momentum"] > 0),
-                 ops=h["ops"])
+                                              h["nesterovs_momentum"] and h["momentum"] > 0))
 
 
 def _adam(h):
     return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"],
-                             scale_by_learning_rate=True, ops=h["ops"]), ops=h["ops"])
+                             scale_by_learning_rate=True, ops=h["ops"]))
 
 
 def _adamw(h):
     decay = AddDecayedWeights(h["weight_decay"], h["weight_mask"], ops=h["ops"])
     return Chain(ScaleByAdam(h["beta_1"], h["beta_2"], h["epsilon"], ops=h["ops"]), decay,
-                 ScaleByLearningRate(), ops=h["ops"])
+                 ScaleByLearningRate())
 
 
 def _rmsprop(h):
-    return Chain(ScaleByRms(h["rho"], h["epsilon"], ops=h["ops"]), ScaleByLearningRate(),
-                 ops=h["ops"])
+    return Chain(ScaleByRms(h["rho"], h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
 
 
 def _adagrad(h):
-    return Chain(ScaleByAdagrad(h["epsilon"], ops=h["ops"]), ScaleByLearningRate(),
-                 ops=h["ops"])
+    return Chain(ScaleByAdagrad(h["epsilon"], ops=h["ops"]), ScaleByLearningRate())
 
 
 #: The mini-batch solvers: name -> builder of its :class:`Chain` from the

@@ -340,10 +340,12 @@ def run_epoch(source, theta, chain_state, lr, guard):
     steps, each step's loss and gradient, and the references below; this
     loop, the divergence guard and the update are the same for both.
 
-    The L2 term (``source.l2``, or None) is added by the update step (the
-    kernel table's fused Adam step, or the term's own pass: see
-    :class:`~sklearn_gd._optim._optimizers.Chain`), which returns its penalty,
-    rather than by the backward pass (``c = 0`` there).
+    The objective's L2 term (``source.l2``, made by
+    :meth:`~sklearn_gd._engine._network.Network.l2_term`, or None) is handed to
+    the update rule's step, which adds its gradient and returns its penalty
+    (:meth:`~sklearn_gd._optim._optimizers.Transform.step`): Adam's kernel adds
+    it in the pass over the parameters it makes anyway, where the backward
+    pass would make one more (``c = 0`` there).
 
     NaN (divergence) also when the weights the epoch ends with fail the
     guard on the last step: each step's objective is that of the weights

@@ -5,7 +5,6 @@ validation scores are sums over the chunks."""
 
 import numpy as np
 
-from ..._engine._network import L2Penalty
 from . import _cluster
 from ._chunks import (
     chunk_evaluate,
@@ -103,8 +102,7 @@ class ChunkedData:
         on the cluster, plus the L2 term on the client."""
         net = config.network
         c = config.alpha / self.total_weight
-        l2 = L2Penalty(c, net.layout, np.empty(max(a * b for a, b in net.layout.shapes),
-                                                theta.dtype))
+        l2 = net.l2_term(c, theta)
         net_d = shared(net, "network")
         total = self.total_weight
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from ..._engine._network import L2Penalty
 from .._batches import resolve_batch_size
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
@@ -43,8 +42,7 @@ class ChunkedEpochs:
         self.n = data.n
         self.batch_size = resolve_batch_size(config.batch_size, self.n)
         self.c = config.alpha / data.total_weight
-        scratch = np.empty(max(a * b for a, b in net.layout.shapes), theta.dtype)
-        self.l2 = L2Penalty(self.c, net.layout, scratch) if self.c else None
+        self.l2 = net.l2_term(self.c, theta) if self.c else None
         self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
         self.chain = config.optimizer
         self.net_d = shared(net, "network")
