@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.datasets import make_classification
 
 from sklearn_gd import MLPBackpropClassifier
-from sklearn_gd._data import _dask
+from sklearn_gd._dask_estimator import chunked_train_data
 from sklearn_gd._data._dask import _cluster
 
 HIDDEN = (64,)
@@ -56,7 +56,7 @@ def step_overhead(X, y, repeats):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(*dask.compute(X[:50], y[:50]))  # a model to take steps with, in memory
-    data = _dask.chunked_train_data(model, X, y, None, False, True, None, (None,) * 3,
+    data = chunked_train_data(model, X, y, None, False, True, None, (None,) * 3,
                                     stops_early=False)
     theta = model._theta
     where = _cluster.holders(data.chunks)

@@ -32,7 +32,7 @@ from ._compat import (
     _fit_context,
     callback_teardown,
 )
-from ._data import _dask
+from ._dask_estimator import chunked_train_data, is_dask_collection
 from ._data._batches import dropout_rates, resolve_batch_size
 from ._data._in_memory import TrainData, check_validation_size
 from ._engine._activations import ACTIVATIONS
@@ -319,12 +319,12 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         self._check_validation_request(*validation)
         stops_early = self._stops_early(incremental)  # decided here, once per call
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
-        on_dask = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
+        on_dask = is_dask_collection(X) or is_dask_collection(y)
         where = None if on_dask else self._where(X)
         if continuing and not on_dask:
             self._check_same_library(X, "partial_fit" if incremental else "fit")
         if on_dask:
-            data = _dask.chunked_train_data(
+            data = chunked_train_data(
                 self, X, y, sample_weight, incremental, continuing, classes, validation,
                 stops_early=stops_early,
             )

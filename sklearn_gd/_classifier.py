@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._base import BaseGD, _check_weight_total, _is_minibatch, reads_one_model
 from ._compat import Interval, StrOptions, _fit_context, cached_unique
-from ._data._dask import blockwise, blockwise_score
+from ._dask_estimator import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._engine._backend import backend_for
 from ._engine._losses import LOSSES

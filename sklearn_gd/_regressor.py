@@ -9,7 +9,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseGD, _is_minibatch, reads_one_model
 from ._compat import Interval, StrOptions, _fit_context
-from ._data._dask import blockwise, blockwise_score
+from ._dask_estimator import blockwise, blockwise_score
 from ._docstrings import OBJECTIVE, SHARED_ATTRIBUTES, SHARED_PARAMETERS
 from ._engine._backend import backend_for
 from ._engine._losses import LOSSES, REGRESSION_LOSSES

@@ -13,6 +13,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import accuracy_score, r2_score
 
 from sklearn_gd import DivergenceWarning, GDRegressor, MLPBackpropClassifier
+from sklearn_gd._dask_estimator import chunked_train_data
 from sklearn_gd._data import _dask
 from sklearn_gd._data._dask import _chunks, _cluster
 
@@ -80,7 +81,7 @@ def objective_pair(model, X, y, sw, chunks):
     config = model._train_config(model._layout, False, 1, early_stopping=False)
     memory = model._train_data(X, y, sw, False, True, None, (None,) * 3, stops_early=False)
     Xd = da.from_array(X, chunks=(chunks, X.shape[1]))
-    chunked = _dask.chunked_train_data(model, Xd, da.from_array(y, chunks=chunks),
+    chunked = chunked_train_data(model, Xd, da.from_array(y, chunks=chunks),
                                        da.from_array(sw, chunks=chunks), False, True, None,
                                        (None,) * 3, stops_early=False)
     return (lambda theta: full_batch_objective(config, memory, theta)(theta),
@@ -561,7 +562,7 @@ def test_the_validation_split_releases_the_whole_chunks(classification):
     X, y = classification
     model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=1), X, y)
     model.early_stopping = True
-    data = _dask.chunked_train_data(model, da.from_array(X, chunks=(200, 6)),
+    data = chunked_train_data(model, da.from_array(X, chunks=(200, 6)),
                                     da.from_array(y, chunks=200), None, False, True, None,
                                     (None,) * 3, stops_early=True)
     config = model._train_config(model._layout, False, 1, early_stopping=False)

@@ -2,7 +2,7 @@
 
 ``fit`` and ``partial_fit`` on a Dask array or dataframe validate and encode
 each chunk on the worker that holds it and persist the result there once
-(:func:`chunked_train_data`). Each step of training then sends the
+(:func:`sklearn_gd._dask_estimator.chunked_train_data`). Each step of training then sends the
 parameters to the chunks, each chunk computes the *summed* data loss and
 gradient of its rows (:func:`chunk_loss_and_grad`, :func:`chunk_batch`),
 the sums are reduced in a tree of ``REDUCE_FAN_IN`` (a few kB of gradient per
@@ -38,29 +38,23 @@ The package's modules, by where their code runs:
   chunk's sums of loss and gradient, its part of a step, its validation sums);
 - :mod:`._cluster`: talking to Dask (compute, placement, reduction tree,
   cutting ``y`` and weights like ``X``);
-- :mod:`._intake`: the estimator's side of a fit (metadata, the targets'
-  classes or form, class weights), which hands the fitted targets down;
 - :mod:`._data`: the data source (:class:`ChunkedData`: the chunks
   persisted on the workers, the full-batch objective, the validation split);
-- :mod:`._epochs`: the synchronous mini-batch steps;
-- :mod:`._predict`: prediction and scores block by block.
+- :mod:`._epochs`: the synchronous mini-batch steps.
+
+The estimators' side (what a fit learns on the client before the chunks are
+prepared, and prediction block by block) is :mod:`sklearn_gd._dask_estimator`:
+nothing here takes the estimator.
 """
 
 from ._cluster import compute, is_dask_collection
 from ._data import ChunkedData
 from ._epochs import ChunkedEpochs, step_bounds
-from ._intake import chunked_train_data
-from ._predict import blockwise, blockwise_score, predict_blocks, score_blocks
 
 __all__ = [
     "ChunkedData",
     "ChunkedEpochs",
-    "blockwise",
-    "blockwise_score",
-    "chunked_train_data",
     "compute",
     "is_dask_collection",
-    "predict_blocks",
-    "score_blocks",
     "step_bounds",
 ]

@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
 
 from ..._compat import check_part_sample_weight
@@ -207,30 +206,3 @@ def score_from_sums(kind, total, sums):
     safe = np.where(constant, 1.0, spread)
     r2 = np.where(constant, np.where(residual == 0, 1.0, 0.0), 1.0 - residual / safe)
     return float(np.mean(r2))
-
-
-def predict_block(X, model, method):
-    return getattr(model, method)(X)
-
-
-def score_block(model, X, y, sw, kind):
-    """Score sums of one block of a fitted model, as :func:`score_sums`.
-
-    The block's targets and weights are validated by the checks ``score``
-    runs in memory (NaN, label types, finite weights; negative weights are
-    allowed there too), so the same errors are raised.
-    """
-    predicted = model.predict(X)
-    y = np.asarray(y)
-    sw = (np.ones(y.shape[0]) if sw is None
-          else check_part_sample_weight(sw, y.reshape(y.shape[0], -1), dtype=np.float64,
-                                        ensure_non_negative=False))
-    if kind == "accuracy":
-        if y.shape[0] == 0:  # an empty block: nothing to check or count
-            return (0.0, 0.0)
-        right = accuracy_score(y, predicted, sample_weight=sw, normalize=False)
-        return (float(right), float(sw.sum()))
-    Y = check_array(y, ensure_2d=False, dtype="numeric", ensure_min_samples=0)
-    P = predicted.reshape(y.shape[0], -1).astype(np.float64)
-    Y = Y.reshape(y.shape[0], -1).astype(np.float64)
-    return (float(sw.sum()), *score_sums("r2", P, Y, sw))

@@ -1,22 +1,47 @@
-"""The estimator's side of a fit on Dask collections: what it learns before the
-chunks are prepared (feature names and count, the targets' classes or form,
-class weights, how validation scores are summed), and the call that prepares
-them (:func:`chunked_train_data`). The data source below it
-(:mod:`._data`) and the workers receive the fitted targets' object, never the
-estimator."""
+"""The estimators' side of Dask collections, as :mod:`._array_api_estimator` is
+of other array libraries' arrays.
+
+A fit on Dask input learns here, on the client, what the in-memory fit
+learns from the whole table (feature names and count, the targets' classes or
+form, class weights, how validation scores are summed), then hands the fitted
+targets' object down to the data source (:mod:`._data._dask`), whose chunks are
+prepared on the workers: the workers never receive the estimator for
+training. Prediction and scores run the fitted model block by block on the
+workers (:func:`blockwise`, :func:`blockwise_score`).
+"""
+
+import copy
+import functools
+import uuid
+import warnings
 
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 
-from ..._compat import _check_feature_names, _check_n_features, assert_all_finite_quietly
-from .._in_memory import check_validation_size
-from . import _cluster
-from ._chunks import label_counts
-from ._cluster import is_dask_collection, is_dataframe
-from ._data import persisted
+from ._compat import (
+    _check_feature_names,
+    _check_n_features,
+    assert_all_finite_quietly,
+    check_part_sample_weight,
+)
+from ._data._dask import _cluster
+from ._data._dask._chunks import label_counts, score_from_sums, score_sums
+from ._data._dask._cluster import (
+    aligned_blocks,
+    is_dask_collection,
+    is_dataframe,
+    row_blocks,
+    shared,
+    tree_sum,
+)
+from ._data._dask._data import persisted
+from ._data._in_memory import check_validation_size
 
 
+# ---------------------------------------------------------------------- fitting
 def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, classes,
                        validation, stops_early):
     """Validate and encode Dask ``(X, y, sample_weight)`` chunk by chunk on the
@@ -153,3 +178,97 @@ def _as_dask(X):
 
     return X if is_dask_collection(X) else da.from_array(check_array(X, accept_sparse=False,
                                                                       dtype=None))
+
+
+# ---------------------------------------------------------------------- prediction
+def blockwise(method):
+    """Decorate a prediction method: on Dask input, it runs block by block on the
+    workers and returns a lazy Dask array (:func:`predict_blocks`)."""
+    @functools.wraps(method)
+    def predict(self, X):
+        if is_dask_collection(X):
+            return predict_blocks(self, X, method.__name__)
+        return method(self, X)
+
+    return predict
+
+
+def blockwise_score(method):
+    """Decorate ``score``: on Dask input, it sums right answers (or R²'s sums) block by
+    block on the workers (:func:`score_blocks`) and gathers only the sums."""
+
+    @functools.wraps(method)
+    def score(self, X, y, sample_weight=None):
+        if is_dask_collection(X):
+            return score_blocks(self, X, y, sample_weight)
+        return method(self, X, y, sample_weight)
+
+    return score
+
+
+def predict_blocks(estimator, X, method):
+    """``estimator.method`` on each block of Dask ``X``, lazily: a Dask array."""
+    check_is_fitted(estimator)
+    check_metadata(estimator, X, reset=False)
+    model = copy.copy(estimator)
+    name = f"sklearn-gd-{method}-{uuid.uuid4().hex}"
+    probe = np.zeros((1, X.shape[1]), estimator._theta.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sample = getattr(model, method)(probe)
+    if is_dataframe(X):
+        meta = np.empty((0,) + sample.shape[1:], sample.dtype)
+        return X.map_partitions(predict_block, model, method, meta=meta)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if sample.ndim == 1:
+        return X.map_blocks(predict_block, model, method, dtype=sample.dtype, drop_axis=1,
+                            name=name)
+    return X.map_blocks(predict_block, model, method, dtype=sample.dtype,
+                        chunks=(X.chunks[0], (sample.shape[1],)), name=name)
+
+
+def score_blocks(estimator, X, y, sample_weight):
+    """Accuracy (classifier) or R² (regressor) summed block by block on the workers."""
+    from dask import delayed
+
+    check_is_fitted(estimator)
+    check_metadata(estimator, X, reset=False)
+    kind = "accuracy" if is_classifier(estimator) else "r2"
+    X_blocks = row_blocks(X)
+    y_blocks = aligned_blocks(y, X, X_blocks, "y")
+    sw_blocks = aligned_blocks(sample_weight, X, X_blocks, "sample_weight")
+    model = shared(copy.copy(estimator), "model")
+    parts = [delayed(score_block)(model, xb, yb, wb, kind)
+             for xb, yb, wb in zip(X_blocks, y_blocks, sw_blocks)]
+    sums = _cluster.compute(tree_sum(parts))[0]
+    if kind == "accuracy":
+        return float(sums[0] / sums[1])
+    return score_from_sums("r2", sums[0], sums[1:])
+
+
+def predict_block(X, model, method):
+    return getattr(model, method)(X)
+
+
+def score_block(model, X, y, sw, kind):
+    """Score sums of one block of a fitted model, as :func:`score_sums`.
+
+    The block's targets and weights are validated by the checks ``score``
+    runs in memory (NaN, label types, finite weights; negative weights are
+    allowed there too), so the same errors are raised.
+    """
+    predicted = model.predict(X)
+    y = np.asarray(y)
+    sw = (np.ones(y.shape[0]) if sw is None
+          else check_part_sample_weight(sw, y.reshape(y.shape[0], -1), dtype=np.float64,
+                                        ensure_non_negative=False))
+    if kind == "accuracy":
+        if y.shape[0] == 0:  # an empty block: nothing to check or count
+            return (0.0, 0.0)
+        right = accuracy_score(y, predicted, sample_weight=sw, normalize=False)
+        return (float(right), float(sw.sum()))
+    Y = check_array(y, ensure_2d=False, dtype="numeric", ensure_min_samples=0)
+    P = predicted.reshape(y.shape[0], -1).astype(np.float64)
+    Y = Y.reshape(y.shape[0], -1).astype(np.float64)
+    return (float(sw.sum()), *score_sums("r2", P, Y, sw))
