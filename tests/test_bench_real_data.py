@@ -71,3 +71,30 @@ def test_table_has_a_column_per_set_and_means_where_a_row_is_complete(bench):
     recipe_cells = [c.strip() for c in rows["recipe"].strip("|").split("|")]
     assert hgb_cells[-3] == f"{score:.4f}" and hgb_cells[-2] != ""
     assert recipe_cells[-3] != "" and recipe_cells[-2:] == ["", ""]
+
+
+def test_mixed_tables_go_to_the_contenders_that_take_them_and_binary_ones_score_roc_auc(
+        bench, tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    city = rng.choice(["Paris", "Lyon", "Nice"], 300)
+    amount = rng.normal(size=300)
+    amount[::7] = np.nan
+    X = pd.DataFrame({"city": city, "amount": amount})
+    y = np.where((city == "Paris") ^ (rng.random(300) < 0.2), "yes", "no")
+    monkeypatch.setitem(bench.DATASETS, "table", (lambda: (X, y), "classification"))
+    monkeypatch.setattr(bench, "MIXED_TABLES", {"table": bench.DATASETS["table"]})
+    monkeypatch.setattr(bench, "ROC_AUC", {"table"})
+    bench.run(["HistGradientBoosting", "recipe"], ["table"], seeds=(0,))
+    assert not (tmp_path / "recipe.json").exists()  # the recipe does not take text yet
+    result = json.loads((tmp_path / "HistGradientBoosting.json").read_text())["table/0"]
+    X_tr, X_te, y_tr, y_te = bench.split("table", 0)
+    model = bench.CONTENDERS["HistGradientBoosting"]("classification", 0).fit(X_tr, y_tr)
+    assert result["score"] == roc_auc_score(y_te == "yes", model.predict_proba(X_te)[:, 1])
+    assert result["score"] > 0.7  # the city decides, through the native categories
+    text = bench.format_table(bench.summary(["HistGradientBoosting"], ["table"], seeds=(0,)),
+                              ["table"])
+    assert "mean ROC AUC" in text.splitlines()[0]
