@@ -225,6 +225,11 @@ class NumpyBackend(NumpyElementwise):
         return np.sum(a, axis=axis, out=out)
 
     @staticmethod
+    def one_hot(codes, n_codes, dtype):
+        """``O[m, i] = 1`` where ``codes[m] == i`` (``codes`` integers held in floats)."""
+        return np.equal(codes[:, None], np.arange(n_codes, dtype=codes.dtype)).astype(dtype)
+
+    @staticmethod
     def column_dots(G, E, out=None):
         """``sum_m G_mi E_mi`` per column ``i``."""
         return np.einsum("mi,mi->i", G, E, out=out)
@@ -457,6 +462,11 @@ class ArrayApiBackend(ArrayApiElementwise):
 
     def sum(self, a, axis, out=None):
         return self.xp.sum(a, axis=axis)
+
+    def one_hot(self, codes, n_codes, dtype):
+        xp = self.xp
+        levels = xp.arange(n_codes, dtype=codes.dtype, device=device_of(codes))
+        return xp.astype(codes[:, None] == levels[None, :], dtype)
 
     def column_dots(self, G, E, out=None):
         return self.xp.sum(G * E, axis=0)
