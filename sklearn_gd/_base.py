@@ -46,6 +46,7 @@ from ._engine._values import cast_finite
 from ._memory import check_training_memory, training_memory
 from ._optim._optimizers import SOLVERS
 from ._optim._schedules import SCHEDULES
+from ._table import columns_named_in_errors
 from ._train._state import init_state
 from ._train._trainer import TrainConfig, optimizer_for, train
 
@@ -130,14 +131,17 @@ def _numpy_namespace():
 
 
 def _validate_data_quietly(*args, **kwargs):
-    """scikit-learn's ``validate_data`` without NumPy's floating-point warnings.
+    """scikit-learn's ``validate_data`` without NumPy's floating-point warnings, its
+    errors about a data frame's values naming the columns behind them.
 
     Its finiteness check first sums X: finite values of both signs near the
     largest float give ``inf - inf`` there, and NumPy warns of an invalid
     value that is not in the data (the check then goes element by element
     and raises only for a real NaN or infinity).
     """
-    with np.errstate(over="ignore", invalid="ignore"), _numpy_namespace():
+    X = args[1] if len(args) > 1 else kwargs.get("X")
+    with np.errstate(over="ignore", invalid="ignore"), _numpy_namespace(), \
+            columns_named_in_errors(X, args[0]):
         return validate_data(*args, **kwargs)
 
 

@@ -17,6 +17,7 @@ from ._engine._array_api import (
     xp_float,
 )
 from ._engine._backend import on_numpy
+from ._table import columns_named_in_errors
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -116,7 +117,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X = validate_data(self, X, dtype=_float_dtypes(*where), ensure_all_finite="allow-nan")
             self.center_, self.scale_ = _portable_statistics(X, low, high, where[0])
             return self
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+        with columns_named_in_errors(X, self):
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             # an all-NaN feature has no median: expected, handled below
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")
@@ -151,8 +153,9 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         if self._on_device(X, "transform"):
             return self._portable_transform(X)
-        X = validate_data(self, X, reset=False, dtype=self._compute_dtype(),
-                          ensure_all_finite="allow-nan", copy=self.copy)
+        with columns_named_in_errors(X, self):
+            X = validate_data(self, X, reset=False, dtype=self._compute_dtype(),
+                              ensure_all_finite="allow-nan", copy=self.copy)
         c = self.max_absolute_value
         with np.errstate(over="ignore", invalid="ignore"):
             X -= self.center_

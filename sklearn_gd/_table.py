@@ -23,6 +23,7 @@ durations, a column with no value at all, text where numbers are expected)
 are refused with an error that names them; nothing is dropped silently.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -354,3 +355,48 @@ def _without_missing(categories):
     """The categories an ``OrdinalEncoder`` saw, without its missing-value entry."""
     keep = [not (isinstance(c, float) and np.isnan(c)) and c is not None for c in categories]
     return np.asarray(categories)[np.asarray(keep, dtype=bool)]
+
+
+# ---------------------------------------------------------------- errors
+@contextmanager
+def columns_named_in_errors(X, estimator):
+    """Re-raise scikit-learn's validation error about a data frame ``X``'s values
+    naming the columns behind it: text that is not numbers, or missing values."""
+    try:
+        yield
+    except ValueError as error:
+        better = _column_error(X, error, type(estimator).__name__)
+        if better is None:
+            raise
+        raise better from error
+
+
+def _column_error(X, error, who):
+    """A ValueError naming the columns of ``X`` that ``error`` is about, or None."""
+    if not hasattr(X, "iloc"):  # a pandas data frame: its columns have names and dtypes
+        return None
+    columns, names = _columns_of(X), _names_of(X, X.shape[1])
+    text = [name for name, column in zip(names, columns)
+            if _holds_labels(column) and not _converts_to_numbers(column)]
+    if text:
+        plural = len(text) > 1
+        return ValueError(
+            f"Column{'s' if plural else ''} {', '.join(map(repr, text))} of X "
+            f"hold{'' if plural else 's'} text or categories, which {who} does not encode: "
+            f"encode {'them' if plural else 'it'} first (for example with a OneHotEncoder in "
+            f"a ColumnTransformer), or drop {'them' if plural else 'it'}."
+        )
+    if "NaN" in str(error):
+        missing = [name for name, column in zip(names, columns) if _is_missing(column).any()]
+        if missing:
+            return ValueError(f"{error}\nThe missing values are in the column"
+                              f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}.")
+    return None
+
+
+def _converts_to_numbers(column):
+    """Whether every value of a data frame's column is a number or missing."""
+    import pandas as pd  # noqa: PLC0415 - the column is pandas'
+
+    converted = pd.to_numeric(column.astype(object), errors="coerce")
+    return bool((converted.isna() == _is_missing(column)).all())

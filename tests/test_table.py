@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, make_tabular_classifier
 from sklearn_gd._table import MISSING_OR_UNKNOWN, learn_columns
 
 
@@ -173,3 +174,37 @@ def test_codes_name_the_category_seen_or_the_missing_slot(fit_values, later_valu
     assert seen == sorted({v for v in fit_values if v is not None})
     for value, code in zip(later_values, codes):
         assert code == (seen.index(value) + 1 if value in seen else MISSING_OR_UNKNOWN)
+
+
+# ---------------------------------------------------------------- the estimators' errors
+def text_frame():
+    return pd.DataFrame({"size": [1.0, 2.0, 3.0, 4.0] * 10, "city": ["a", "b", "c", "d"] * 10,
+                         "digits": ["1", "2", "3", None] * 10})
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MLPBackpropClassifier(max_iter=2),
+    lambda: make_tabular_classifier(max_iter=2),
+])
+def test_a_text_column_is_named_where_the_estimators_refuse_it(make):
+    """Text that is not numbers is named (numbers written as text convert, as before)."""
+    with pytest.raises(ValueError, match="^Column 'city' of X holds text or categories, which "
+                                         r"(MLPBackpropClassifier|RobustSmoothClipScaler) does "
+                                         "not encode: encode it first"):
+        make().fit(text_frame(), [0, 1] * 20)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 2 epochs
+def test_a_text_column_at_predict_time_is_named():
+    X = pd.DataFrame({"size": [1.0, 2.0, 3.0, 4.0] * 10, "digits": [1.0, 2.0, 3.0, 4.0] * 10})
+    model = GDRegressor(max_iter=2).fit(X, np.arange(40.0))
+    X["digits"] = ["one", "two", "three", "four"] * 10
+    with pytest.raises(ValueError, match="Column 'digits' of X holds text"):
+        model.predict(X)
+
+
+def test_missing_values_are_refused_naming_their_columns():
+    X = pd.DataFrame({"a": [1.0, np.nan] * 20, "b": [1.0] * 40, "c": [np.nan, 2.0] * 20})
+    with pytest.raises(ValueError, match="(?s)^Input X contains NaN.*The missing values are "
+                                         "in the columns 'a', 'c'.$"):
+        MLPBackpropClassifier(max_iter=2).fit(X, [0, 1] * 20)
