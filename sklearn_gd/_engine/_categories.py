@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from ._backend import NUMPY
+from ._layout import parameter_blocks
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,8 @@ class CategoryBlock:
     @cached_property
     def _blocks(self):
         """``(column, start, stop, shape)`` of each embedded column's table, in buffer order."""
-        blocks, offset = [], 0
-        for j, k in enumerate(self.cardinalities):
-            if self.embedded(j):
-                n = k * self.embedding_size
-                blocks.append((j, offset, offset + n, (k, self.embedding_size)))
-                offset += n
-        return tuple(blocks)
+        return parameter_blocks({j: (k, self.embedding_size)
+                                 for j, k in enumerate(self.cardinalities) if self.embedded(j)})
 
     @property
     def size(self):

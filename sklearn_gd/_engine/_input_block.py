@@ -43,6 +43,7 @@ from functools import cached_property
 import numpy as np
 
 from ._backend import NUMPY
+from ._layout import parameter_blocks
 
 TWO_PI = 2.0 * np.pi
 
@@ -95,12 +96,7 @@ class InputBlock:
             shapes.update(omega=(d, k), phi=(d, k), U=(d, k, q), c=(d, q))
         if self.scale:
             shapes["v"] = (self.n_outputs,)
-        blocks, offset = [], 0
-        for name, shape in shapes.items():
-            n = int(np.prod(shape))
-            blocks.append((name, offset, offset + n, shape))
-            offset += n
-        return tuple(blocks)
+        return parameter_blocks(shapes)
 
     @property
     def size(self):

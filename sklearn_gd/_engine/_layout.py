@@ -14,6 +14,17 @@ import numpy as np
 from ._array_api import reshape
 
 
+def parameter_blocks(shapes):
+    """``((name, start, stop, shape), ...)``: the arrays ``shapes`` (a dict of name
+    to shape) laid out one after the other in a flat buffer, in the dict's order."""
+    blocks, offset = [], 0
+    for name, shape in shapes.items():
+        n = int(np.prod(shape))
+        blocks.append((name, offset, offset + n, shape))
+        offset += n
+    return tuple(blocks)
+
+
 class Layout:
     """Offsets of each layer's weights and biases inside a flat buffer.
 
