@@ -346,7 +346,8 @@ def run(contenders, datasets, seeds=SEEDS, log=print):
                     continue
                 result = run_one(contender, name, seed)
                 save_result(contender, key, result)
-                log(f"{contender:28s} {key:18s} score {result['score']:.4f}  cpu {result['cpu_s']:.1f} s")
+                log(f"{contender:28s} {key:18s} score {result['score']:.4f}  "
+                    f"cpu {result['cpu_s']:.1f} s")
 
 
 # ---------------------------------------------------------------- table

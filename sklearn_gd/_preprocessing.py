@@ -118,7 +118,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             self.center_, self.scale_ = _portable_statistics(X, low, high, where[0])
             return self
         with columns_named_in_errors(X, self):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+            X = validate_data(self, X, dtype=[np.float64, np.float32],
+                              ensure_all_finite="allow-nan")
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             # an all-NaN feature has no median: expected, handled below
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")

@@ -86,7 +86,7 @@ class TableColumns:
             raise ValueError(
                 f"X has {len(columns)} columns; the columns were learned from {len(self.kinds)}."
             )
-        numeric = np.empty((_n_rows(X), len(self.numeric_columns)), np.float64)
+        numeric = np.empty((X.shape[0], len(self.numeric_columns)), np.float64)
         for out, i in enumerate(self.numeric_columns):
             numeric[:, out] = _numbers(columns[i], self.names[i], self.kinds[i])
         return EncodedTable(numeric, self._codes(columns))
@@ -96,7 +96,7 @@ class TableColumns:
         if not self.categorical_columns:
             return np.empty((n_rows, 0), np.int64)
         values = np.column_stack(
-            [_labels(columns[i], self.names[i]) for i in self.categorical_columns]
+            [_labels(columns[i]) for i in self.categorical_columns]
         )
         codes = _encode_labels(self.encoder, values, self.names, self.categorical_columns)
         return codes.astype(np.int64) + 1  # -1 (missing or unseen) becomes slot 0
@@ -131,7 +131,7 @@ def learn_columns(X, categorical_features="from_dtype"):
     if chosen:
         for i in chosen:
             _check_declared_levels(columns[i], names[i])
-        values = np.column_stack([_labels(columns[i], names[i]) for i in chosen])
+        values = np.column_stack([_labels(columns[i]) for i in chosen])
         table.encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                        encoded_missing_value=-1)
         _encode_labels(table.encoder, values, names, chosen, fit=True)
@@ -152,10 +152,6 @@ def _columns_of(X):
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D table, got an array of {X.ndim} dimensions.")
     return [X[:, i] for i in range(X.shape[1])]
-
-
-def _n_rows(X):
-    return X.shape[0]
 
 
 def _names_of(X, n_columns):
@@ -325,7 +321,7 @@ def _numbers(column, name, kind):
     return numbers
 
 
-def _labels(column, name):
+def _labels(column):
     """A categorical column as a 1-D object array, missing values NaN."""
     values = np.asarray(column, dtype=object).copy()
     values[_is_missing(column)] = np.nan

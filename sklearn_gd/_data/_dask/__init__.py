@@ -2,8 +2,8 @@
 
 ``fit`` and ``partial_fit`` on a Dask array or dataframe validate and encode
 each chunk on the worker that holds it and persist the result there once
-(:func:`sklearn_gd._dask_estimator.chunked_train_data`). Each step of training then sends the
-parameters to the chunks, each chunk computes the *summed* data loss and
+(:func:`sklearn_gd._dask_estimator.chunked_train_data`). Each step of
+training then sends the parameters to the chunks, each chunk computes the *summed* data loss and
 gradient of its rows (:func:`chunk_loss_and_grad`, :func:`chunk_batch`),
 the sums are reduced in a tree of ``REDUCE_FAN_IN`` (a few kB of gradient per
 chunk, never a row of data), and the client takes the step, as in memory.
