@@ -18,7 +18,7 @@ from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 
 from ._array_api_estimator import ArrayAPIMixin
 from ._callbacks import EpochHooks
@@ -38,15 +38,18 @@ from ._data._in_memory import TrainData, check_validation_size
 from ._engine._activations import ACTIVATIONS
 from ._engine._array_api import all_finite, astype, numpy_dtype
 from ._engine._backend import backend_for, backend_in, on_numpy
+from ._engine._categories import CategoryBlock
 from ._engine._input_block import InputBlock
 from ._engine._layout import Layout
 from ._engine._losses import get_loss
 from ._engine._network import Network
+from ._engine._table_block import TableBlock
 from ._engine._values import cast_finite
 from ._memory import check_training_memory, training_memory
 from ._optim._optimizers import SOLVERS
 from ._optim._schedules import SCHEDULES
 from ._table import columns_named_in_errors
+from ._table_input import TableInput, needs_table
 from ._train._state import init_state
 from ._train._trainer import TrainConfig, optimizer_for, train
 
@@ -205,6 +208,9 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         "embedding_sigma": [Interval(Real, 0, None, closed="neither")],
         "input_scale": ["boolean"],
         "input_scale_rate": [Interval(Real, 0, None, closed="neither")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "category_one_hot_max": [Interval(Integral, 1, None, closed="left")],
+        "category_embedding_size": [Interval(Integral, 1, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ fitted views
@@ -247,6 +253,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         # the input block (embedding, input scale) works on dense rows only
         tags.input_tags.sparse = self.embedding is None and not self.input_scale
+        tags.input_tags.allow_nan = True  # a missing value makes X a table (see _table_input)
+        tags.input_tags.categorical = True
         tags.array_api_support = ARRAY_API_TRAINING
         return tags
 
@@ -324,6 +332,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         stops_early = self._stops_early(incremental)  # decided here, once per call
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         on_dask = is_dask_collection(X) or is_dask_collection(y)
+        if not continuing:
+            self._table_input = None  # a table's: learned with the in-memory data
         where = None if on_dask else self._where(X)
         if continuing and not on_dask:
             self._check_same_library(X, "partial_fit" if incremental else "fit")
@@ -366,6 +376,9 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                     stops_early):
         """In-memory data, validated and encoded, as :class:`TrainData`; ``stops_early``:
         whether this call validates after each epoch (:meth:`_stops_early`)."""
+        if not continuing:
+            self._table_input = (TableInput.learn(X, self.categorical_features)
+                                 if needs_table(X, self.categorical_features) else None)
         X, y = self._validate_X_y(X, y, reset=not continuing)
         Y = self._encode_targets(y, X.dtype, fitting=not continuing, classes=classes)
         sw = self._effective_sample_weight(
@@ -412,10 +425,13 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         """The user's validation set, validated and encoded as the training data; or None."""
         if X_val is None:
             return None
-        X_val, y_val = _validate_data_quietly(
-            self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32], multi_output=True, y_numeric=self._y_numeric,
-        )
+        if self._table() is not None:
+            X_val, y_val = self._checked_y(self._table_matrix(X_val, reset=False), y_val)
+        else:
+            X_val, y_val = _validate_data_quietly(
+                self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
+                dtype=[np.float64, np.float32], multi_output=True, y_numeric=self._y_numeric,
+            )
         check_validation_size(X_val.shape[0])
         X_val = cast_finite(X_val.tocsr() if sp.issparse(X_val) else X_val, dtype, "X_val")
         Y_val = self._encode_targets(y_val, dtype, fitting=False)
@@ -477,6 +493,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         def score(state, validation, P, loss):
             model = copy.copy(self)
             model._set_state(dataclasses.replace(state))
+            if model._table() is not None:  # the validation rows are the table's matrix
+                model._reads_matrices(validation.X.shape[1])
             y, weights = model._follow_X(validation.X, validation.y, validation.sample_weight)
             kwargs = {} if weights is None else {"sample_weight": weights}
             return scorer(model, validation.X, y, **kwargs)
@@ -551,6 +569,9 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         return any(p > 0 for p in dropout_rates(self.dropout, len(self._hidden_sizes())))
 
     def _validate_X_y(self, X, y, reset):
+        if self._table() is not None:
+            X, y = self._checked_y(self._table_matrix(X, reset), y)
+            return self._as_model_input(X), y
         if not reset and self._is_plain_input(X) and _is_plain_target(y, X.shape[0]):
             # what validate_data would return, without its cost (most of a small partial_fit)
             return self._as_model_input(X), y
@@ -584,8 +605,33 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
+            and self._table() is None
             and _sum_is_finite(X)
         )
+
+    # ------------------------------------------------------------------ tables
+    def _table(self):
+        """The fitted :class:`~sklearn_gd._table_input.TableInput`, or None: X is
+        validated by scikit-learn and enters the network as it is."""
+        return getattr(self, "_table_input", None)
+
+    def _table_matrix(self, X, reset):
+        """The network's input matrix of the table ``X``: its columns checked against
+        the fitted ones (recorded when ``reset``) by scikit-learn, then encoded."""
+        with _numpy_namespace():
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        return check_array(self._table().matrix(X), dtype=None)  # refuses zero rows
+
+    def _checked_y(self, X, y):
+        """``(X, y)`` with ``y`` checked against the rows of the input matrix ``X``."""
+        return check_X_y(X, y, dtype=None, multi_output=True, y_numeric=self._y_numeric)
+
+    def _reads_matrices(self, n_columns):
+        """Make this copy of a fitted model predict from input matrices of ``n_columns``
+        (the early-stopping scorer's validation rows), not from tables."""
+        self._table_input = None
+        self.n_features_in_ = n_columns
+        self.__dict__.pop("feature_names_in_", None)
 
     def _as_model_input(self, X):
         """CSR for sparse input; the model's dtype once fitted."""
@@ -615,7 +661,8 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             )
         if self._input_block(self._layout.n_features) != self._layout.input_block:
             raise ValueError(
-                "The input block (embedding, input_scale and their parameters) changed since "
+                "The input block (embedding, input_scale, the categories' sizes and their "
+                "parameters) changed since "
                 "the network was fitted; call fit without warm_start to start over."
             )
         if self.activation != self._fitted_activation:
@@ -632,7 +679,22 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             )
 
     def _input_block(self, n_features):
-        """The :class:`InputBlock` the parameters ask for in front of the network, or None."""
+        """The block the parameters and the fitted table ask for in front of the
+        network: a :class:`TableBlock` for a table of more than numbers, else the
+        numbers' :class:`InputBlock` or None."""
+        table = self._table()
+        if table is None or not table.needs_block:
+            return self._numeric_block(n_features)
+        categories = None
+        if table.cardinalities:
+            categories = CategoryBlock(table.cardinalities,
+                                       embedding_size=self.category_embedding_size,
+                                       one_hot_max=self.category_one_hot_max)
+        numeric = self._numeric_block(table.n_numeric) if table.n_numeric else None
+        return TableBlock(table.n_numeric, table.n_flags, numeric, categories)
+
+    def _numeric_block(self, n_features):
+        """The :class:`InputBlock` of ``n_features`` numbers the parameters ask for, or None."""
         if self.embedding is None and not self.input_scale:
             return None
         return InputBlock(
@@ -698,7 +760,9 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self)
         if not on_numpy(self._theta) or self._where(X) is not None:
             return self._portable_forward(X, method)
-        if not self._is_plain_input(X):
+        if self._table() is not None:
+            X = self._table_matrix(X, reset=False)
+        elif not self._is_plain_input(X):
             X = _validate_data_quietly(
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
             )

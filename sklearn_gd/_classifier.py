@@ -126,6 +126,9 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         embedding_sigma=0.1,
         input_scale=False,
         input_scale_rate=6.0,
+        categorical_features="from_dtype",
+        category_one_hot_max=9,
+        category_embedding_size=8,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -163,6 +166,9 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.embedding_sigma = embedding_sigma
         self.input_scale = input_scale
         self.input_scale_rate = input_scale_rate
+        self.categorical_features = categorical_features
+        self.category_one_hot_max = category_one_hot_max
+        self.category_embedding_size = category_embedding_size
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -171,7 +171,37 @@ SHARED_PARAMETERS = """
     input_scale_rate : float, default=6.0
         :math:`\\rho`: each scale is stored as :math:`s / \\rho`, so an
         Adam-type step (whose size does not depend on the gradient's scale)
-        moves :math:`s` about :math:`\\rho` times the learning rate."""
+        moves :math:`s` about :math:`\\rho` times the learning rate.
+
+    categorical_features : {'from_dtype'}, array-like of int, str or bool, or None, \
+default='from_dtype'
+        The categorical columns of a table, with ``HistGradientBoosting*``'s
+        meaning: ``'from_dtype'`` takes a data frame's ``category`` columns
+        and its columns of text (``object``, ``string``, pyarrow strings; a
+        text column whose values are all numbers is numbers); indices,
+        names or a boolean mask choose the columns (of an array too);
+        ``None`` has none. Each categorical column's categories are learned
+        at the first ``fit`` (or ``partial_fit``) and enter the network
+        one-hot or as learned embeddings (``category_one_hot_max``); a
+        missing value, and a category first seen later (``partial_fit``,
+        ``warm_start``, ``predict``), go to a reserved slot of their own.
+        Missing numeric values (NaN, ``pd.NA``) are taken too: the first
+        layer sees the column's median and a missing-value indicator (see
+        the user guide's "Mixed-type tables"). Booleans enter as one
+        :math:`\\pm 1` value. A table of numbers without missing values
+        trains as an array does.
+
+    category_one_hot_max : int, default=9
+        A categorical column of at most this many codes (its categories
+        plus the missing-or-unknown slot) enters one-hot; one of more
+        enters as a learned embedding of ``category_embedding_size`` values
+        per row (an entity embedding: a table of one vector per category,
+        drawn from :math:`N(0, 1)` and trained with the network, neither
+        penalised by ``alpha`` nor decayed). RealMLP's threshold.
+
+    category_embedding_size : int, default=8
+        The values of each category's learned embedding.
+"""
 
 SHARED_ATTRIBUTES = """
     coefs_ : list of ndarray

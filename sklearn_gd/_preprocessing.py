@@ -17,7 +17,7 @@ from ._engine._array_api import (
     xp_float,
 )
 from ._engine._backend import on_numpy
-from ._table import columns_named_in_errors
+from ._table import _is_frame, columns_named_in_errors
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -57,13 +57,23 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         in front of an estimator of this package makes it train in float32
         (faster, notably for the periodic ``embedding``: NumPy's float32
         cosine is vectorised).
+    numeric_only : bool, default=False
+        With a data frame, scale only its numeric columns (floats, integers,
+        nullable ``Int64``/``Float64``; not booleans) and return a data frame
+        in which every other column (categories, text, booleans) is as it
+        was, in the same order: the step in front of an estimator of this
+        package that learns the other columns itself (the tabular recipe's).
+        Arrays are scaled whole either way.
 
     Attributes
     ----------
     center_ : ndarray of shape (n_features,)
-        Each feature's median.
+        Each feature's median (each scaled column's, with ``numeric_only``).
     scale_ : ndarray of shape (n_features,)
         Each feature's factor ``f``.
+    numeric_columns_ : ndarray of int or None
+        With ``numeric_only`` and a data frame, the positions of the columns
+        scaled; None when every column is.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when ``X`` has feature names that are all strings.
@@ -82,14 +92,16 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         "quantile_range": [tuple],
         "copy": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"}), type, np.dtype, None],
+        "numeric_only": ["boolean"],
     }
 
     def __init__(self, max_absolute_value=3.0, quantile_range=(25.0, 75.0), copy=True,
-                 dtype=None):
+                 dtype=None, numeric_only=False):
         self.max_absolute_value = max_absolute_value
         self.quantile_range = quantile_range
         self.copy = copy
         self.dtype = dtype
+        self.numeric_only = numeric_only
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -112,6 +124,11 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self : object
         """
         low, high = self._percentiles()
+        self.numeric_columns_ = None
+        if self.numeric_only and _is_frame(X):
+            validate_data(self, X, skip_check_array=True)  # the frame's columns and names
+            self.numeric_columns_ = _numeric_columns(X)
+            return self._fit_statistics(_numeric_values(X, self.numeric_columns_), low, high)
         where = input_namespace(X)
         if where is not None:
             X = validate_data(self, X, dtype=_float_dtypes(*where), ensure_all_finite="allow-nan")
@@ -120,6 +137,10 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         with columns_named_in_errors(X, self):
             X = validate_data(self, X, dtype=[np.float64, np.float32],
                               ensure_all_finite="allow-nan")
+        return self._fit_statistics(X, low, high)
+
+    def _fit_statistics(self, X, low, high):
+        """``center_`` and ``scale_`` of the float array ``X``'s columns."""
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             # an all-NaN feature has no median: expected, handled below
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")
@@ -152,11 +173,34 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             ``X`` has NaN.
         """
         check_is_fitted(self)
+        if getattr(self, "numeric_columns_", None) is not None:
+            return self._transform_frame(X)
         if self._on_device(X, "transform"):
             return self._portable_transform(X)
         with columns_named_in_errors(X, self):
             X = validate_data(self, X, reset=False, dtype=self._compute_dtype(),
                               ensure_all_finite="allow-nan", copy=self.copy)
+        return self._smooth_clip(X)
+
+    def _transform_frame(self, X):
+        """``numeric_only``: the data frame ``X`` with its numeric columns scaled."""
+        if not _is_frame(X):
+            raise TypeError(
+                "This RobustSmoothClipScaler was fitted on a data frame with numeric_only=True; "
+                f"transform takes a data frame with the same columns, got {type(X).__name__}."
+            )
+        validate_data(self, X, reset=False, skip_check_array=True)
+        values = _numeric_values(X, self.numeric_columns_)
+        if self._compute_dtype() is np.float64:
+            values = values.astype(np.float64, copy=False)
+        scaled = self._smooth_clip(values)
+        out = X.copy()
+        for j, i in enumerate(self.numeric_columns_):
+            out.isetitem(int(i), scaled[:, j])
+        return out
+
+    def _smooth_clip(self, X):
+        """Scale and smoothly clip the validated float array ``X``, in place."""
         c = self.max_absolute_value
         with np.errstate(over="ignore", invalid="ignore"):
             X -= self.center_
@@ -257,6 +301,22 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 f"0 <= low < high <= 100, got {self.quantile_range!r}."
             )
         return low, high
+
+
+def _numeric_columns(frame):
+    """Positions of a data frame's numeric columns (booleans are not numbers here)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype  # noqa: PLC0415
+
+    return np.array([i for i, dtype in enumerate(frame.dtypes)
+                     if is_numeric_dtype(dtype) and not is_bool_dtype(dtype)], dtype=np.intp)
+
+
+def _numeric_values(frame, columns):
+    """The data frame's ``columns`` as one float array (float32 where all are), missing
+    values NaN."""
+    part = frame.iloc[:, columns]
+    float32 = len(columns) and all(dtype == np.float32 for dtype in part.dtypes)
+    return part.to_numpy(dtype=np.float32 if float32 else np.float64, na_value=np.nan, copy=True)
 
 
 def _half_difference(a, b):

@@ -39,7 +39,9 @@ CLASSIFIER_RECIPE = dict(label_smoothing=0.1)
 
 
 def _scaler(scaler):
-    return RobustSmoothClipScaler(dtype=np.float32) if scaler == "default" else scaler
+    if isinstance(scaler, str) and scaler == "default":
+        return RobustSmoothClipScaler(dtype=np.float32, numeric_only=True)
+    return scaler
 
 
 def make_tabular_classifier(*, scaler="default", **params):
@@ -58,7 +60,10 @@ def make_tabular_classifier(*, scaler="default", **params):
     ----------
     scaler : transformer, "passthrough" or "default", default="default"
         The preprocessing step: ``"default"`` is
-        ``RobustSmoothClipScaler(dtype=np.float32)``.
+        ``RobustSmoothClipScaler(dtype=np.float32, numeric_only=True)``, which
+        scales the numeric columns of a data frame and passes its categorical,
+        text and boolean columns on to the network, which learns them (see
+        ``categorical_features``).
     **params
         Parameters of :class:`MLPBackpropClassifier` that replace the recipe's
         (``random_state=0``, ``max_iter=100``, ``embedding=None``, ...).
@@ -96,7 +101,10 @@ def make_tabular_regressor(*, scaler="default", target_scaler="default", **param
     ----------
     scaler : transformer, "passthrough" or "default", default="default"
         The preprocessing step: ``"default"`` is
-        ``RobustSmoothClipScaler(dtype=np.float32)``.
+        ``RobustSmoothClipScaler(dtype=np.float32, numeric_only=True)``, which
+        scales the numeric columns of a data frame and passes its categorical,
+        text and boolean columns on to the network, which learns them (see
+        ``categorical_features``).
     target_scaler : transformer, None or "default", default="default"
         How the targets are transformed for training: ``"default"`` is
         ``StandardScaler()``; None returns the pipeline alone.

@@ -172,7 +172,7 @@ def _categorical_mask(categorical_features, columns, names, is_frame):
                 "categorical_features must be 'from_dtype', None, or the categorical columns "
                 f"as indices, names or a boolean mask; got {categorical_features!r}."
             )
-        return [is_frame and _holds_labels(column) for column in columns]
+        return [is_frame and _holds_categories(column) for column in columns]
     chosen = np.asarray(categorical_features)
     if chosen.dtype == bool:
         if chosen.shape != (n,):
@@ -216,6 +216,13 @@ def _holds_labels(column):
     return "string" in str(dtype).lower() or str(dtype) == "str"
 
 
+def _holds_categories(column):
+    """Whether a data frame's column is categorical by its dtype: ``category``, or
+    text that is not all numbers (numbers written as text are numbers)."""
+    return _holds_labels(column) and (_is_categorical_dtype(column.dtype)
+                                      or not _converts_to_numbers(column))
+
+
 def _is_categorical_dtype(dtype):
     return type(dtype).__name__ == "CategoricalDtype"
 
@@ -233,7 +240,7 @@ def _kind(column, name, is_categorical):
         )
     if is_categorical:
         return "categorical"
-    if hasattr(column, "iloc") and _holds_labels(column):
+    if hasattr(column, "iloc") and _holds_categories(column):
         return "text"
     return "boolean" if kind_code == "b" else "numeric"
 

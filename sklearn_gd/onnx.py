@@ -126,6 +126,7 @@ def _raw_outputs(model, operator, container):
 
     opv = container.target_opset
     _check_on_numpy(model)
+    _check_fitted_on_numbers(model)
     dtype = np.float64 if _float_type(operator).__name__ == "DoubleTensorType" else np.float32
     node = _input_block(model._layout, model._theta, operator.inputs[0], dtype, opv)
     n_layers = len(model.coefs_)
@@ -141,6 +142,19 @@ def _raw_outputs(model, operator, container):
 def _check_on_numpy(model):
     """ONNX graphs hold NumPy arrays: refuse a model whose parameters live elsewhere."""
     _check_on_numpy_arrays(model._theta, "model")
+
+
+def _check_fitted_on_numbers(model):
+    """The graph takes one float tensor: refuse a model that encodes a table itself."""
+    if model._table() is not None:
+        raise ValueError(
+            f"This {type(model).__name__} was fitted on a table (categorical or text "
+            "columns, booleans, or missing values), which it encodes itself before the "
+            "network; the ONNX export takes a float tensor, so it covers models fitted on "
+            "numbers only. Export a pipeline whose steps skl2onnx converts instead (for "
+            "example a ColumnTransformer with SimpleImputer(add_indicator=True) and "
+            "OneHotEncoder in front of a model fitted with categorical_features=None)."
+        )
 
 
 def _check_on_numpy_arrays(array, what):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_gd import GDRegressor, MLPBackpropClassifier, make_tabular_classifier
+from sklearn_gd import GDRegressor, MLPBackpropClassifier, RobustSmoothClipScaler
 from sklearn_gd._table import MISSING_OR_UNKNOWN, learn_columns
 
 
@@ -182,16 +182,19 @@ def text_frame():
                          "digits": ["1", "2", "3", None] * 10})
 
 
-@pytest.mark.parametrize("make", [
-    lambda: MLPBackpropClassifier(max_iter=2),
-    lambda: make_tabular_classifier(max_iter=2),
-])
-def test_a_text_column_is_named_where_the_estimators_refuse_it(make):
-    """Text that is not numbers is named (numbers written as text convert, as before)."""
+def test_a_text_column_is_named_where_it_is_not_categorical():
+    """Without categorical_features the text is refused, naming the column and the
+    parameter (numbers written as text are numbers)."""
+    with pytest.raises(ValueError, match="^Column 'city' holds categories or text, not numbers: "
+                                         "pass categorical_features='from_dtype'"):
+        MLPBackpropClassifier(max_iter=2, categorical_features=None).fit(text_frame(),
+                                                                          [0, 1] * 20)
+
+
+def test_a_text_column_is_named_where_the_scaler_refuses_it():
     with pytest.raises(ValueError, match="^Column 'city' of X holds text or categories, which "
-                                         r"(MLPBackpropClassifier|RobustSmoothClipScaler) does "
-                                         "not encode: encode it first"):
-        make().fit(text_frame(), [0, 1] * 20)
+                                         "RobustSmoothClipScaler does not encode: encode it first"):
+        RobustSmoothClipScaler().fit(text_frame())
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 2 epochs
@@ -203,8 +206,13 @@ def test_a_text_column_at_predict_time_is_named():
         model.predict(X)
 
 
-def test_missing_values_are_refused_naming_their_columns():
-    X = pd.DataFrame({"a": [1.0, np.nan] * 20, "b": [1.0] * 40, "c": [np.nan, 2.0] * 20})
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 2 epochs
+def test_missing_values_refused_by_a_model_of_numbers_are_named():
+    """A model fitted on numbers without missing values refuses them at predict time as
+    scikit-learn does, and names their columns."""
+    X = pd.DataFrame({"a": [1.0, 2.0] * 20, "b": [1.0] * 40, "c": [3.0, 2.0] * 20})
+    model = MLPBackpropClassifier(max_iter=2).fit(X, [0, 1] * 20)
+    X.loc[1, "a"] = X.loc[0, "c"] = np.nan
     with pytest.raises(ValueError, match="(?s)^Input X contains NaN.*The missing values are "
                                          "in the columns 'a', 'c'.$"):
-        MLPBackpropClassifier(max_iter=2).fit(X, [0, 1] * 20)
+        model.predict(X)

@@ -127,9 +127,10 @@ class Regularizers:
     """
 
     def __init__(self, rates, input_noise, batch_size, hidden_sizes, dtype, rng, ops=NUMPY,
-                 device=None):
+                 device=None, noisy_columns=None):
         self.rates = rates
         self.input_noise = float(input_noise)
+        self.noisy_columns = noisy_columns
         self.hidden_sizes = hidden_sizes
         self.dtype = dtype
         self.ops = ops
@@ -155,14 +156,23 @@ class Regularizers:
         ]
 
     def noisy(self, Xb):
-        """``Xb + sigma * N(0, 1)``; on sparse input only stored entries get noise."""
+        """``Xb + sigma * N(0, 1)``; on sparse input only stored entries get noise,
+        with ``noisy_columns`` set only the first that many columns (a table's
+        numbers: its flags and category codes are not quantities)."""
         if self.input_noise == 0:
             return Xb
         sigma = self.input_noise
+        if self.noisy_columns is not None and self.noisy_columns < Xb.shape[1]:
+            Xb = self.ops.concat([self._noisy_dense(Xb[:, :self.noisy_columns], sigma),
+                                  Xb[:, self.noisy_columns:]], axis=1)
+            return Xb
         if sp.issparse(Xb):
             Xb = Xb.copy()
             Xb.data += sigma * self.generator.normal(Xb.data.shape, self.dtype)
             return Xb
+        return self._noisy_dense(Xb, sigma)
+
+    def _noisy_dense(self, Xb, sigma):
         m = Xb.shape[0]
         if self.noise_buf is None or self.noise_buf.shape[0] < m:
             self.noise_buf = self.ops.buffer(tuple(Xb.shape), self.dtype)

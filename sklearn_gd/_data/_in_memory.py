@@ -172,7 +172,8 @@ class LocalEpochs:
         self.c = config.alpha / total_weight(data.sample_weight, self.n, net.backend)
         self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
                                  net.layout.layer_sizes[1:-1], theta.dtype, state.rng,
-                                 net.backend, device_of(theta))
+                                 net.backend, device_of(theta),
+                                 noisy_columns=getattr(net.layout.input_block, "n_numeric", None))
         self.batches = BatchSource(data.X, data.Y, data.sample_weight, batch_size,
                                    config.shuffle, state.rng, theta.dtype, net.backend)
         self.ws = net.workspace(batch_size, theta.dtype, dropout=self.regs.active)
