@@ -145,7 +145,17 @@ def _validate_data_quietly(*args, **kwargs):
     X = args[1] if len(args) > 1 else kwargs.get("X")
     with np.errstate(over="ignore", invalid="ignore"), _numpy_namespace(), \
             columns_named_in_errors(X, args[0]):
-        return validate_data(*args, **kwargs)
+        try:
+            return validate_data(*args, **kwargs)
+        except ValueError as error:
+            if kwargs.get("reset", True) or not str(error).startswith("Input X contains NaN"):
+                raise
+            raise ValueError(  # scikit-learn's words would say the estimator never takes NaN
+                f"Input X contains NaN.\nThis {type(args[0]).__name__} was fitted on numbers "
+                "without missing values, so it learned nothing for them: fill them, or fit "
+                "on data with its missing values (a fit learns them: see "
+                "categorical_features)."
+            ) from None
 
 
 def _sum_is_finite(a):
@@ -254,7 +264,6 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         # the input block (embedding, input scale) works on dense rows only
         tags.input_tags.sparse = self.embedding is None and not self.input_scale
         tags.input_tags.allow_nan = True  # a missing value makes X a table (see _table_input)
-        tags.input_tags.categorical = True
         tags.array_api_support = ARRAY_API_TRAINING
         return tags
 
@@ -337,6 +346,11 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         where = None if on_dask else self._where(X)
         if continuing and not on_dask:
             self._check_same_library(X, "partial_fit" if incremental else "fit")
+        if continuing and on_dask and self._table() is not None:
+            raise ValueError(
+                "This model was fitted on a table (categories, text, booleans or missing "
+                "values), which it encodes in memory: continue training in memory."
+            )
         if on_dask:
             data = chunked_train_data(
                 self, X, y, sample_weight, incremental, continuing, classes, validation,

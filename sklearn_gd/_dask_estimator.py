@@ -98,9 +98,24 @@ def check_metadata(estimator, X, reset):
     if is_dataframe(X):  # scikit-learn reads the names of pandas frames: an empty one
         import pandas as pd
 
+        _check_numbers_only(X)
+
         X = pd.DataFrame(columns=X.columns)
     _check_feature_names(estimator, X, reset=reset)
     _check_n_features(estimator, X, reset=reset)
+
+
+def _check_numbers_only(X):
+    """Training on Dask takes numbers: refuse, naming them, a dataframe's other columns."""
+    other = [str(name) for name, dtype in X.dtypes.items()
+             if not (isinstance(dtype, np.dtype) and dtype.kind in "biuf")]
+    if other:
+        raise ValueError(
+            f"Column{'s' if len(other) > 1 else ''} {', '.join(map(repr, other))} of the Dask "
+            f"dataframe hold{'' if len(other) > 1 else 's'} categories, text or nullable "
+            "values: the estimators learn a table's categories and missing values in "
+            "memory only. Encode them as numbers on Dask first, or fit in memory."
+        )
 
 
 def _encode_on_client(estimator, y, dtype, fitting, classes):

@@ -48,14 +48,15 @@ class TableInput:
         ``mu_j``: each numeric column's median at fit.
     indicated : list of int
         Positions, among the numeric and boolean columns, of those with an indicator.
-    dtype : numpy dtype
-        The matrix's: float32 where every numeric column was float32, else float64.
+    dtype : {"float32", "float64"}
+        The matrix's: float32 where every numeric column was float32, else float64
+        (a name: a saved model holds no NumPy dtype object).
     """
 
     columns: object
     fill: np.ndarray
     indicated: list
-    dtype: np.dtype
+    dtype: str
 
     @classmethod
     def learn(cls, X, categorical_features):
@@ -100,7 +101,8 @@ class TableInput:
         numbers = np.where(missing[:, is_number], self.fill, numeric[:, is_number])
         signs = np.nan_to_num(2.0 * numeric[:, ~is_number] - 1.0, nan=0.0)
         parts = [numbers, signs, missing[:, self.indicated], encoded.codes]
-        return np.concatenate([p.astype(self.dtype, copy=False) for p in parts], axis=1)
+        dtype = np.dtype(self.dtype)
+        return np.concatenate([p.astype(dtype, copy=False) for p in parts], axis=1)
 
 
 def _matrix_dtype(X, columns):
@@ -109,9 +111,7 @@ def _matrix_dtype(X, columns):
     kinds = [columns.kinds[i] for i in columns.numeric_columns]
     dtypes = [getattr(c, "dtype", None) for c in _columns_of(X)]
     numbers = [dtypes[i] for i, kind in zip(columns.numeric_columns, kinds) if kind == "numeric"]
-    if numbers and all(d == np.float32 for d in numbers):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    return "float32" if numbers and all(d == np.float32 for d in numbers) else "float64"
 
 
 def needs_table(X, categorical_features):
@@ -130,7 +130,9 @@ def needs_table(X, categorical_features):
     if _is_frame(X):
         plain = all(isinstance(dtype, np.dtype) and dtype.kind in "fiu" for dtype in X.dtypes)
         return not plain or any(_is_missing(c).any() for c in _columns_of(X))
-    values = np.asarray(X) if not hasattr(X, "dtype") else X
+    if not isinstance(X, (np.ndarray, list, tuple)):  # other libraries' arrays: validated as such
+        return False
+    values = np.asarray(X)
     return values.dtype.kind == "f" and values.ndim == 2 and bool(np.isnan(values).any())
 
 

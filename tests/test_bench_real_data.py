@@ -88,8 +88,10 @@ def test_mixed_tables_go_to_the_contenders_that_take_them_and_binary_ones_score_
     monkeypatch.setitem(bench.DATASETS, "table", (lambda: (X, y), "classification"))
     monkeypatch.setattr(bench, "MIXED_TABLES", {"table": bench.DATASETS["table"]})
     monkeypatch.setattr(bench, "ROC_AUC", {"table"})
-    bench.run(["HistGradientBoosting", "recipe"], ["table"], seeds=(0,))
-    assert not (tmp_path / "recipe.json").exists()  # the recipe does not take text yet
+    bench.run(["HistGradientBoosting", "MLPClassifier/Regressor"], ["table"], seeds=(0,))
+    assert not bench._results_file("MLPClassifier/Regressor").exists()  # takes numbers only
+    assert bench._applies("recipe", "table") and bench._applies("ours, defaults, raw table",
+                                                                "table")
     result = json.loads((tmp_path / "HistGradientBoosting.json").read_text())["table/0"]
     X_tr, X_te, y_tr, y_te = bench.split("table", 0)
     model = bench.CONTENDERS["HistGradientBoosting"]("classification", 0).fit(X_tr, y_tr)

@@ -464,7 +464,6 @@ def test_dask_fit_and_predict_refuse_bad_input_with_the_in_memory_errors(client,
     params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     ones = np.ones(len(y))
     fit_cases = [
-        (_with(X, 3, np.nan), y, None),
         (_with(X, 3, np.inf), y, None),
         (X, _with(y, 5, np.nan), None),
         (X, y[:-20], None),
@@ -482,6 +481,25 @@ def test_dask_fit_and_predict_refuse_bad_input_with_the_in_memory_errors(client,
     for X_ in [_with(X, 3, np.nan), _with(X, 3, np.inf), X[:, :4]]:
         expected = _error(lambda: model.predict(X_))
         assert _error(lambda: model.predict(da.from_array(X_, chunks=200)).compute()) == expected
+
+
+def test_missing_values_and_categories_are_refused_on_dask_saying_where_they_are_learned(
+        client, classification):
+    """In memory, NaN in X is learned (a median and an indicator); on Dask it is
+    refused, and so is a dataframe's column of categories, each saying what to do."""
+    X, y = classification
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    quietly(MLPBackpropClassifier(**params), _with(X, 3, np.nan), y)  # in memory: learned
+    with pytest.raises(ValueError, match="^Input X contains NaN. MLPBackpropClassifier learns missing values in memory"):
+        MLPBackpropClassifier(**params).fit(da.from_array(_with(X, 3, np.nan), chunks=(200, 6)),
+                                            da.from_array(y, chunks=200))
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(
+        city=pd.Categorical(np.where(y == 1, "a", "b")))
+    with pytest.raises(ValueError, match="Column 'city' of the Dask dataframe holds categories"):
+        MLPBackpropClassifier(**params).fit(dd.from_pandas(frame, npartitions=2),
+                                            dd.from_pandas(pd.Series(y), npartitions=2))
 
 
 def test_dask_score_takes_negative_weights_as_in_memory(client, regression):

@@ -95,6 +95,15 @@ def _predict_all(model, chunk):
     return outputs
 
 
+def _table():
+    """``X`` as a table: its numbers with missing values, a text column of many
+    categories (embedded) and a boolean column."""
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame(X[:, :2], columns=["a", "b"])
+    table.loc[::5, "a"] = np.nan
+    return table.assign(city=[f"c{i % 12}" for i in range(len(X))], flag=X[:, 2] > 0)
+
+
 def test_skops_untrusted_types_are_the_documented_ones(tmp_path):
     """Every type skops asks to trust, for plain models, the input block and the
     tabular recipe, is one that docs/saving_and_serving.md lists, and the docs list
@@ -115,7 +124,8 @@ def test_skops_untrusted_types_are_the_documented_ones(tmp_path):
                                   random_state=0).fit(X, X[:, 0]),
                       make_tabular_classifier(max_iter=2, random_state=0).fit(X, y),
                       *(MLPBackpropClassifier(solver=solver, max_iter=2, random_state=0).fit(X, y)
-                        for solver in ("sgd", "rmsprop"))):
+                        for solver in ("sgd", "rmsprop")),
+                      MLPBackpropClassifier(max_iter=2, random_state=0).fit(_table(), y)):
             untrusted = set(sio.get_untrusted_types(data=sio.dumps(model)))
             assert untrusted <= documented, untrusted - documented
             saved |= untrusted

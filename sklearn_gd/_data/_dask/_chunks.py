@@ -35,8 +35,18 @@ def prepare_chunk(targets, X, y, sw, dtype, per_class):
     ``targets`` are the fitted targets (:mod:`sklearn_gd._targets`);
     ``per_class`` the class weights, or None.
     """
-    X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0,
-                    input_name="X", estimator=targets.estimator_name)
+    try:
+        X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0,
+                        input_name="X", estimator=targets.estimator_name)
+    except ValueError as error:
+        if "Input X contains NaN" not in str(error):
+            raise
+        raise ValueError(
+            f"Input X contains NaN. {targets.estimator_name} learns missing values in memory "
+            "(a NumPy array or a data frame passed to fit), not on Dask: fill them on Dask "
+            "first (for example with the column medians and an indicator column), or fit in "
+            "memory."
+        ) from None
     if sp.issparse(X):
         X = X.tocsr()
     y = np.asarray(y)
