@@ -81,6 +81,7 @@ class TableColumns:
 
     def encode(self, X):
         """``X`` (a table with the learned columns) as an :class:`EncodedTable`."""
+        X = as_pandas(X)
         columns = _columns_of(X)
         if len(columns) != len(self.kinds):
             raise ValueError(
@@ -116,6 +117,7 @@ def learn_columns(X, categorical_features="from_dtype"):
     -------
     columns : TableColumns
     """
+    X = as_pandas(X)
     columns = _columns_of(X)
     names = _names_of(X, len(columns))
     categorical = _categorical_mask(categorical_features, columns, names, _is_frame(X))
@@ -140,6 +142,14 @@ def learn_columns(X, categorical_features="from_dtype"):
 
 
 # ---------------------------------------------------------------- columns
+def as_pandas(X):
+    """A polars DataFrame as pandas' (categories, text and nulls as pandas holds
+    them), so that one reading of columns serves both; anything else as it is."""
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_pandas"):
+        return X.to_pandas()
+    return X
+
+
 def _is_frame(X):
     return hasattr(X, "columns") and hasattr(X, "iloc")
 
@@ -242,7 +252,16 @@ def _kind(column, name, is_categorical):
         return "categorical"
     if hasattr(column, "iloc") and _holds_categories(column):
         return "text"
-    return "boolean" if kind_code == "b" else "numeric"
+    return "boolean" if kind_code == "b" or _holds_only_booleans(column) else "numeric"
+
+
+def _holds_only_booleans(column):
+    """Whether a column of Python objects holds booleans and missing values only
+    (a nullable boolean column as polars hands it to pandas)."""
+    if _numpy_kind(getattr(column, "dtype", None)) != "O":
+        return False
+    values = np.asarray(column, dtype=object)[~_is_missing(column)]
+    return len(values) > 0 and all(isinstance(v, (bool, np.bool_)) for v in values)
 
 
 def _check_no_text(kinds, names):

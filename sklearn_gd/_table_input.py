@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._table import _columns_of, _is_frame, _is_missing, learn_columns
+from ._table import _columns_of, _is_frame, _is_missing, as_pandas, learn_columns
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TableInput:
     @classmethod
     def learn(cls, X, categorical_features):
         """Learn the columns of ``X``, their fill values and which get an indicator."""
+        X = as_pandas(X)
         columns = learn_columns(X, categorical_features)
         numeric = columns.encode(X).numeric
         numbers = numeric[:, cls._is_number(columns)]
@@ -117,7 +118,7 @@ def _matrix_dtype(X, columns):
 def needs_table(X, categorical_features):
     """Whether ``X`` takes the table route rather than scikit-learn's ``check_array``.
 
-    It does when it is a data frame with a column that is not plain NumPy
+    It does when it is a data frame (pandas or polars) with a column that is not plain NumPy
     numbers (a category, text, boolean or nullable dtype), when it has a
     missing value, or when ``categorical_features`` names a column (by index,
     name or mask). Numbers without missing values keep the route they
@@ -125,6 +126,7 @@ def needs_table(X, categorical_features):
     """
     if X is None or sp.issparse(X):
         return False
+    X = as_pandas(X)
     if _names_columns(categorical_features):
         return True
     if _is_frame(X):

@@ -214,3 +214,19 @@ def test_input_noise_leaves_flags_and_codes_alone():
         warnings.simplefilter("error", RuntimeWarning)
         model = small(MLPBackpropClassifier, input_noise=0.5).fit(X, y)
     assert model.score(X, y) > 0.7
+
+
+def test_a_polars_table_trains_as_its_pandas_twin():
+    pl = pytest.importorskip("polars")
+    X, y = mixed_frame()
+    from_polars = small(MLPBackpropClassifier).fit(pl.from_pandas(X), y)
+    from_pandas = small(MLPBackpropClassifier).fit(X, y)
+    np.testing.assert_array_equal(from_polars._theta, from_pandas._theta)
+    assert list(from_polars.feature_names_in_) == list(X.columns)
+    np.testing.assert_array_equal(from_polars.predict_proba(pl.from_pandas(X)),
+                                  from_pandas.predict_proba(X))
+    numbers = X[["amount"]].fillna(0.0)  # numbers alone: the array's route, as with pandas
+    plain = small(GDRegressor).fit(pl.from_pandas(numbers), y.astype(float))
+    assert plain._table() is None
+    np.testing.assert_array_equal(plain.predict(pl.from_pandas(numbers)),
+                                  small(GDRegressor).fit(numbers, y.astype(float)).predict(numbers))
