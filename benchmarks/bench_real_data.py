@@ -286,11 +286,19 @@ ABLATIONS = {
     "recipe - early stopping": dict(early_stopping=False),
 }
 
+#: The categorical block's sizes against the recipe's defaults (RealMLP's: one-hot up
+#: to 9 codes, embeddings of 8), on the mixed tables.
+CATEGORY_VARIANTS = {
+    "recipe, one-hot up to 64": dict(category_one_hot_max=64),
+    "recipe, embeddings of 4": dict(category_embedding_size=4),
+    "recipe, embeddings of 16": dict(category_embedding_size=16),
+}
+
 CONTENDERS = {  # name: factory(task, seed)
     "recipe": _recipe,
     **{
         name: (lambda task, seed, changes=changes: _recipe(task, seed, **changes))
-        for name, changes in ABLATIONS.items()
+        for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS}.items()
     },
     "ours, MLP defaults": _ours_default,
     "ours, defaults, raw table": _ours_raw,
@@ -305,7 +313,8 @@ CONTENDERS = {  # name: factory(task, seed)
 #: by hand, with the preprocessing a user writes today); the others take numbers.
 TAKE_TABLES = {"recipe", "ours, defaults, raw table", "HistGradientBoosting", "RealMLP-TD",
                "skrub tabular_pipeline", "recipe, one-hot by hand",
-               *(name for name in ABLATIONS if name != "recipe - robust scaler")}
+               *(name for name in ABLATIONS if name != "recipe - robust scaler"),
+               *CATEGORY_VARIANTS}
 
 #: The package each optional contender needs.
 NEEDS = {"RealMLP-TD": "pytabkit", "skrub tabular_pipeline": "skrub"}
@@ -315,6 +324,8 @@ def _applies(contender, name):
     task = DATASETS[name][1]
     if contender == "recipe - label smoothing" and task == "regression":
         return False
+    if contender in CATEGORY_VARIANTS:
+        return name in MIXED_TABLES
     return name not in MIXED_TABLES or contender in TAKE_TABLES
 
 

@@ -36,7 +36,14 @@ from ._dask_estimator import chunked_train_data, is_dask_collection
 from ._data._batches import dropout_rates, resolve_batch_size
 from ._data._in_memory import TrainData, check_validation_size
 from ._engine._activations import ACTIVATIONS
-from ._engine._array_api import all_finite, astype, numpy_dtype
+from ._engine._array_api import (
+    all_finite,
+    astype,
+    device_of,
+    namespace,
+    numpy_dtype,
+    to_device,
+)
 from ._engine._backend import backend_for, backend_in, on_numpy
 from ._engine._categories import CategoryBlock
 from ._engine._input_block import InputBlock
@@ -772,16 +779,24 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         library than the fitted parameters'.
         """
         check_is_fitted(self)
+        if self._table() is not None:  # encoded on the host, then where the parameters are
+            return self._finite_outputs(self._on_parameters_device(
+                self._table_matrix(X, reset=False)))
         if not on_numpy(self._theta) or self._where(X) is not None:
             return self._portable_forward(X, method)
-        if self._table() is not None:
-            X = self._table_matrix(X, reset=False)
-        elif not self._is_plain_input(X):
+        if not self._is_plain_input(X):
             X = _validate_data_quietly(
                 self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
             )
         _check_dense_for_block(X, self._layout.input_block, "was fitted with")
         return self._finite_outputs(self._as_model_input(X))
+
+    def _on_parameters_device(self, X):
+        """The NumPy matrix ``X`` in the parameters' dtype, library and device."""
+        X = X.astype(numpy_dtype(self._theta.dtype), copy=False)
+        if on_numpy(self._theta):
+            return X
+        return to_device(X, namespace(self._theta), device_of(self._theta))
 
     def _finite_outputs(self, X):
         """``(R, P)`` of the fitted network on validated ``X`` (of its library); a

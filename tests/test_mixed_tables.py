@@ -230,3 +230,16 @@ def test_a_polars_table_trains_as_its_pandas_twin():
     assert plain._table() is None
     np.testing.assert_array_equal(plain.predict(pl.from_pandas(numbers)),
                                   small(GDRegressor).fit(numbers, y.astype(float)).predict(numbers))
+
+
+def test_a_table_model_moved_to_another_library_encodes_on_the_host():
+    """The table is encoded in NumPy, then predicted where the parameters are."""
+    xp = pytest.importorskip("array_api_strict")
+    from sklearn_gd import move_model
+
+    X, y = mixed_frame()
+    model = small(MLPBackpropClassifier).fit(X, y)
+    moved = move_model(model, xp)
+    proba = moved.predict_proba(X)
+    assert type(proba).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(proba), model.predict_proba(X), rtol=1e-12)

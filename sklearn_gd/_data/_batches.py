@@ -163,9 +163,8 @@ class Regularizers:
             return Xb
         sigma = self.input_noise
         if self.noisy_columns is not None and self.noisy_columns < Xb.shape[1]:
-            Xb = self.ops.concat([self._noisy_dense(Xb[:, :self.noisy_columns], sigma),
-                                  Xb[:, self.noisy_columns:]], axis=1)
-            return Xb
+            return self.ops.concat([self._noisy_dense(Xb[:, :self.noisy_columns], sigma),
+                                    Xb[:, self.noisy_columns:]], axis=1)
         if sp.issparse(Xb):
             Xb = Xb.copy()
             Xb.data += sigma * self.generator.normal(Xb.data.shape, self.dtype)
