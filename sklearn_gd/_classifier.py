@@ -128,7 +128,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         input_scale_rate=6.0,
         categorical_features="from_dtype",
         category_one_hot_max=9,
-        category_embedding_size=8,
+        category_embedding_size=4,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

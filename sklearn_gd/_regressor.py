@@ -110,7 +110,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         input_scale_rate=6.0,
         categorical_features="from_dtype",
         category_one_hot_max=9,
-        category_embedding_size=8,
+        category_embedding_size=4,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -243,3 +243,27 @@ def test_a_table_model_moved_to_another_library_encodes_on_the_host():
     proba = moved.predict_proba(X)
     assert type(proba).__module__.startswith("array_api_strict")
     np.testing.assert_allclose(np.asarray(proba), model.predict_proba(X), rtol=1e-12)
+
+
+def test_metadata_routing_carries_weights_and_the_validation_table():
+    """Through a pipeline, the table model gets the routed weights and a validation
+    table that the pipeline transforms: the model the direct calls give."""
+    from sklearn import config_context
+    from sklearn.pipeline import Pipeline
+
+    X, y = mixed_frame()
+    weights = np.where(y == 1, 2.0, 1.0)
+    params = dict(early_stopping=True, n_iter_no_change=5)
+    with config_context(enable_metadata_routing=True):
+        model = small(MLPBackpropClassifier, **params).set_fit_request(
+            sample_weight=True, X_val=True, y_val=True)
+        pipeline = Pipeline([("scale", RobustSmoothClipScaler(numeric_only=True)),
+                             ("model", model)], transform_input=["X_val"])
+        pipeline.fit(X[:200], y[:200], sample_weight=weights[:200], X_val=X[200:],
+                     y_val=y[200:])
+    scaler = RobustSmoothClipScaler(numeric_only=True).fit(X[:200])
+    direct = small(MLPBackpropClassifier, **params).fit(
+        scaler.transform(X[:200]), y[:200], sample_weight=weights[:200],
+        X_val=scaler.transform(X[200:]), y_val=y[200:])
+    np.testing.assert_array_equal(pipeline[-1]._theta, direct._theta)
+    assert pipeline[-1].validation_scores_ == direct.validation_scores_
