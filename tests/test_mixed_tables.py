@@ -172,14 +172,14 @@ def test_pipelines_search_and_cross_validation_take_the_table():
 
 def test_the_recipe_takes_the_raw_table():
     X, y = mixed_frame()
-    classifier = make_tabular_classifier(hidden_layer_sizes=(16,), max_iter=80,
-                                         random_state=0).fit(X, y)
-    assert classifier.score(X, y) > 0.65  # 0.74-0.83 over seeds; the majority class: 0.51
+    small_recipe = dict(hidden_layer_sizes=(16,), max_iter=40, batch_size=32, random_state=0)
+    classifier = make_tabular_classifier(**small_recipe).fit(X, y)
+    assert classifier.score(X, y) > 0.75  # 0.82-0.88 over seeds; the majority class: 0.51
     assert classifier[-1]._theta.dtype == np.float32  # the scaler's numbers, in float32
-    regressor = make_tabular_regressor(hidden_layer_sizes=(16,), max_iter=40, random_state=0)
+    regressor = make_tabular_regressor(**small_recipe)
     target = y + X["amount"].fillna(0.0)
     regressor.fit(X, target)
-    assert regressor.score(X, target) > 0.3  # a constant scores 0
+    assert regressor.score(X, target) > 0.8  # 0.91-0.93 over seeds; a constant scores 0
 
 
 def test_the_recipe_scaler_scales_only_numbers_and_keeps_the_order():
