@@ -267,3 +267,15 @@ def test_metadata_routing_carries_weights_and_the_validation_table():
         X_val=scaler.transform(X[200:]), y_val=y[200:])
     np.testing.assert_array_equal(pipeline[-1]._theta, direct._theta)
     assert pipeline[-1].validation_scores_ == direct.validation_scores_
+
+
+def test_warm_start_keeps_the_columns_and_sends_new_categories_to_the_slot():
+    X, y = mixed_frame()
+    model = small(MLPBackpropClassifier, warm_start=True).set_params(max_iter=5)
+    model.fit(X[X["city"] != "city3"], y[X["city"] != "city3"])
+    table, layout = model._table(), model._layout
+    model.fit(X, y)  # city3 first seen: the missing-or-unknown slot
+    assert model._table() is table and model._layout == layout and model.n_iter_ == 10
+    city3 = X[X["city"] == "city3"].head(1)
+    np.testing.assert_array_equal(model.predict_proba(city3),
+                                  model.predict_proba(city3.assign(city=None)))
