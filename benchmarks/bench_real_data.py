@@ -282,7 +282,7 @@ class CatBoostOnTable(BaseEstimator):
                               if X[c].dtype.kind not in "biuf"]
         cls = CatBoostClassifier if self.task == "classification" else CatBoostRegressor
         self.model_ = cls(random_seed=self.random_state, thread_count=1, verbose=False,
-                          cat_features=self.text_columns_ or None)
+                          allow_writing_files=False, cat_features=self.text_columns_ or None)
         self.model_.fit(self._strings(X), y)
         self.classes_ = getattr(self.model_, "classes_", None)
         return self
