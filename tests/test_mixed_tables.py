@@ -279,3 +279,12 @@ def test_warm_start_keeps_the_columns_and_sends_new_categories_to_the_slot():
     city3 = X[X["city"] == "city3"].head(1)
     np.testing.assert_array_equal(model.predict_proba(city3),
                                   model.predict_proba(city3.assign(city=None)))
+
+
+def test_pyarrow_backed_columns_train_as_their_numpy_twins():
+    pytest.importorskip("pyarrow")
+    X, y = mixed_frame()
+    arrow = X.assign(city=X["city"].astype("string[pyarrow]"),
+                     amount=X["amount"].astype("float64[pyarrow]"))
+    np.testing.assert_array_equal(small(MLPBackpropClassifier).fit(arrow, y)._theta,
+                                  small(MLPBackpropClassifier).fit(X, y)._theta)
