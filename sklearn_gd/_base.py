@@ -56,7 +56,7 @@ from ._memory import check_training_memory, training_memory
 from ._optim._optimizers import SOLVERS
 from ._optim._schedules import SCHEDULES
 from ._table import columns_named_in_errors
-from ._table_input import TableInput, needs_table
+from ._table_input import TableInput, missing_values_not_learned, needs_table
 from ._train._state import init_state
 from ._train._trainer import TrainConfig, optimizer_for, train
 
@@ -157,12 +157,8 @@ def _validate_data_quietly(*args, **kwargs):
         except ValueError as error:
             if kwargs.get("reset", True) or not str(error).startswith("Input X contains NaN"):
                 raise
-            raise ValueError(  # scikit-learn's words would say the estimator never takes NaN
-                f"Input X contains NaN.\nThis {type(args[0]).__name__} was fitted on numbers "
-                "without missing values, so it learned nothing for them: fill them, or fit "
-                "on data with its missing values (a fit learns them: see "
-                "categorical_features)."
-            ) from None
+            # scikit-learn's words would say the estimator never takes NaN
+            raise ValueError(missing_values_not_learned(type(args[0]).__name__)) from None
 
 
 def _sum_is_finite(a):
@@ -349,15 +345,10 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         continuing = self.__sklearn_is_fitted__() and (incremental or self.warm_start)
         on_dask = is_dask_collection(X) or is_dask_collection(y)
         if not continuing:
-            self._table_input = None  # a table's: learned with the in-memory data
+            self._table_input = None  # a table's: learned with the data, below
         where = None if on_dask else self._where(X)
         if continuing and not on_dask:
             self._check_same_library(X, "partial_fit" if incremental else "fit")
-        if continuing and on_dask and self._table() is not None:
-            raise ValueError(
-                "This model was fitted on a table (categories, text, booleans or missing "
-                "values), which it encodes in memory: continue training in memory."
-            )
         if on_dask:
             data = chunked_train_data(
                 self, X, y, sample_weight, incremental, continuing, classes, validation,

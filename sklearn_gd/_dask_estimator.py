@@ -28,7 +28,7 @@ from ._compat import (
     check_part_sample_weight,
 )
 from ._data._dask import _cluster
-from ._data._dask._chunks import label_counts, score_from_sums, score_sums
+from ._data._dask._chunks import MissingValues, label_counts, score_from_sums, score_sums
 from ._data._dask._cluster import (
     aligned_blocks,
     is_dask_collection,
@@ -38,7 +38,9 @@ from ._data._dask._cluster import (
     tree_sum,
 )
 from ._data._dask._data import persisted
+from ._data._dask._tables import learn_table, needs_table
 from ._data._in_memory import check_validation_size
+from ._table import _is_frame, as_pandas
 
 
 # ---------------------------------------------------------------------- fitting
@@ -59,20 +61,30 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
         )
     score_kind = _score_kind(estimator) if stops_early else None
     check_metadata(estimator, X, reset=not continuing)
+    if not continuing and needs_table(X, estimator.categorical_features):
+        estimator._table_input = learn_table(X, estimator.categorical_features)
     dtype = _model_dtype(estimator, X, continuing)
     n_outputs, counts = _encode_on_client(estimator, y, dtype, not continuing, classes)
     per_class = _class_weights(estimator, counts, incremental)
     classifier = is_classifier(estimator)
     targets = estimator._targets()
-    data = persisted(targets, X, y, sample_weight, dtype, per_class)
+    try:
+        data = persisted(targets, X, y, sample_weight, dtype, per_class, estimator._table())
+    except MissingValues:
+        if continuing or estimator._table() is not None:
+            raise
+        # numbers with missing values: a table after all, learned as in memory
+        estimator._table_input = learn_table(X, estimator.categorical_features)
+        data = persisted(targets, X, y, sample_weight, dtype, per_class, estimator._table())
     data.describe(n_outputs, score_kind, classifier)
     X_val, y_val, sw_val = validation
     if X_val is not None:
-        X_val = _as_dask(X_val)
+        X_val = _as_dask(X_val, estimator._table())
         check_metadata(estimator, X_val, reset=False)
         val_counts = _encode_on_client(estimator, y_val, dtype, False, None)[1]
         val_per_class = _class_weights(estimator, val_counts, False)
-        data.validation = persisted(targets, X_val, y_val, sw_val, dtype, val_per_class)
+        data.validation = persisted(targets, X_val, y_val, sw_val, dtype, val_per_class,
+                                    estimator._table())
         check_validation_size(data.validation.n)
         data.validation.describe(n_outputs, score_kind, classifier)
     return data
@@ -81,6 +93,8 @@ def chunked_train_data(estimator, X, y, sample_weight, incremental, continuing, 
 def _model_dtype(estimator, X, continuing):
     if continuing:
         return estimator._theta.dtype
+    if estimator._table() is not None:
+        return np.dtype(estimator._table().dtype)
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None:  # a dataframe: float32 only when every column is
         return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
@@ -98,24 +112,9 @@ def check_metadata(estimator, X, reset):
     if is_dataframe(X):  # scikit-learn reads the names of pandas frames: an empty one
         import pandas as pd
 
-        _check_numbers_only(X)
-
         X = pd.DataFrame(columns=X.columns)
     _check_feature_names(estimator, X, reset=reset)
     _check_n_features(estimator, X, reset=reset)
-
-
-def _check_numbers_only(X):
-    """Training on Dask takes numbers: refuse, naming them, a dataframe's other columns."""
-    other = [str(name) for name, dtype in X.dtypes.items()
-             if not (isinstance(dtype, np.dtype) and dtype.kind in "biuf")]
-    if other:
-        raise ValueError(
-            f"Column{'s' if len(other) > 1 else ''} {', '.join(map(repr, other))} of the Dask "
-            f"dataframe hold{'' if len(other) > 1 else 's'} categories, text or nullable "
-            "values: the estimators learn a table's categories and missing values in "
-            "memory only. Encode them as numbers on Dask first, or fit in memory."
-        )
 
 
 def _encode_on_client(estimator, y, dtype, fitting, classes):
@@ -188,11 +187,20 @@ def _score_kind(estimator):
     )
 
 
-def _as_dask(X):
+def _as_dask(X, table):
+    """In-memory ``X_val`` as one Dask block (a table's: as it is, for its encoding)."""
     import dask.array as da
 
-    return X if is_dask_collection(X) else da.from_array(check_array(X, accept_sparse=False,
-                                                                      dtype=None))
+    if is_dask_collection(X):
+        return X
+    if table is None:
+        return da.from_array(check_array(X, accept_sparse=False, dtype=None))
+    X = as_pandas(X)
+    if _is_frame(X):
+        import dask.dataframe as dd
+
+        return dd.from_pandas(X, npartitions=1)
+    return da.from_array(np.asarray(X))
 
 
 # ---------------------------------------------------------------------- prediction
@@ -227,10 +235,7 @@ def predict_blocks(estimator, X, method):
     check_metadata(estimator, X, reset=False)
     model = copy.copy(estimator)
     name = f"sklearn-gd-{method}-{uuid.uuid4().hex}"
-    probe = np.zeros((1, X.shape[1]), estimator._theta.dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sample = getattr(model, method)(probe)
+    sample = _sample_output(model, method)
     if is_dataframe(X):
         meta = np.empty((0,) + sample.shape[1:], sample.dtype)
         return X.map_partitions(predict_block, model, method, meta=meta)
@@ -241,6 +246,20 @@ def predict_blocks(estimator, X, method):
                             name=name)
     return X.map_blocks(predict_block, model, method, dtype=sample.dtype,
                         chunks=(X.chunks[0], (sample.shape[1],)), name=name)
+
+
+def _sample_output(model, method):
+    """What ``model.method`` returns for one row (its dtype and columns), from a row
+    of zeros (a table model's: a row of its input matrix)."""
+    probe_model = copy.copy(model)
+    width = probe_model.n_features_in_
+    if model._table() is not None:
+        width = model._layout.n_features
+        probe_model._reads_matrices(width)
+    probe = np.zeros((1, width), model._theta.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return getattr(probe_model, method)(probe)
 
 
 def score_blocks(estimator, X, y, sample_weight):

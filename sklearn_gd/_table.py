@@ -94,8 +94,8 @@ class TableColumns:
 
     def _codes(self, columns):
         n_rows = len(columns[0]) if columns else 0
-        if not self.categorical_columns:
-            return np.empty((n_rows, 0), np.int64)
+        if not self.categorical_columns or not n_rows:  # an empty block of a Dask table
+            return np.empty((n_rows, len(self.categorical_columns)), np.int64)
         values = np.column_stack(
             [_labels(columns[i]) for i in self.categorical_columns]
         )
@@ -103,15 +103,19 @@ class TableColumns:
         return codes.astype(np.int64) + 1  # -1 (missing or unseen) becomes slot 0
 
 
-def learn_columns(X, categorical_features="from_dtype"):
+def learn_columns(X, categorical_features="from_dtype", n_rows=None):
     """Learn which columns of ``X`` are numeric, boolean or categorical, and the
     categories of the categorical ones.
 
     Parameters
     ----------
     X : pandas DataFrame or array-like of shape (n_samples, n_features)
+        The table, or a digest of it (its distinct values, see
+        :mod:`sklearn_gd._data._dask._tables`).
     categorical_features : "from_dtype", None, or array-like of int, str or bool
         See the module's docstring.
+    n_rows : int, optional
+        The table's rows, where ``X`` is a digest (default: ``X``'s).
 
     Returns
     -------
@@ -132,7 +136,7 @@ def learn_columns(X, categorical_features="from_dtype"):
     chosen = table.categorical_columns
     if chosen:
         for i in chosen:
-            _check_declared_levels(columns[i], names[i])
+            _check_declared_levels(columns[i], names[i], n_rows)
         values = np.column_stack([_labels(columns[i]) for i in chosen])
         table.encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                        encoded_missing_value=-1)
@@ -309,15 +313,16 @@ def _check_not_empty(column, name):
         )
 
 
-def _check_declared_levels(column, name):
-    """A pandas category column declaring more categories than the table has rows is
-    an identifier, not a category."""
+def _check_declared_levels(column, name, n_rows=None):
+    """A pandas category column declaring more categories than the table has rows
+    (``n_rows``, default the column's) is an identifier, not a category."""
     dtype = getattr(column, "dtype", None)
+    n_rows = len(column) if n_rows is None else n_rows
     if dtype is not None and _is_categorical_dtype(dtype):
         levels = len(dtype.categories)
-        if levels > len(column):
+        if levels > n_rows:
             raise ValueError(
-                f"Column {name!r} declares {levels} categories for {len(column)} rows: a "
+                f"Column {name!r} declares {levels} categories for {n_rows} rows: a "
                 "category column needs more rows than categories to learn anything of "
                 "each. Is it an identifier? Drop it, or remove its unused categories "
                 "(Series.cat.remove_unused_categories())."

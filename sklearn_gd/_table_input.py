@@ -63,11 +63,19 @@ class TableInput:
         """Learn the columns of ``X``, their fill values and which get an indicator."""
         X = as_pandas(X)
         columns = learn_columns(X, categorical_features)
-        numeric = columns.encode(X).numeric
-        numbers = numeric[:, cls._is_number(columns)]
-        fill = np.array([np.median(c[~np.isnan(c)]) for c in numbers.T], dtype=np.float64)
-        indicated = np.flatnonzero(np.isnan(numeric).any(axis=0)).tolist()
-        return cls(columns, fill, indicated, _matrix_dtype(X, columns))
+        numbers = columns.encode(X).numeric[:, cls._is_number(columns)]
+        return cls.of(columns, X, [np.median(c[~np.isnan(c)]) for c in numbers.T])
+
+    @classmethod
+    def of(cls, columns, X, fill):
+        """The input of ``X``'s learned ``columns``, numbers filled by ``fill``; an
+        indicator for each numeric or boolean column where ``X`` misses a value
+        (``X``: the table, or a digest of it with its dtypes and missing values)."""
+        held = _columns_of(as_pandas(X))
+        indicated = [j for j, i in enumerate(columns.numeric_columns)
+                     if _is_missing(held[i]).any()]
+        return cls(columns, np.asarray(fill, dtype=np.float64), indicated,
+                   _matrix_dtype(X, columns))
 
     @staticmethod
     def _is_number(columns):
@@ -87,6 +95,11 @@ class TableInput:
     @property
     def cardinalities(self):
         return tuple(self.columns.cardinalities)
+
+    @property
+    def n_inputs(self):
+        """Columns of the input matrix: numbers, flags and codes."""
+        return self.n_numeric + self.n_flags + len(self.cardinalities)
 
     @property
     def needs_block(self):
@@ -144,3 +157,10 @@ def _names_columns(categorical_features):
         return False
     chosen = np.asarray(categorical_features)
     return bool(chosen.any()) if chosen.dtype == bool else chosen.size > 0
+
+
+def missing_values_not_learned(estimator_name):
+    """The message of a model fitted on numbers without missing values that meets one."""
+    return (f"Input X contains NaN.\nThis {estimator_name} was fitted on numbers without "
+            "missing values, so it learned nothing for them: fill them, or fit on data with "
+            "its missing values (a fit learns them: see categorical_features).")

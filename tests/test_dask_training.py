@@ -1,6 +1,7 @@
 """Data-parallel training on Dask collections (sklearn_gd._data._dask), on a real LocalCluster."""
 
 import os
+import re
 import signal
 import tracemalloc
 import warnings
@@ -483,25 +484,6 @@ def test_dask_fit_and_predict_refuse_bad_input_with_the_in_memory_errors(client,
         assert _error(lambda: model.predict(da.from_array(X_, chunks=200)).compute()) == expected
 
 
-def test_missing_values_and_categories_are_refused_on_dask_saying_where_they_are_learned(
-        client, classification):
-    """In memory, NaN in X is learned (a median and an indicator); on Dask it is
-    refused, and so is a dataframe's column of categories, each saying what to do."""
-    X, y = classification
-    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
-    quietly(MLPBackpropClassifier(**params), _with(X, 3, np.nan), y)  # in memory: learned
-    with pytest.raises(ValueError, match="^Input X contains NaN. MLPBackpropClassifier learns missing values in memory"):
-        MLPBackpropClassifier(**params).fit(da.from_array(_with(X, 3, np.nan), chunks=(200, 6)),
-                                            da.from_array(y, chunks=200))
-    pd = pytest.importorskip("pandas")
-    dd = pytest.importorskip("dask.dataframe")
-    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(
-        city=pd.Categorical(np.where(y == 1, "a", "b")))
-    with pytest.raises(ValueError, match="Column 'city' of the Dask dataframe holds categories"):
-        MLPBackpropClassifier(**params).fit(dd.from_pandas(frame, npartitions=2),
-                                            dd.from_pandas(pd.Series(y), npartitions=2))
-
-
 def test_dask_score_takes_negative_weights_as_in_memory(client, regression):
     X, y = regression
     model = quietly(GDRegressor(max_iter=2, random_state=0), X, y)
@@ -773,3 +755,170 @@ def test_label_smoothing_is_encoded_on_the_workers(client, classification):
                       da.from_array(y, chunks=150))
     assert relative(chunked._theta, reference._theta) < 1e-6
     np.testing.assert_allclose(chunked.loss_curve_, reference.loss_curve_, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------- tables
+def mixed_table(n_rows=300, seed=0):
+    """A table of every column kind, missing values in most, and a binary target."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "amount": rng.normal(size=n_rows),
+        "count": pd.array(rng.integers(0, 9, n_rows), dtype="Int64"),
+        "city": pd.Categorical(rng.choice([f"c{i}" for i in range(14)], n_rows)),
+        "plan": rng.choice(["basic", "plus", "pro"], n_rows).astype(object),
+        "active": rng.random(n_rows) > 0.5,
+        "opted_in": pd.array(rng.random(n_rows) > 0.3, dtype="boolean"),
+    })
+    frame.loc[::7, "amount"] = np.nan
+    frame.loc[3::9, "count"] = pd.NA
+    frame.loc[5::11, "plan"] = None
+    frame.loc[::13, "opted_in"] = pd.NA
+    y = ((frame["amount"].fillna(0) + frame["city"].cat.codes % 3 + frame["active"]) > 1.5)
+    return frame, y.astype(int).to_numpy()
+
+
+def test_a_mixed_table_in_one_partition_trains_as_in_memory(client):
+    """Categories, text, booleans, nullable columns and missing values in a Dask
+    dataframe: the same columns, medians, indicators and weights as in memory."""
+    frame, y = mixed_table()
+    params = dict(hidden_layer_sizes=(8,), batch_size=50, shuffle=False, max_iter=3,
+                  random_state=0)
+    reference = quietly(MLPBackpropClassifier(**params), frame, y)
+    chunked = quietly(MLPBackpropClassifier(**params), dd.from_pandas(frame, npartitions=1),
+                      dd.from_pandas(pd.Series(y), npartitions=1))
+    table, expected = chunked._table_input, reference._table_input
+    assert table.columns.kinds == expected.columns.kinds
+    for ours, theirs in zip(table.columns.categories, expected.columns.categories):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(table.fill, expected.fill)
+    assert table.indicated == expected.indicated == [0, 1, 3]
+    assert chunked.n_features_in_ == 6 and list(chunked.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+    predicted = chunked.predict(dd.from_pandas(frame, npartitions=3)).compute()
+    np.testing.assert_array_equal(predicted, reference.predict(frame))
+    assert chunked.score(dd.from_pandas(frame, npartitions=3),
+                         dd.from_pandas(pd.Series(y), npartitions=3)) == reference.score(frame, y)
+
+
+def test_every_partitions_categories_and_values_make_the_table(client):
+    """Categories seen in one partition only, and a column missing values in one
+    partition only, are learned from the blocks' digests without gathering the
+    rows; the medians of blocks of at most MEDIAN_POINTS values are exact."""
+    frame, y = mixed_table(n_rows=360, seed=1)
+    frame["plan"] = np.where(np.arange(360) < 120, "early", frame["plan"])
+    frame.loc[300, "active"] = False
+    frame["late"] = np.where(np.arange(360) >= 300, np.nan, np.arange(360.0))
+    Xd = dd.from_pandas(frame, npartitions=3)
+    model = quietly(MLPBackpropClassifier(hidden_layer_sizes=(6,), max_iter=2, random_state=0),
+                    Xd, dd.from_pandas(pd.Series(y), npartitions=3))
+    expected = _table_input_of(frame)
+    table = model._table_input
+    assert table.columns.kinds == expected.columns.kinds
+    for ours, theirs in zip(table.columns.categories, expected.columns.categories):
+        np.testing.assert_array_equal(ours, theirs)
+    assert "early" in table.columns.categories[1]
+    assert table.indicated == expected.indicated
+    np.testing.assert_array_equal(table.fill, expected.fill)  # blocks of 120 rows: exact
+
+
+def _table_input_of(frame):
+    from sklearn_gd._table_input import TableInput
+
+    return TableInput.learn(frame, "from_dtype")
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(0, 700), min_size=1, max_size=5).filter(lambda s: sum(s) > 0),
+       seed=st.integers(0, 2**31 - 1))
+def test_the_merged_median_is_within_a_rank_step_of_the_median(sizes, seed):
+    """Blocks of at most MEDIAN_POINTS values merge to np.median exactly; larger
+    blocks send quantiles, and the merged median's rank is within n / K of n / 2
+    for each block that sends quantiles."""
+    from sklearn_gd._data._dask._tables import MEDIAN_POINTS, _rank_points, merged_median
+
+    rng = np.random.default_rng(seed)
+    blocks = [rng.standard_t(3, size) * rng.uniform(0.1, 10) for size in sizes]
+    values = np.concatenate(blocks)
+    merged = merged_median([_rank_points(block) for block in blocks])
+    if all(size <= MEDIAN_POINTS for size in sizes) or sum(s > 0 for s in sizes) == 1:
+        assert merged == np.median(values)
+        return
+    n, summarised = values.size, sum(size > MEDIAN_POINTS for size in sizes)
+    rank = np.searchsorted(np.sort(values), merged)
+    assert abs(rank - n / 2) <= summarised * (max(sizes) / MEDIAN_POINTS + 1) + 1
+
+
+def test_numbers_with_missing_values_on_dask_are_learned_as_in_memory(client, regression):
+    """A Dask array of numbers with NaN: found as the chunks are prepared, then
+    learned (medians and indicators) as in memory; a model fitted on numbers
+    without NaN refuses them when it continues, as in memory."""
+    X, y = regression
+    X = _with(_with(X, 3, np.nan), 40, np.nan)
+    params = dict(hidden_layer_sizes=(6,), batch_size=100, shuffle=False, max_iter=2,
+                  random_state=0)
+    reference = quietly(GDRegressor(**params), X, y)
+    chunked = quietly(GDRegressor(**params), da.from_array(X, chunks=(500, 5)),
+                      da.from_array(y, chunks=500))
+    np.testing.assert_array_equal(chunked._table_input.fill, reference._table_input.fill)
+    assert chunked._table_input.indicated == reference._table_input.indicated == [0]
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+    in_chunks = quietly(GDRegressor(**params), da.from_array(X, chunks=(100, 5)),
+                        da.from_array(y, chunks=100))
+    np.testing.assert_array_equal(in_chunks._table_input.fill, reference._table_input.fill)
+    np.testing.assert_allclose(in_chunks.predict(da.from_array(X, chunks=(100, 5))).compute(),
+                               in_chunks.predict(X))
+    plain = quietly(GDRegressor(**params), da.from_array(regression[0], chunks=(100, 5)),
+                    da.from_array(y, chunks=100))
+    with pytest.raises(ValueError, match="fitted on numbers without missing values"):
+        plain.partial_fit(da.from_array(X, chunks=(100, 5)), da.from_array(y, chunks=100))
+
+
+def test_a_table_model_continues_and_validates_on_dask(client):
+    """partial_fit of a table model on Dask encodes with the first fit's columns (a
+    category first seen later goes to the reserved slot, as in memory), and an
+    in-memory or Dask validation table is encoded as the training table."""
+    frame, y = mixed_table()
+    params = dict(hidden_layer_sizes=(8,), batch_size=50, shuffle=False, random_state=0)
+    reference = MLPBackpropClassifier(**params).partial_fit(frame, y, classes=[0, 1])
+    chunked = MLPBackpropClassifier(**params).partial_fit(
+        dd.from_pandas(frame, npartitions=1), dd.from_pandas(pd.Series(y), npartitions=1),
+        classes=[0, 1])
+    later = frame.assign(city=frame["city"].cat.add_categories(["new"]))
+    later.loc[:40, "city"] = "new"
+    reference.partial_fit(later, y)
+    chunked.partial_fit(dd.from_pandas(later, npartitions=1),
+                        dd.from_pandas(pd.Series(y), npartitions=1))
+    assert "new" not in chunked._table_input.columns.categories[0]
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+
+    stopping = dict(params, early_stopping=True, max_iter=3, n_iter_no_change=10)
+    reference = quietly(MLPBackpropClassifier(**stopping), frame[:240], y[:240],
+                        X_val=frame[240:], y_val=y[240:])
+    for X_val in (frame[240:], dd.from_pandas(frame[240:], npartitions=2)):
+        chunked = quietly(MLPBackpropClassifier(**stopping),
+                          dd.from_pandas(frame[:240], npartitions=1),
+                          dd.from_pandas(pd.Series(y[:240]), npartitions=1),
+                          X_val=X_val, y_val=y[240:])
+        np.testing.assert_allclose(chunked.validation_loss_curve_,
+                                   reference.validation_loss_curve_, rtol=1e-9)
+
+
+def test_a_dask_table_is_refused_as_in_memory_naming_the_column(client):
+    """Text with categorical_features=None, a column with no value, a category
+    column declaring more categories than the whole table has rows: the
+    in-memory errors, naming the column."""
+    frame, y = mixed_table(n_rows=60)
+    many = pd.Categorical(frame["plan"].fillna("basic"),
+                          categories=[f"k{i}" for i in range(70)] + ["basic", "plus", "pro"])
+    cases = [
+        (frame, dict(categorical_features=None)),
+        (frame.assign(empty=np.nan), {}),
+        (frame.assign(code=many), {}),
+    ]
+    for table, params in cases:
+        model = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, **params)
+        with pytest.raises(ValueError) as in_memory:
+            model.fit(table, y)
+        with pytest.raises(type(in_memory.value), match=f"^{re.escape(str(in_memory.value))}$"):
+            model.fit(dd.from_pandas(table, npartitions=3), dd.from_pandas(pd.Series(y),
+                                                                           npartitions=3))

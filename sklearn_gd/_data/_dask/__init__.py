@@ -40,7 +40,9 @@ The package's modules, by where their code runs:
   cutting ``y`` and weights like ``X``);
 - :mod:`._data`: the data source (:class:`ChunkedData`: the chunks
   persisted on the workers, the full-batch objective, the validation split);
-- :mod:`._epochs`: the synchronous mini-batch steps.
+- :mod:`._epochs`: the synchronous mini-batch steps;
+- :mod:`._tables`: a table's columns, categories and medians learned from
+  summaries of its blocks, for the chunks to encode.
 
 The estimators' side (what a fit learns on the client before the chunks are
 prepared, and prediction block by block) is :mod:`sklearn_gd._dask_estimator`:

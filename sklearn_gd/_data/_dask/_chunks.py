@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 
 from ..._compat import check_part_sample_weight
+from ..._table_input import missing_values_not_learned
 from .._batches import Regularizers
 
 
@@ -29,24 +30,28 @@ class Chunk:
         return self.Y.shape[0]
 
 
-def prepare_chunk(targets, X, y, sw, dtype, per_class):
+class MissingValues(ValueError):
+    """A chunk of numbers holds a missing value, and no table was learned to fill it:
+    the client learns one (:mod:`._tables`) when fitting from scratch."""
+
+
+def prepare_chunk(targets, X, y, sw, dtype, per_class, table=None):
     """Validate and encode one chunk as the estimator does in memory.
 
     ``targets`` are the fitted targets (:mod:`sklearn_gd._targets`);
-    ``per_class`` the class weights, or None.
+    ``per_class`` the class weights, or None; ``table`` the fitted
+    :class:`~sklearn_gd._table_input.TableInput` that turns a block of a table
+    into its input matrix, or None for numbers taken as they are.
     """
+    if table is not None:
+        X = table.matrix(X)
     try:
         X = check_array(X, accept_sparse="csr", dtype=dtype, ensure_min_samples=0,
                         input_name="X", estimator=targets.estimator_name)
     except ValueError as error:
         if "Input X contains NaN" not in str(error):
             raise
-        raise ValueError(
-            f"Input X contains NaN. {targets.estimator_name} learns missing values in memory "
-            "(a NumPy array or a data frame passed to fit), not on Dask: fill them on Dask "
-            "first (for example with the column medians and an indicator column), or fit in "
-            "memory."
-        ) from None
+        raise MissingValues(missing_values_not_learned(targets.estimator_name)) from None
     if sp.issparse(X):
         X = X.tocsr()
     y = np.asarray(y)

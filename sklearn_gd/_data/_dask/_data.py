@@ -18,9 +18,9 @@ from ._cluster import aligned_blocks, holders, on_chunks, row_blocks, shared, tr
 from ._epochs import ChunkedEpochs
 
 
-def persisted(targets, X, y, sample_weight, dtype, per_class):
+def persisted(targets, X, y, sample_weight, dtype, per_class, table=None):
     """Each block validated and encoded on its worker (by the fitted ``targets``,
-    :mod:`sklearn_gd._targets`) and persisted there."""
+    :mod:`sklearn_gd._targets`, and the fitted ``table``, or None) and persisted there."""
     import dask
     from dask import delayed
 
@@ -28,13 +28,15 @@ def persisted(targets, X, y, sample_weight, dtype, per_class):
     y_blocks = aligned_blocks(y, X, X_blocks, "y")
     sw_blocks = aligned_blocks(sample_weight, X, X_blocks, "sample_weight")
     targets = shared(targets, "targets")
+    table_d = None if table is None else shared(table, "table")
     prepared = [
-        delayed(prepare_chunk)(targets, xb, yb, wb, dtype, per_class)
+        delayed(prepare_chunk)(targets, xb, yb, wb, dtype, per_class, table_d)
         for xb, yb, wb in zip(X_blocks, y_blocks, sw_blocks)
     ]
     chunks = list(dask.persist(*prepared))
     stats = _cluster.compute(*statistics(chunks, holders(chunks)))
-    return ChunkedData(chunks, stats, dtype, X.shape[1], sources=prepared)
+    n_features = X.shape[1] if table is None else table.n_inputs
+    return ChunkedData(chunks, stats, dtype, n_features, sources=prepared)
 
 
 def statistics(chunks, where):
