@@ -50,6 +50,8 @@ class ArrayAPIMixin:
                 "matrix (on the CPU) only. Pass a dense array (X.to_dense()) or a SciPy CSR "
                 "matrix."
             )
+        if self._table() is not None:  # encoded on the host, then where the parameters are
+            return self._on_parameters_device(self._table_matrix(X, reset=reset))
         dtypes = (xp.float64, xp.float32) if has_float64(xp, device) else (xp.float32,)
         if not reset:  # the model's dtype
             dtypes = (xp_float(xp, self._theta.dtype),)
@@ -90,8 +92,11 @@ class ArrayAPIMixin:
         if X_val is None:
             return None
         xp, device = where
-        X_val = move_to(X_val, xp=xp, device=device)
-        X_val = validate_data(self, X_val, reset=False, dtype=(dtype,))
+        if self._table() is not None:
+            X_val = self._on_parameters_device(self._table_matrix(X_val, reset=False))
+        else:
+            X_val = validate_data(self, move_to(X_val, xp=xp, device=device), reset=False,
+                                  dtype=(dtype,))
         Y, sw, y = self._host_targets(X_val, y_val, sample_weight_val, incremental=False,
                                       fitting=False)
         return TrainData(X_val, to_device(Y, *where), to_device(sw, *where), y=y)
@@ -101,6 +106,15 @@ class ArrayAPIMixin:
         if where is None:
             return state
         return dataclasses.replace(state, theta=to_device(state.theta, *where))
+
+    def _continuing_where(self, X, method, where):
+        """Where a fitted model trains on ``X``: a table model whose parameters live
+        on a device trains there from tables (encoded on the host); other
+        models only on ``X`` of their parameters' library and device."""
+        if self._table() is not None and not on_numpy(self._theta) and where is None:
+            return namespace(self._theta), device_of(self._theta)
+        self._check_same_library(X, method)
+        return where
 
     def _check_same_library(self, X, method):
         """Refuse ``X`` of another library or device than the fitted parameters."""

@@ -348,7 +348,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
             self._table_input = None  # a table's: learned with the data, below
         where = None if on_dask else self._where(X)
         if continuing and not on_dask:
-            self._check_same_library(X, "partial_fit" if incremental else "fit")
+            where = self._continuing_where(X, "partial_fit" if incremental else "fit", where)
         if on_dask:
             data = chunked_train_data(
                 self, X, y, sample_weight, incremental, continuing, classes, validation,

@@ -245,6 +245,36 @@ def test_a_table_model_moved_to_another_library_encodes_on_the_host():
     np.testing.assert_allclose(np.asarray(proba), model.predict_proba(X), rtol=1e-12)
 
 
+def test_a_table_model_moved_to_another_library_trains_there_from_tables():
+    """partial_fit and a warm-started fit with a validation table: encoded on the
+    host, trained where the parameters are, to the host's model."""
+    xp = pytest.importorskip("array_api_strict")
+    from sklearn_gd import move_model
+
+    X, y = mixed_frame()
+    host = small(MLPBackpropClassifier).partial_fit(X, y, classes=[0, 1])
+    moved = move_model(host, xp)
+    host.partial_fit(X, y)
+    moved.partial_fit(X, y)
+    assert type(moved._theta).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(moved._theta), host._theta, rtol=1e-12, atol=1e-14)
+
+    host = small(MLPBackpropClassifier, warm_start=True, early_stopping=True)
+    host.set_params(max_iter=3)
+    fit_args, validation = (X[:150], y[:150]), dict(X_val=X[150:], y_val=y[150:])
+    host.fit(*fit_args, **validation)
+    moved = move_model(host, xp)
+    host.fit(*fit_args, **validation)
+    moved.fit(*fit_args, **validation)
+    assert type(moved._theta).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(moved._theta), host._theta, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(moved.validation_loss_curve_, host.validation_loss_curve_,
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="expecting 5 features"), \
+            pytest.warns(UserWarning, match="does not have valid feature names"):
+        moved.partial_fit(np.zeros((3, 3)), [0, 1, 0])
+
+
 def test_metadata_routing_carries_weights_and_the_validation_table():
     """Through a pipeline, the table model gets the routed weights and a validation
     table that the pipeline transforms: the model the direct calls give."""
