@@ -905,8 +905,8 @@ def test_a_table_model_continues_and_validates_on_dask(client):
 
 def test_a_dask_table_is_refused_as_in_memory_naming_the_column(client):
     """Text with categorical_features=None, a column with no value, a category
-    column declaring more categories than the whole table has rows: the
-    in-memory errors, naming the column."""
+    column declaring more categories than the whole table has rows, dates, an
+    infinite number: the in-memory errors, naming the column."""
     frame, y = mixed_table(n_rows=60)
     many = pd.Categorical(frame["plan"].fillna("basic"),
                           categories=[f"k{i}" for i in range(70)] + ["basic", "plus", "pro"])
@@ -914,6 +914,8 @@ def test_a_dask_table_is_refused_as_in_memory_naming_the_column(client):
         (frame, dict(categorical_features=None)),
         (frame.assign(empty=np.nan), {}),
         (frame.assign(code=many), {}),
+        (frame.assign(when=pd.date_range("2020-01-01", periods=60)), {}),
+        (frame.assign(amount=frame["amount"].where(frame.index != 40, np.inf)), {}),
     ]
     for table, params in cases:
         model = MLPBackpropClassifier(hidden_layer_sizes=(4,), max_iter=2, **params)

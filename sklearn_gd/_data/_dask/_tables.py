@@ -119,9 +119,20 @@ def _digest(column, missing, values, listed):
     if listed:
         kept = values.drop_duplicates() if hasattr(values, "drop_duplicates") else np.unique(values)
     else:
-        numbers = np.asarray(values, dtype=np.float64)
-        kept = _take(values, [np.argmin(numbers), np.argmax(numbers)] if numbers.size else [])
+        kept = _take(values, _extremes(values))
     return _concatenated([kept, _take(column, np.flatnonzero(missing)[:1])])
+
+
+def _extremes(values):
+    """Positions of the smallest and largest values (the first value, where they are
+    not numbers: dates, which the columns' learning refuses by their dtype)."""
+    if not len(values):
+        return []
+    try:
+        numbers = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return [0]
+    return [int(np.argmin(numbers)), int(np.argmax(numbers))]
 
 
 def _rank_points(values):
