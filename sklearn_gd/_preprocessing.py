@@ -1,5 +1,6 @@
 """Robust scaling with smooth clipping: the numeric preprocessing of tabular MLPs."""
 
+import functools
 import warnings
 from numbers import Real
 
@@ -9,6 +10,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import ARRAY_API_TRAINING, Interval, StrOptions, _fit_context, check_same_namespace
+from ._data._dask._cluster import is_dask_collection
 from ._engine._array_api import (
     device_of,
     has_float64,
@@ -41,6 +43,13 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     NeurIPS 2024).
 
     Missing values (NaN) are ignored when fitting and kept when transforming.
+
+    A Dask array or dataframe is fitted without gathering its rows: each
+    block sends a summary of each feature (its values, or 201 of its
+    quantiles where it has more), so the statistics are the in-memory ones
+    when no block holds more than 201 values of a feature, and otherwise
+    within about 1/201 of a block's rows in rank. :meth:`transform` of a
+    Dask collection is lazy, block by block.
 
     Parameters
     ----------
@@ -125,6 +134,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """
         low, high = self._percentiles()
         self.numeric_columns_ = None
+        if is_dask_collection(X):
+            return self._fit_dask(X, low, high)
         if self.numeric_only and _is_frame(X):
             validate_data(self, X, skip_check_array=True)  # the frame's columns and names
             self.numeric_columns_ = _numeric_columns(X)
@@ -144,19 +155,45 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             # an all-NaN feature has no median: expected, handled below
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")
-            self.center_ = np.nanmedian(X, axis=0)
+            percentiles = np.stack([np.nanmedian(X, axis=0), np.nanpercentile(X, low, axis=0),
+                                    np.nanpercentile(X, high, axis=0)])
+            extremes = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+        return self._set_statistics(percentiles, *extremes, X.dtype)
+
+    def _fit_dask(self, X, low, high):
+        """The statistics of a Dask array or dataframe, from its blocks' summaries
+        (:mod:`sklearn_gd._data._dask._quantiles`: percentiles exact for blocks of
+        at most 201 values, within a rank step of 1/201 of a block otherwise)."""
+        from ._data._dask._quantiles import column_statistics
+        from ._data._dask._tables import empty_like
+
+        empty = empty_like(X)
+        validate_data(self, empty, skip_check_array=True)  # the columns' count and names
+        to_numbers = functools.partial(_as_numbers, dtype=[np.float64, np.float32])
+        if self.numeric_only and _is_frame(empty):
+            self.numeric_columns_ = _numeric_columns(empty)
+            to_numbers = functools.partial(_numeric_values, columns=self.numeric_columns_)
+        percentiles, *extremes = column_statistics(X, to_numbers, (50, low, high))
+        dtype = to_numbers(empty).dtype
+        return self._set_statistics(percentiles.astype(dtype), *extremes, dtype)
+
+    def _set_statistics(self, percentiles, minimum, maximum, dtype):
+        """``center_`` and ``scale_`` from each column's median, low and high
+        percentiles (the rows of ``percentiles``) and extremes."""
+        median, q_low, q_high = percentiles
+        self.center_ = median
+        with np.errstate(invalid="ignore"):
             # halves, so that features spanning the whole float range do not overflow
-            half_spread = _half_difference(np.nanpercentile(X, high, axis=0),
-                                           np.nanpercentile(X, low, axis=0))
-            half_range = _half_difference(np.nanmax(X, axis=0), np.nanmin(X, axis=0))
+            half_spread = _half_difference(q_high, q_low)
+            half_range = _half_difference(maximum, minimum)
         # f = 1 / (q_high - q_low), or 1 / half the range when the quantiles coincide;
         # a spread so small (subnormal) that f overflows counts as none, silently
         with np.errstate(over="ignore"):
             scale = np.where(half_spread > 0, 0.5 / np.where(half_spread > 0, half_spread, 1.0),
                              1.0 / np.where(half_range > 0, half_range, np.inf))
         # an all-NaN or constant feature has no spread: it becomes 0 (NaN stays NaN)
-        self.scale_ = np.where(np.isfinite(scale), scale, 0.0).astype(X.dtype)
-        self.center_ = np.where(np.isfinite(self.center_), self.center_, 0.0).astype(X.dtype)
+        self.scale_ = np.where(np.isfinite(scale), scale, 0.0).astype(dtype)
+        self.center_ = np.where(np.isfinite(self.center_), self.center_, 0.0).astype(dtype)
         return self
 
     def transform(self, X):
@@ -173,6 +210,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             ``X`` has NaN.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._blockwise(X, self.transform)
         if getattr(self, "numeric_columns_", None) is not None:
             return self._transform_frame(X)
         if self._on_device(X, "transform"):
@@ -228,6 +267,8 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._blockwise(X, self.inverse_transform)
         if self._on_device(X, "inverse_transform"):
             return self._portable_inverse_transform(X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
@@ -238,6 +279,20 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             X /= np.where(self.scale_ > 0, self.scale_, np.inf)
         X += self.center_
         return X
+
+    def _blockwise(self, X, method):
+        """``method`` on each block of Dask ``X``, lazily: a dataframe for a data
+        frame scaled by ``numeric_only``, else a Dask array."""
+        from ._data._dask._tables import empty_like
+
+        empty = empty_like(X)
+        if _is_frame(empty) and getattr(self, "numeric_columns_", None) is not None:
+            return X.map_partitions(method, meta=method(empty))
+        probe = method(np.zeros((1, X.shape[1]), np.asarray(_as_numbers(empty, None)).dtype))
+        meta = np.empty((0, X.shape[1]), probe.dtype)
+        if _is_frame(empty):
+            return X.map_partitions(method, meta=meta)
+        return X.rechunk({1: -1}).map_blocks(method, dtype=probe.dtype, meta=meta)
 
     # ---------------------------------------------------------------- other libraries
     def _on_device(self, X, method):
@@ -317,6 +372,14 @@ def _numeric_values(frame, columns):
     part = frame.iloc[:, columns]
     float32 = len(columns) and all(dtype == np.float32 for dtype in part.dtypes)
     return part.to_numpy(dtype=np.float32 if float32 else np.float64, na_value=np.nan, copy=True)
+
+
+def _as_numbers(block, dtype):
+    """A block of a Dask table or array as a float array (NaN kept), as ``fit``
+    validates it in memory."""
+    from sklearn.utils import check_array
+
+    return check_array(block, dtype=dtype, ensure_all_finite="allow-nan", ensure_min_samples=0)
 
 
 def _half_difference(a, b):

@@ -803,7 +803,7 @@ def test_a_mixed_table_in_one_partition_trains_as_in_memory(client):
 def test_every_partitions_categories_and_values_make_the_table(client):
     """Categories seen in one partition only, and a column missing values in one
     partition only, are learned from the blocks' digests without gathering the
-    rows; the medians of blocks of at most MEDIAN_POINTS values are exact."""
+    rows; the medians of blocks of at most RANK_POINTS values are exact."""
     frame, y = mixed_table(n_rows=360, seed=1)
     frame["plan"] = np.where(np.arange(360) < 120, "early", frame["plan"])
     frame.loc[300, "active"] = False
@@ -829,23 +829,29 @@ def _table_input_of(frame):
 
 @settings(max_examples=25, deadline=None)
 @given(sizes=st.lists(st.integers(0, 700), min_size=1, max_size=5).filter(lambda s: sum(s) > 0),
-       seed=st.integers(0, 2**31 - 1))
-def test_the_merged_median_is_within_a_rank_step_of_the_median(sizes, seed):
-    """Blocks of at most MEDIAN_POINTS values merge to np.median exactly; larger
-    blocks send quantiles, and the merged median's rank is within n / K of n / 2
-    for each block that sends quantiles."""
-    from sklearn_gd._data._dask._tables import MEDIAN_POINTS, _rank_points, merged_median
+       q=st.sampled_from([50, 25, 75, 5]), seed=st.integers(0, 2**31 - 1))
+def test_a_merged_percentile_is_numpys_or_within_a_rank_step(sizes, q, seed):
+    """Blocks of at most RANK_POINTS values, or one block holding them all, merge to
+    NumPy's percentile exactly (np.median's for 50); larger blocks send
+    quantiles, and the merged percentile's rank is within n / K of q n for
+    each block that does."""
+    from sklearn_gd._data._dask._quantiles import (
+        RANK_POINTS,
+        merged_percentile,
+        numpy_percentile,
+        rank_points,
+    )
 
     rng = np.random.default_rng(seed)
     blocks = [rng.standard_t(3, size) * rng.uniform(0.1, 10) for size in sizes]
     values = np.concatenate(blocks)
-    merged = merged_median([_rank_points(block) for block in blocks])
-    if all(size <= MEDIAN_POINTS for size in sizes) or sum(s > 0 for s in sizes) == 1:
-        assert merged == np.median(values)
+    merged = merged_percentile([rank_points(block, (q,)) for block in blocks], q)
+    if all(size <= RANK_POINTS for size in sizes) or sum(s > 0 for s in sizes) == 1:
+        assert merged == numpy_percentile(values, q)
         return
-    n, summarised = values.size, sum(size > MEDIAN_POINTS for size in sizes)
+    n, summarised = values.size, sum(size > RANK_POINTS for size in sizes)
     rank = np.searchsorted(np.sort(values), merged)
-    assert abs(rank - n / 2) <= summarised * (max(sizes) / MEDIAN_POINTS + 1) + 1
+    assert abs(rank - q / 100 * n) <= summarised * (max(sizes) / RANK_POINTS + 1) + 1
 
 
 def test_numbers_with_missing_values_on_dask_are_learned_as_in_memory(client, regression):
@@ -924,3 +930,54 @@ def test_a_dask_table_is_refused_as_in_memory_naming_the_column(client):
         with pytest.raises(type(in_memory.value), match=f"^{re.escape(str(in_memory.value))}$"):
             model.fit(dd.from_pandas(table, npartitions=3), dd.from_pandas(pd.Series(y),
                                                                            npartitions=3))
+
+
+def test_the_robust_scaler_learns_and_scales_dask_collections_blockwise(client):
+    """RobustSmoothClipScaler on a Dask dataframe (numeric_only) or array: the
+    in-memory statistics (exact for blocks of at most RANK_POINTS values), and
+    lazy transforms equal to the in-memory ones."""
+    from sklearn_gd import RobustSmoothClipScaler
+
+    frame, _ = mixed_table(n_rows=360)
+    in_memory = RobustSmoothClipScaler(numeric_only=True, dtype=np.float32).fit(frame)
+    scaler = RobustSmoothClipScaler(numeric_only=True, dtype=np.float32).fit(
+        dd.from_pandas(frame, npartitions=2))
+    np.testing.assert_array_equal(scaler.numeric_columns_, in_memory.numeric_columns_)
+    np.testing.assert_array_equal(scaler.center_, in_memory.center_)
+    np.testing.assert_array_equal(scaler.scale_, in_memory.scale_)
+    assert list(scaler.feature_names_in_) == list(frame.columns)
+    scaled = scaler.transform(dd.from_pandas(frame, npartitions=3))
+    assert isinstance(scaled, dd.DataFrame)
+    expected = in_memory.transform(frame)
+    np.testing.assert_array_equal(scaled.compute()[["amount", "count"]].to_numpy(),
+                                  expected[["amount", "count"]].to_numpy())
+
+    X = _with(np.random.default_rng(0).standard_t(3, (500, 3)), 7, np.nan)
+    in_memory = RobustSmoothClipScaler().fit(X)
+    scaler = RobustSmoothClipScaler().fit(da.from_array(X, chunks=(100, 3)))
+    np.testing.assert_array_equal(scaler.center_, in_memory.center_)
+    np.testing.assert_array_equal(scaler.scale_, in_memory.scale_)
+    scaled = scaler.transform(da.from_array(X, chunks=(100, 3)))
+    assert isinstance(scaled, da.Array)
+    np.testing.assert_array_equal(scaled.compute(), in_memory.transform(X))
+    np.testing.assert_allclose(scaler.inverse_transform(scaled).compute(), X, rtol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_tabular_recipe_trains_on_a_dask_table(client):
+    """make_tabular_classifier on a Dask dataframe: its scaler and its network
+    learn on the cluster; without the steps that draw on the workers (dropout,
+    shuffling, the held-out split) one partition gives the in-memory model."""
+    from sklearn_gd import make_tabular_classifier
+
+    frame, y = mixed_table()
+    params = dict(max_iter=2, hidden_layer_sizes=(16,), random_state=0, early_stopping=False,
+                  dropout=0.0, shuffle=False, label_smoothing=0.0)
+    reference = make_tabular_classifier(**params).fit(frame, y)
+    chunked = make_tabular_classifier(**params).fit(dd.from_pandas(frame, npartitions=1),
+                                                     dd.from_pandas(pd.Series(y), npartitions=1))
+    np.testing.assert_array_equal(chunked[-1]._theta, reference[-1]._theta)
+    recipe = make_tabular_classifier(max_iter=4, hidden_layer_sizes=(16,), random_state=0)
+    recipe.fit(dd.from_pandas(frame, npartitions=2), dd.from_pandas(pd.Series(y), npartitions=2))
+    predicted = recipe.predict(dd.from_pandas(frame, npartitions=2))
+    np.testing.assert_array_equal(predicted.compute(), recipe.predict(frame))

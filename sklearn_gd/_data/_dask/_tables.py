@@ -13,13 +13,10 @@ summary per block (:func:`block_summary`):
   :func:`~sklearn_gd._table.learn_columns` asks of a column (its kind, its
   categories, whether it is empty or holds text or infinities) as the whole
   column would, so the in-memory code learns the columns from the digests;
-- the **rank points** of each column of numbers: its values themselves when
-  it has at most :data:`MEDIAN_POINTS` in the block (each of weight 1),
-  else its quantiles at ``(k + 1/2) / K``, ``k = 0 .. K - 1``, each of weight
-  ``count / K``. The fill value ``mu_j`` is their weighted median
-  (:func:`merged_median`): the exact median when one block holds the
-  column's values or every block holds at most ``K``, otherwise within
-  about ``1 / K`` of the column's rows in rank.
+- the **rank points** of each column of numbers (:mod:`._quantiles`), from
+  which the client takes the fill value ``mu_j``, the median: exact when one
+  block holds the column's values or every block holds at most 201 of them,
+  otherwise within about ``1/201`` of each larger block's rows in rank.
 
 The workers then encode each chunk with the learned table
 (:func:`~._chunks.prepare_chunk`).
@@ -41,10 +38,7 @@ from ..._table import (
 from ..._table_input import TableInput, _names_columns
 from . import _cluster
 from ._cluster import is_dataframe, row_blocks
-
-#: Rank points a block sends of each column of numbers, for the merged median (odd:
-#: the middle point of one block's quantiles is its median).
-MEDIAN_POINTS = 201
+from ._quantiles import merged_percentile, rank_points
 
 
 def needs_table(X, categorical_features):
@@ -63,7 +57,7 @@ def learn_table(X, categorical_features):
     blocks' summaries (see the module's docstring)."""
     from dask import delayed
 
-    empty = _empty_like(X)
+    empty = empty_like(X)
     listed = _listed_columns(empty, categorical_features)
     summaries = _cluster.compute(*[delayed(block_summary)(block, listed)
                                    for block in row_blocks(X)])
@@ -73,11 +67,11 @@ def learn_table(X, categorical_features):
     digest = _joined_digest(empty, [digests for _, digests, _ in summaries], listed)
     columns = learn_columns(digest, categorical_features, n_rows=n_rows)
     numbers = [i for i in columns.numeric_columns if columns.kinds[i] == "numeric"]
-    fill = [merged_median([points[i] for _, _, points in summaries]) for i in numbers]
+    fill = [merged_percentile([points[i] for _, _, points in summaries], 50) for i in numbers]
     return TableInput.of(columns, digest, fill)
 
 
-def _empty_like(X):
+def empty_like(X):
     """A table with ``X``'s columns and dtypes and no rows (pandas or NumPy)."""
     if not is_dataframe(X):
         return np.empty((0, X.shape[1]), X.dtype)
@@ -136,8 +130,8 @@ def _extremes(values):
 
 
 def _rank_points(values):
-    """``(points, weights)`` of the column's numbers (see the module's docstring),
-    or None where its values are not numbers (text, categories, booleans)."""
+    """The column's :class:`~._quantiles.RankPoints` with its exact median, or None
+    where its values are not numbers (text, categories, booleans)."""
     dtype = getattr(values, "dtype", None)
     if _numpy_kind(dtype) == "b" or (dtype is not None and _is_categorical_dtype(dtype)):
         return None
@@ -145,29 +139,10 @@ def _rank_points(values):
         numbers = np.asarray(values).astype(np.float64)  # as in memory: text of numbers too
     except (TypeError, ValueError):
         return None
-    if numbers.size <= MEDIAN_POINTS:
-        return numbers, np.ones(numbers.size)
-    q = (np.arange(MEDIAN_POINTS) + 0.5) / MEDIAN_POINTS
-    return np.quantile(numbers, q), np.full(MEDIAN_POINTS, numbers.size / MEDIAN_POINTS)
+    return rank_points(numbers, (50,))
 
 
 # ---------------------------------------------------------------- on the client
-def merged_median(points):
-    """The weighted median of the blocks' rank points ``(values, weights)``: where
-    the cumulative weight reaches half the total, the mean of two neighbours
-    where it reaches it exactly (as ``np.median`` of an even count)."""
-    points = [p for p in points if p is not None and p[0].size]
-    values = np.concatenate([v for v, _ in points])
-    weights = np.concatenate([w for _, w in points])
-    order = np.argsort(values, kind="stable")
-    values, cumulative = values[order], np.cumsum(weights[order])
-    half = cumulative[-1] / 2
-    i = int(np.searchsorted(cumulative, half))
-    if cumulative[i] == half and i + 1 < values.size:
-        return (values[i] + values[i + 1]) / 2
-    return values[i]
-
-
 def _joined_digest(empty, per_block, listed):
     """One table of the blocks' digests, digested again, each column repeating its
     last value to the longest's length (a repeat changes no answer of a digest)."""
