@@ -344,11 +344,17 @@ CATEGORY_VARIANTS = {
     "recipe, embeddings of 16": dict(category_embedding_size=16),
 }
 
+#: Annealing at the plateau (``anneal_epochs``) against stopping 40 epochs after the best.
+ANNEAL_VARIANTS = {
+    "recipe, anneal 20 after 10": dict(n_iter_no_change=10, anneal_epochs=20),
+    "recipe, anneal 15 after 5": dict(n_iter_no_change=5, anneal_epochs=15),
+}
+
 CONTENDERS = {  # name: factory(task, seed)
     "recipe": _recipe,
     **{
         name: (lambda task, seed, changes=changes: _recipe(task, seed, **changes))
-        for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS}.items()
+        for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS, **ANNEAL_VARIANTS}.items()
     },
     "ours, MLP defaults": _ours_default,
     "ours, defaults, raw table": _ours_raw,
@@ -367,7 +373,7 @@ TAKE_TABLES = {"recipe", "ours, defaults, raw table", "HistGradientBoosting", "R
                "LightGBM", "CatBoost",
                "skrub tabular_pipeline", "recipe, one-hot by hand",
                *(name for name in ABLATIONS if name != "recipe - robust scaler"),
-               *CATEGORY_VARIANTS}
+               *CATEGORY_VARIANTS, *ANNEAL_VARIANTS}
 
 #: The package each optional contender needs.
 NEEDS = {"RealMLP-TD": "pytabkit", "skrub tabular_pipeline": "skrub", "LightGBM": "lightgbm",

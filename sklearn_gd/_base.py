@@ -224,6 +224,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "category_one_hot_max": [Interval(Integral, 1, None, closed="left")],
         "category_embedding_size": [Interval(Integral, 1, None, closed="left")],
+        "anneal_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ fitted views
@@ -473,6 +474,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 "learning_rate_init", "power_t", "max_iter", "tol", "n_iter_no_change",
                 "validation_fraction", "input_noise", "momentum", "nesterovs_momentum",
                 "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
+                "anneal_epochs",
             )},
         )
         if self.solver == "lbfgs":
@@ -556,6 +558,11 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 raise ValueError(f"dropout rates must be in [0, 1), got {self.dropout!r}.")
         elif np.ndim(self.dropout) != 0:
             raise ValueError(f"dropout must be a float or a 1-D sequence, got {self.dropout!r}.")
+        if self.anneal_epochs and self.learning_rate == "adaptive":
+            raise ValueError(
+                "anneal_epochs and learning_rate='adaptive' both say what a plateau does "
+                "(anneal to zero and stop, or divide the rate by 5 and go on): choose one."
+            )
         if self.solver == "lbfgs" and (self._any_dropout() or self.input_noise > 0):
             raise ValueError(
                 "solver='lbfgs' needs a deterministic objective: set dropout=0 and "

@@ -129,6 +129,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         categorical_features="from_dtype",
         category_one_hot_max=9,
         category_embedding_size=4,
+        anneal_epochs=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -169,6 +170,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.categorical_features = categorical_features
         self.category_one_hot_max = category_one_hot_max
         self.category_embedding_size = category_embedding_size
+        self.anneal_epochs = anneal_epochs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -205,6 +205,16 @@ default='from_dtype'
         the benchmark's mixed tables 4 scores as well on the classification
         tables and better on the regression ones, at fewer parameters
         (``benchmarks/bench_real_data.py``, the tabular recipe's page).
+
+    anneal_epochs : int, default=0
+        What a plateau (see ``tol``) does: 0 stops training, as
+        ``MLPClassifier`` does; a positive number instead anneals the rate
+        to zero over that many more epochs, then stops (with early stopping,
+        keeping the best epoch's weights either way). From the plateau's epoch ``p``, epoch
+        ``p + k + 1`` (``k = 0 .. A - 1``, ``A = anneal_epochs``) trains at
+        the schedule's rate times :math:`(1 + \\cos(\\pi k / A)) / 2`: the
+        last epochs of a cosine schedule, within the epochs the run will
+        actually train. The factor holds for this call only.
 """
 
 SHARED_ATTRIBUTES = """

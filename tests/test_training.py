@@ -10,6 +10,7 @@ from sklearn_gd._engine._layout import Layout
 from sklearn_gd._train._state import EpochRecord, OptimizerState, TrainState
 from sklearn_gd._train._stopping import (
     ADAPTIVE_DIVISOR,
+    Annealing,
     CallbackRequest,
     NoImprovement,
     PlateauRateCut,
@@ -131,6 +132,58 @@ def test_the_plateau_rule_cuts_the_rate_then_stops_when_it_is_too_small(capsys):
     out = capsys.readouterr().out
     assert "Setting learning rate to 2e-06" in out
     assert "Learning rate too small. Stopping." in out
+
+
+def test_a_plateau_anneals_the_rate_over_anneal_epochs_then_stops(capsys):
+    """The plateau at epoch p starts the annealing: epoch p + k + 1 trains at the
+    factor (1 + cos(pi k / A)) / 2, no plateau stops it early, it stops after A
+    epochs, and finish puts the factor back and the best weights in place."""
+    rule = NoImprovement(tol=0.0, n_iter_no_change=1, validating=True,
+                         rate_cut=Annealing(4), verbose=True)
+    state = scripted_state([], validation_scores=[])
+    state.best_validation_score = -np.inf
+    state.optimizer.lr_factor = 0.5  # a factor from before: annealing multiplies it
+    factors = []
+    stops = []
+    for epoch, score in enumerate([0.5, 0.9, 0.8, 0.7, 0.6, 0.95, 0.1, 0.1, 0.1], start=1):
+        state.history.append(EpochRecord(0.0, -score, score))
+        state.n_iter = epoch
+        state.theta[:] = epoch
+        if rule.after_epoch(state):
+            stops.append(epoch)
+            break
+        factors.append(state.optimizer.lr_factor)
+    # the plateau: epochs 3 and 4 do not improve on epoch 2 (more than 1 epoch): at 4
+    expected = [0.5 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in range(4)]
+    np.testing.assert_allclose(factors[3:], expected[:len(factors) - 3])
+    assert factors[:3] == [0.5, 0.5, 0.5]
+    assert stops == [8]  # epochs 5 to 8 anneal, whatever the scores
+    assert state.best_iteration == 6  # the annealed epochs count for the best
+    rule.finish(state)
+    assert state.optimizer.lr_factor == 0.5
+    np.testing.assert_array_equal(state.theta, 6.0)
+    out = capsys.readouterr().out
+    assert "Annealing the learning rate to zero over 4 epochs" in out
+    assert "The learning rate is annealed. Stopping." in out
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_anneal_epochs_trains_the_plateau_then_the_annealed_epochs(capsys):
+    """A fit with anneal_epochs trains exactly anneal_epochs more than the fit that
+    stops at the plateau, at the annealed rates, then keeps its best epoch."""
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, n_iter_no_change=2,
+                  learning_rate_init=0.05, max_iter=300, random_state=0)
+    stopped = GDRegressor(**params).fit(X, y)
+    annealed = GDRegressor(anneal_epochs=5, verbose=True, **params).fit(X, y)
+    assert annealed.n_iter_ == stopped.n_iter_ + 5
+    np.testing.assert_array_equal(annealed.loss_curve_[:stopped.n_iter_], stopped.loss_curve_)
+    rates = [float(line.split("learning rate = ")[1].split(",")[0])
+             for line in capsys.readouterr().out.splitlines() if "learning rate = " in line]
+    np.testing.assert_allclose(rates[-5:], [0.05 * 0.5 * (1 + np.cos(np.pi * k / 5))
+                                            for k in range(5)], rtol=5e-3)
+    assert annealed._state.optimizer.lr_factor == 1.0
+    with pytest.raises(ValueError, match="anneal_epochs and learning_rate='adaptive'"):
+        GDRegressor(anneal_epochs=3, learning_rate="adaptive").fit(X, y)
 
 
 class ScriptedHooks:

@@ -89,6 +89,8 @@ class PlateauRateCut:
     def __init__(self, learning_rate_init):
         self.learning_rate_init = learning_rate_init
 
+    running = False  # a cut takes effect at once: no epochs of its own
+
     def cut(self, state):
         """Cut the rate and return the new one, or None when it would fall too low."""
         rate = self.learning_rate_init * state.optimizer.lr_factor
@@ -96,6 +98,53 @@ class PlateauRateCut:
             state.optimizer.lr_factor /= ADAPTIVE_DIVISOR
             return rate / ADAPTIVE_DIVISOR
         return None
+
+    def describe(self, rate):
+        return f"Setting learning rate to {rate:g}"
+
+    def finish(self, state):
+        pass  # the cut factor stays: a warm start goes on at the cut rate
+
+
+class Annealing:
+    """``anneal_epochs``: on a plateau, anneal the rate to zero over ``epochs`` more
+    epochs, then stop.
+
+    From the plateau's epoch ``p``, epoch ``p + k + 1`` (``k = 0 .. A - 1``,
+    ``A = epochs``) trains at the schedule's rate times
+    ``(1 + cos(pi k / A)) / 2``, through the optimizer state's ``lr_factor``,
+    which :meth:`finish` puts back: the annealing belongs to this call.
+    """
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+        self.start = None
+        self.factor = None
+
+    @property
+    def running(self):
+        return self.start is not None
+
+    def cut(self, state):
+        """Start annealing at this plateau; return the next epoch's factor."""
+        self.start, self.factor = state.n_iter, state.optimizer.lr_factor
+        self.advance(state)
+        return state.optimizer.lr_factor
+
+    def advance(self, state):
+        """Set the next epoch's factor; return True once the ``epochs`` are trained."""
+        k = state.n_iter - self.start
+        if k >= self.epochs:
+            return True
+        state.optimizer.lr_factor = self.factor * 0.5 * (1.0 + math.cos(math.pi * k / self.epochs))
+        return False
+
+    def describe(self, factor):
+        return f"Annealing the learning rate to zero over {self.epochs} epochs"
+
+    def finish(self, state):
+        if self.running:
+            state.optimizer.lr_factor = self.factor
 
 
 class NoImprovement:
@@ -122,6 +171,11 @@ class NoImprovement:
 
     def after_epoch(self, state, stopping=False):
         improved_by_tol = self._track_best(state)
+        if self.rate_cut is not None and self.rate_cut.running:  # annealing: no plateaus
+            annealed = self.rate_cut.advance(state)
+            if annealed:
+                self._say("The learning rate is annealed. Stopping.")
+            return annealed
         state.no_improvement_count = 0 if improved_by_tol else state.no_improvement_count + 1
         if not self.may_stop or state.no_improvement_count <= self.n_iter_no_change:
             return False
@@ -134,13 +188,15 @@ class NoImprovement:
             new_rate = self.rate_cut.cut(state)
             if new_rate is not None:
                 state.no_improvement_count = 0
-                self._say(f"{message} Setting learning rate to {new_rate:g}")
+                self._say(f"{message} {self.rate_cut.describe(new_rate)}")
                 return False
             message += " Learning rate too small."
         self._say(f"{message} Stopping.")
         return True
 
     def finish(self, state):
+        if self.rate_cut is not None:
+            self.rate_cut.finish(state)
         if self.validating and state.best_theta is not None:
             state.theta[...] = state.best_theta
 

@@ -29,6 +29,7 @@ from .._optim._optimizers import make_optimizer
 from .._optim._schedules import make_schedule
 from ._state import Bookmark, EpochRecord, OptimizerState
 from ._stopping import (
+    Annealing,
     CallbackRequest,
     DivergenceGuard,
     NoImprovement,
@@ -118,6 +119,7 @@ class TrainConfig:
     weight_decay: float
     max_fun: int
     verbose: Any
+    anneal_epochs: int = 0
     monitor: str = "loss"
     optimizer: Any = None
 
@@ -221,6 +223,8 @@ def stopping_rules(config, hooks):
     rate_cut = None
     if config.learning_rate == "adaptive":
         rate_cut = PlateauRateCut(config.learning_rate_init)
+    elif config.anneal_epochs:
+        rate_cut = Annealing(config.anneal_epochs)
     no_improvement = NoImprovement(
         config.tol, config.n_iter_no_change, validating=config.early_stopping,
         may_stop=not config.incremental, rate_cut=rate_cut, verbose=config.verbose,
