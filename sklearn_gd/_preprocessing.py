@@ -288,7 +288,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         empty = empty_like(X)
         if _is_frame(empty) and getattr(self, "numeric_columns_", None) is not None:
             return X.map_partitions(method, meta=method(empty))
-        probe = method(np.zeros((1, X.shape[1]), np.asarray(_as_numbers(empty, None)).dtype))
+        probe = method(np.zeros((1, X.shape[1]), _as_numbers(empty, None).dtype))
         meta = np.empty((0, X.shape[1]), probe.dtype)
         if _is_frame(empty):
             return X.map_partitions(method, meta=meta)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _cluster
+from ._cluster import row_blocks
+
 #: Rank points a block sends of a column of more values.
 RANK_POINTS = 201
 
@@ -74,9 +77,6 @@ def column_statistics(X, to_numbers, percentiles):
     ``to_numbers`` turns a block into its 2-D float array of numbers, on the worker.
     """
     from dask import delayed
-
-    from . import _cluster
-    from ._cluster import row_blocks
 
     summaries = _cluster.compute(*[delayed(block_statistics)(block, to_numbers, percentiles)
                                    for block in row_blocks(X)])
