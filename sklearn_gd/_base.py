@@ -225,6 +225,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
         "category_one_hot_max": [Interval(Integral, 1, None, closed="left")],
         "category_embedding_size": [Interval(Integral, 1, None, closed="left")],
         "anneal_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_steps_no_change": [Interval(Integral, 0, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ fitted views
@@ -474,7 +475,7 @@ class BaseGD(ArrayAPIMixin, CallbackSupportMixin, BaseEstimator):
                 "learning_rate_init", "power_t", "max_iter", "tol", "n_iter_no_change",
                 "validation_fraction", "input_noise", "momentum", "nesterovs_momentum",
                 "beta_1", "beta_2", "epsilon", "rho", "weight_decay", "max_fun", "verbose",
-                "anneal_epochs",
+                "anneal_epochs", "n_steps_no_change",
             )},
         )
         if self.solver == "lbfgs":

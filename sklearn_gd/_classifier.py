@@ -130,6 +130,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         category_one_hot_max=9,
         category_embedding_size=4,
         anneal_epochs=0,
+        n_steps_no_change=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -171,6 +172,7 @@ class MLPBackpropClassifier(ClassifierMixin, BaseGD):
         self.category_one_hot_max = category_one_hot_max
         self.category_embedding_size = category_embedding_size
         self.anneal_epochs = anneal_epochs
+        self.n_steps_no_change = n_steps_no_change
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

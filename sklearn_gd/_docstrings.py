@@ -215,6 +215,18 @@ default='from_dtype'
         the schedule's rate times :math:`(1 + \\cos(\\pi k / A)) / 2`: the
         last epochs of a cosine schedule, within the epochs the run will
         actually train. The factor holds for this call only.
+
+    n_steps_no_change : int, default=0
+        The optimizer steps a plateau must also span: training tolerates
+        :math:`\\max(n_{\\text{iter}}, \\lceil n_{\\text{steps}} / s \\rceil)`
+        epochs without improvement, with :math:`n_{\\text{iter}}` =
+        ``n_iter_no_change``, :math:`n_{\\text{steps}}` = ``n_steps_no_change``
+        and :math:`s` the steps of an epoch (``ceil(n_samples / batch_size)``,
+        validation rows excluded). An epoch of a large data set is many steps,
+        of a small one a few: patience counted in epochs alone is either long
+        on large data or too short on small data, where a few steps barely
+        change the model. 0 counts epochs only, as ``MLPClassifier`` does.
+        Mini-batch solvers only.
 """
 
 SHARED_ATTRIBUTES = """

@@ -112,6 +112,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         category_one_hot_max=9,
         category_embedding_size=4,
         anneal_epochs=0,
+        n_steps_no_change=0,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -153,6 +154,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.category_one_hot_max = category_one_hot_max
         self.category_embedding_size = category_embedding_size
         self.anneal_epochs = anneal_epochs
+        self.n_steps_no_change = n_steps_no_change
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -199,6 +199,20 @@ def test_one_chunk_without_shuffling_is_the_in_memory_fit(client, regression, we
     assert chunked.t_ == reference.t_ == 4 * len(y)
 
 
+def test_n_steps_no_change_counts_the_steps_of_an_epoch_on_chunks(client, regression):
+    """Two steps an epoch and n_steps_no_change=6: three epochs without improvement are
+    tolerated, as in memory. A tol no epoch meets makes every epoch after the first a
+    plateau, so training stops after the first epoch and those three, plus one."""
+    X, y = regression
+    params = dict(hidden_layer_sizes=(12,), batch_size=250, shuffle=False, max_iter=50,
+                  tol=1e9, n_iter_no_change=1, n_steps_no_change=6, random_state=0)
+    reference = GDRegressor(**params).fit(X, y)
+    chunked = GDRegressor(**params).fit(da.from_array(X, chunks=(500, 5)),
+                                        da.from_array(y, chunks=500))
+    assert chunked.n_iter_ == reference.n_iter_ == 1 + 3 + 1
+    np.testing.assert_array_equal(chunked._theta, reference._theta)
+
+
 @settings(max_examples=50, deadline=None)
 @given(rows=st.lists(st.integers(0, 60), min_size=1, max_size=6).filter(lambda r: sum(r) > 0),
        batch_size=st.integers(1, 80))

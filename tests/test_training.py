@@ -186,6 +186,25 @@ def test_anneal_epochs_trains_the_plateau_then_the_annealed_epochs(capsys):
         GDRegressor(anneal_epochs=3, learning_rate="adaptive").fit(X, y)
 
 
+@pytest.mark.parametrize("batch_size, steps_per_epoch", [(16, 4), (60, 1)])
+def test_n_steps_no_change_counts_the_plateau_in_steps_too(batch_size, steps_per_epoch):
+    """n_steps_no_change=S tolerates max(n_iter_no_change, ceil(S / steps per epoch))
+    epochs without improvement: the same run as that many epochs of n_iter_no_change,
+    and no change where n_iter_no_change epochs already span S steps."""
+    params = dict(hidden_layer_sizes=(8,), tol=1e-3, learning_rate_init=0.05, max_iter=500,
+                  batch_size=batch_size, random_state=0)
+    short = GDRegressor(n_iter_no_change=2, **params).fit(X, y)
+    counted = GDRegressor(n_iter_no_change=2, n_steps_no_change=20, **params).fit(X, y)
+    longer = GDRegressor(n_iter_no_change=20 // steps_per_epoch, **params).fit(X, y)
+    assert short.n_iter_ < counted.n_iter_ < params["max_iter"]
+    assert counted.n_iter_ == longer.n_iter_
+    np.testing.assert_array_equal(counted.loss_curve_, longer.loss_curve_)
+    np.testing.assert_array_equal(counted.coefs_[0], longer.coefs_[0])
+    spanned = GDRegressor(n_iter_no_change=2, n_steps_no_change=2 * steps_per_epoch,
+                          **params).fit(X, y)
+    np.testing.assert_array_equal(spanned.loss_curve_, short.loss_curve_)
+
+
 class ScriptedHooks:
     def __init__(self, answers):
         self.answers = list(answers)

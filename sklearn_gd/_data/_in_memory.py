@@ -169,6 +169,7 @@ class LocalEpochs:
         self.net = net
         self.n = data.X.shape[0]
         batch_size = resolve_batch_size(config.batch_size, self.n)
+        self.n_steps = -(-self.n // batch_size)
         self.c = config.alpha / total_weight(data.sample_weight, self.n, net.backend)
         self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
                                  net.layout.layer_sizes[1:-1], theta.dtype, state.rng,

@@ -120,6 +120,7 @@ class TrainConfig:
     max_fun: int
     verbose: Any
     anneal_epochs: int = 0
+    n_steps_no_change: int = 0
     monitor: str = "loss"
     optimizer: Any = None
 
@@ -218,15 +219,22 @@ def learning_rate(config, optimizer_state):
     return schedule(*position) * optimizer_state.lr_factor
 
 
-def stopping_rules(config, hooks):
-    """The rules a mini-batch run consults after each epoch, in order."""
+def plateau_epochs(config, steps_per_epoch):
+    """The epochs without improvement a run tolerates:
+    ``max(n_iter_no_change, ceil(n_steps_no_change / steps_per_epoch))``."""
+    return max(config.n_iter_no_change, -(-config.n_steps_no_change // steps_per_epoch))
+
+
+def stopping_rules(config, hooks, steps_per_epoch):
+    """The rules a mini-batch run consults after each epoch, in order, for epochs of
+    ``steps_per_epoch`` steps."""
     rate_cut = None
     if config.learning_rate == "adaptive":
         rate_cut = PlateauRateCut(config.learning_rate_init)
     elif config.anneal_epochs:
         rate_cut = Annealing(config.anneal_epochs)
     no_improvement = NoImprovement(
-        config.tol, config.n_iter_no_change, validating=config.early_stopping,
+        config.tol, plateau_epochs(config, steps_per_epoch), validating=config.early_stopping,
         may_stop=not config.incremental, rate_cut=rate_cut, verbose=config.verbose,
         monitor=config.monitor,
     )
@@ -248,7 +256,7 @@ def train_minibatch(config, state, data, hooks):
             data, validation = data.split_validation(config, state.rng)
     epochs = data.epochs(config, state)
     theta = state.theta
-    rules = stopping_rules(config, hooks)
+    rules = stopping_rules(config, hooks, epochs.n_steps)
     last_good = copy(theta)
     guard = DivergenceGuard()
     start_time = time.perf_counter()

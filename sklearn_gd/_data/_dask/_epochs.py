@@ -41,6 +41,7 @@ class ChunkedEpochs:
         self.data, self.config, self.rng = data, config, state.rng
         self.n = data.n
         self.batch_size = resolve_batch_size(config.batch_size, self.n)
+        self.n_steps = -(-self.n // self.batch_size)
         self.c = config.alpha / data.total_weight
         self.l2 = net.l2_term(self.c, theta) if self.c else None
         self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
