@@ -213,7 +213,7 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         if is_dask_collection(X):
             return self._blockwise(X, self.transform)
         if getattr(self, "numeric_columns_", None) is not None:
-            return self._transform_frame(X)
+            return self._map_numeric_columns(X, self._smooth_clip, "transform")
         if self._on_device(X, "transform"):
             return self._portable_transform(X)
         with columns_named_in_errors(X, self):
@@ -221,21 +221,22 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                               ensure_all_finite="allow-nan", copy=self.copy)
         return self._smooth_clip(X)
 
-    def _transform_frame(self, X):
-        """``numeric_only``: the data frame ``X`` with its numeric columns scaled."""
+    def _map_numeric_columns(self, X, function, method):
+        """``numeric_only``: the data frame ``X`` with ``function`` applied to its
+        numeric columns (as one float array, in place) and the others as they are."""
         if not _is_frame(X):
             raise TypeError(
                 "This RobustSmoothClipScaler was fitted on a data frame with numeric_only=True; "
-                f"transform takes a data frame with the same columns, got {type(X).__name__}."
+                f"{method} takes a data frame with the same columns, got {type(X).__name__}."
             )
         validate_data(self, X, reset=False, skip_check_array=True)
         values = _numeric_values(X, self.numeric_columns_)
         if self._compute_dtype() is np.float64:
             values = values.astype(np.float64, copy=False)
-        scaled = self._smooth_clip(values)
+        mapped = function(values)
         out = X.copy()
         for j, i in enumerate(self.numeric_columns_):
-            out.isetitem(int(i), scaled[:, j])
+            out.isetitem(int(i), mapped[:, j])
         return out
 
     def _smooth_clip(self, X):
@@ -265,14 +266,22 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
+            A data frame with its numeric columns unscaled, after a fit with
+            ``numeric_only`` on a data frame.
         """
         check_is_fitted(self)
         if is_dask_collection(X):
             return self._blockwise(X, self.inverse_transform)
+        if getattr(self, "numeric_columns_", None) is not None:
+            return self._map_numeric_columns(X, self._unclip, "inverse_transform")
         if self._on_device(X, "inverse_transform"):
             return self._portable_inverse_transform(X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
                           ensure_all_finite="allow-nan", copy=self.copy)
+        return self._unclip(X)
+
+    def _unclip(self, X):
+        """Undo the smooth clip and the scaling of the validated float array ``X``, in place."""
         c = self.max_absolute_value
         with np.errstate(divide="ignore", invalid="ignore"):
             X /= np.sqrt(1.0 - np.square(X / c))

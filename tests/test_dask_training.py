@@ -965,6 +965,10 @@ def test_the_robust_scaler_learns_and_scales_dask_collections_blockwise(client):
     expected = in_memory.transform(frame)
     np.testing.assert_array_equal(scaled.compute()[["amount", "count"]].to_numpy(),
                                   expected[["amount", "count"]].to_numpy())
+    back = scaler.inverse_transform(scaled)
+    assert isinstance(back, dd.DataFrame)
+    np.testing.assert_allclose(back.compute()[["amount", "count"]].to_numpy(),
+                               in_memory.inverse_transform(expected)[["amount", "count"]])
 
     X = _with(np.random.default_rng(0).standard_t(3, (500, 3)), 7, np.nan)
     in_memory = RobustSmoothClipScaler().fit(X)

@@ -197,6 +197,23 @@ def test_the_recipe_scaler_scales_only_numbers_and_keeps_the_order():
             X[["amount", "count"]].to_numpy(dtype=float, na_value=np.nan)))
 
 
+def test_the_recipe_scaler_unscales_only_numbers():
+    """inverse_transform of a numeric_only scaler undoes transform on the numeric
+    columns and hands the others back as they are, in a data frame."""
+    X, _ = mixed_frame()
+    scaler = RobustSmoothClipScaler(numeric_only=True).fit(X)
+    back = scaler.inverse_transform(scaler.transform(X))
+    assert list(back.columns) == list(X.columns)
+    for name in ("city", "tier", "member"):
+        pd.testing.assert_series_equal(back[name], X[name])
+    inside = np.abs(scaler.transform(X)["amount"].to_numpy()) < 2.9  # well inside the clip
+    np.testing.assert_allclose(back["amount"].to_numpy()[inside],
+                               X["amount"].to_numpy()[inside], rtol=1e-9)
+    assert back["amount"].isna().equals(X["amount"].isna())
+    with pytest.raises(TypeError, match="inverse_transform takes a data frame"):
+        scaler.inverse_transform(X.to_numpy())
+
+
 def test_onnx_export_refuses_a_table_model_saying_what_to_do():
     skl2onnx = pytest.importorskip("skl2onnx")
     from sklearn_gd.onnx import register_onnx_converters
