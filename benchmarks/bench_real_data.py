@@ -347,17 +347,28 @@ CATEGORY_VARIANTS = {
     "recipe, embeddings of 16": dict(category_embedding_size=16),
 }
 
-#: What a plateau does: the recipe anneals over 20 epochs after 10 without improvement.
+#: What a plateau does: the recipe anneals over 15 epochs after 5 without improvement, or
+#: after as many epochs as make 20 steps where an epoch is fewer than 4 steps.
 ANNEAL_VARIANTS = {
-    "recipe, anneal 15 after 5": dict(n_iter_no_change=5, anneal_epochs=15),
-    "recipe, stop 40 after": dict(n_iter_no_change=40, anneal_epochs=0),
+    "recipe, anneal 15 after 5": dict(n_iter_no_change=5, n_steps_no_change=0, anneal_epochs=15),
+    "recipe, anneal 20 after 10": dict(n_iter_no_change=10, n_steps_no_change=0,
+                                       anneal_epochs=20),
+    "recipe, stop 40 after": dict(n_iter_no_change=40, n_steps_no_change=0, anneal_epochs=0),
+}
+
+#: What an epoch and the epoch budget cost: batches of 512 (half the steps of an epoch, on
+#: the larger sets), and a cosine schedule over 64 epochs instead of 256.
+BUDGET_VARIANTS = {
+    "recipe, batches of 512": dict(batch_size=512),
+    "recipe, 64 epochs": dict(max_iter=64),
 }
 
 CONTENDERS = {  # name: factory(task, seed)
     "recipe": _recipe,
     **{
         name: (lambda task, seed, changes=changes: _recipe(task, seed, **changes))
-        for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS, **ANNEAL_VARIANTS}.items()
+        for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS, **ANNEAL_VARIANTS,
+                              **BUDGET_VARIANTS}.items()
     },
     "ours, MLP defaults": _ours_default,
     "ours, defaults, raw table": _ours_raw,
@@ -376,7 +387,7 @@ TAKE_TABLES = {"recipe", "ours, defaults, raw table", "HistGradientBoosting", "R
                "LightGBM", "CatBoost",
                "skrub tabular_pipeline", "recipe, one-hot by hand",
                *(name for name in ABLATIONS if name != "recipe - robust scaler"),
-               *CATEGORY_VARIANTS, *ANNEAL_VARIANTS}
+               *CATEGORY_VARIANTS, *ANNEAL_VARIANTS, *BUDGET_VARIANTS}
 
 #: The package each optional contender needs.
 NEEDS = {"RealMLP-TD": "pytabkit", "skrub tabular_pipeline": "skrub", "LightGBM": "lightgbm",

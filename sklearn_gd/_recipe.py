@@ -29,8 +29,9 @@ TABULAR_RECIPE = dict(
     dropout=0.15,
     early_stopping=True,
     validation_fraction=0.2,
-    n_iter_no_change=10,
-    anneal_epochs=20,
+    n_iter_no_change=5,
+    n_steps_no_change=20,
+    anneal_epochs=15,
     embedding="periodic",
     input_scale=True,
 )
@@ -55,9 +56,9 @@ def make_tabular_classifier(*, scaler="default", **params):
     units with dropout 0.15, ``adamw`` (weight decay 0.02, ``beta_2=0.95``)
     with a cosine schedule from 2e-3 over 256 epochs of batches of 256,
     label smoothing 0.1, and the weights of the best epoch on a 20%
-    validation split; once the validation loss has not improved for 10
-    epochs, the rate anneals to zero over 20 more and training stops
-    (:data:`TABULAR_RECIPE`).
+    validation split; once the validation loss has not improved for 5
+    epochs (and at least 20 steps), the rate anneals to zero over 15 more and
+    training stops (:data:`TABULAR_RECIPE`).
 
     Parameters
     ----------
