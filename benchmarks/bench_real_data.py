@@ -354,6 +354,9 @@ ANNEAL_VARIANTS = {
     "recipe, anneal 20 after 10": dict(n_iter_no_change=10, n_steps_no_change=0,
                                        anneal_epochs=20),
     "recipe, stop 40 after": dict(n_iter_no_change=40, n_steps_no_change=0, anneal_epochs=0),
+    # the best epoch and the plateau by the estimator's score (accuracy, R²), as RealMLP-TD
+    # picks its best epoch, instead of the validation loss
+    "recipe, best validation score": dict(scoring=None),
 }
 
 #: What an epoch and the epoch budget cost: batches of 512 (half the steps of an epoch, on
