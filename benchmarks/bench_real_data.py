@@ -366,12 +366,18 @@ BUDGET_VARIANTS = {
     "recipe, 64 epochs": dict(max_iter=64),
 }
 
+#: The periodic embedding's frequency scale: RealMLP-TD's 0.1 (the recipe's) against larger.
+SIGMA_VARIANTS = {
+    "recipe, embedding sigma 0.3": dict(embedding_sigma=0.3),
+    "recipe, embedding sigma 1": dict(embedding_sigma=1.0),
+}
+
 CONTENDERS = {  # name: factory(task, seed)
     "recipe": _recipe,
     **{
         name: (lambda task, seed, changes=changes: _recipe(task, seed, **changes))
         for name, changes in {**ABLATIONS, **CATEGORY_VARIANTS, **ANNEAL_VARIANTS,
-                              **BUDGET_VARIANTS}.items()
+                              **BUDGET_VARIANTS, **SIGMA_VARIANTS}.items()
     },
     "ours, MLP defaults": _ours_default,
     "ours, defaults, raw table": _ours_raw,
@@ -390,7 +396,7 @@ TAKE_TABLES = {"recipe", "ours, defaults, raw table", "HistGradientBoosting", "R
                "LightGBM", "CatBoost",
                "skrub tabular_pipeline", "recipe, one-hot by hand",
                *(name for name in ABLATIONS if name != "recipe - robust scaler"),
-               *CATEGORY_VARIANTS, *ANNEAL_VARIANTS, *BUDGET_VARIANTS}
+               *CATEGORY_VARIANTS, *ANNEAL_VARIANTS, *BUDGET_VARIANTS, *SIGMA_VARIANTS}
 
 #: The package each optional contender needs.
 NEEDS = {"RealMLP-TD": "pytabkit", "skrub tabular_pipeline": "skrub", "LightGBM": "lightgbm",
