@@ -22,6 +22,11 @@ def resolve_batch_size(batch_size, n_samples):
     return max(1, min(int(batch_size), n_samples))
 
 
+def steps_per_epoch(n_samples, batch_size):
+    """``ceil(n / B)``: the mini-batches (optimizer steps) of an epoch of ``n`` rows."""
+    return -(-n_samples // batch_size)
+
+
 def dropout_rates(dropout, n_hidden):
     """One dropout rate per hidden layer from a float or a sequence."""
     if np.ndim(dropout) == 0:

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .._engine._array_api import astype, device_of, empty_like, take_rows, to_numpy
-from ._batches import BatchSource, Regularizers, resolve_batch_size
+from ._batches import BatchSource, Regularizers, resolve_batch_size, steps_per_epoch
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class LocalEpochs:
         self.net = net
         self.n = data.X.shape[0]
         batch_size = resolve_batch_size(config.batch_size, self.n)
-        self.n_steps = -(-self.n // batch_size)
+        self.n_steps = steps_per_epoch(self.n, batch_size)
         self.c = config.alpha / total_weight(data.sample_weight, self.n, net.backend)
         self.regs = Regularizers(list(config.dropout), config.input_noise, batch_size,
                                  net.layout.layer_sizes[1:-1], theta.dtype, state.rng,

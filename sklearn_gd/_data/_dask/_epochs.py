@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._batches import resolve_batch_size
+from .._batches import resolve_batch_size, steps_per_epoch
 from . import _cluster
 from ._chunks import chunk_batch, chunk_batch_objective, chunk_constant_loss, chunk_order
 from ._cluster import holders, on_chunks, shared, tree_sum
@@ -23,7 +23,7 @@ def step_bounds(rows, batch_size):
     ``r`` rows (in that chunk's order), and the step's total rows.
     """
     n = sum(rows)
-    for k in range(-(-n // batch_size)):
+    for k in range(steps_per_epoch(n, batch_size)):
         low, high = k * batch_size, min((k + 1) * batch_size, n)
         bounds = [(low * r // n, high * r // n) for r in rows]
         yield bounds, sum(stop - start for start, stop in bounds)
@@ -41,7 +41,7 @@ class ChunkedEpochs:
         self.data, self.config, self.rng = data, config, state.rng
         self.n = data.n
         self.batch_size = resolve_batch_size(config.batch_size, self.n)
-        self.n_steps = -(-self.n // self.batch_size)
+        self.n_steps = steps_per_epoch(self.n, self.batch_size)
         self.c = config.alpha / data.total_weight
         self.l2 = net.l2_term(self.c, theta) if self.c else None
         self.rows_per_weight = self.n / data.total_weight  # 1.0 unweighted
